@@ -1,0 +1,151 @@
+/**
+ * Typed errors. Every error a caller can handle has its own class and a stable `code`;
+ * messages say what was wrong, where (field path, id) and, where it helps, how to fix it.
+ */
+
+/** Stable error codes, one per case a caller can handle. */
+export const ErrorCode = {
+  Validation: 'VALIDATION',
+  UnknownEventType: 'UNKNOWN_EVENT_TYPE',
+  PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
+  Concurrency: 'CONCURRENCY',
+  DuplicateEvent: 'DUPLICATE_EVENT',
+  NotFound: 'NOT_FOUND',
+  Config: 'CONFIG',
+  BusFull: 'BUS_FULL',
+  NonRetryable: 'NON_RETRYABLE',
+  HandlerTimeout: 'HANDLER_TIMEOUT',
+  SagaDefinition: 'SAGA_DEFINITION',
+  SagaVersionMismatch: 'SAGA_VERSION_MISMATCH',
+  Unavailable: 'UNAVAILABLE',
+  Stopped: 'STOPPED',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Base class of every sagaflow error. */
+export class SagaflowError extends Error {
+  readonly code: ErrorCode;
+  /** Whether retrying the same operation may succeed. */
+  readonly retryable: boolean;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; retryable?: boolean; details?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.details = options.details ?? {};
+  }
+
+  /** JSON shape used by the HTTP API and `--json` CLI output. */
+  toJSON(): { code: ErrorCode; message: string; details: Record<string, unknown> } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** One problem found while validating input. `path` is a dotted field path such as `data.title`. */
+export interface ValidationIssue {
+  path: string;
+  message: string;
+}
+
+/** Input failed validation. Never retryable: the same input fails the same way. */
+export class ValidationError extends SagaflowError {
+  readonly issues: ValidationIssue[];
+  constructor(what: string, issues: ValidationIssue[], options: { cause?: unknown } = {}) {
+    const first = issues[0];
+    const where = first ? ` at ${first.path || '(root)'}: ${first.message}` : '';
+    const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+    super(ErrorCode.Validation, `invalid ${what}${where}${more}`, { ...options, details: { what, issues } });
+    this.issues = issues;
+  }
+}
+
+/** An event type the registry does not know, while the registry is strict. */
+export class UnknownEventTypeError extends SagaflowError {
+  readonly type: string;
+  constructor(type: string, known: readonly string[] = []) {
+    const hint = known.length > 0 ? `; known types: ${known.slice(0, 12).join(', ')}${known.length > 12 ? ', …' : ''}` : '';
+    super(ErrorCode.UnknownEventType, `unknown event type "${type}"${hint}`, { details: { type } });
+    this.type = type;
+  }
+}
+
+/** A serialized event or request body is over the configured cap. */
+export class PayloadTooLargeError extends SagaflowError {
+  constructor(what: string, bytes: number, limit: number) {
+    super(ErrorCode.PayloadTooLarge, `${what} is ${bytes} bytes, over the limit of ${limit} bytes`, { details: { bytes, limit } });
+  }
+}
+
+/** Expected stream version: a number, `'no-stream'` (must not exist) or `'any'`. */
+export type ExpectedVersion = number | 'no-stream' | 'any';
+
+/** An optimistic-concurrency check failed: somebody else wrote first. Retry after re-reading. */
+export class ConcurrencyError extends SagaflowError {
+  readonly streamId: string;
+  readonly expected: ExpectedVersion;
+  readonly actual: number;
+  constructor(streamId: string, expected: ExpectedVersion, actual: number, options: { cause?: unknown } = {}) {
+    super(ErrorCode.Concurrency, `stream "${streamId}" is at version ${actual}, expected ${String(expected)}`, {
+      ...options,
+      retryable: true,
+      details: { streamId, expected, actual },
+    });
+    this.streamId = streamId;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** Some (not all) events of an append batch are already stored: the batch is neither new nor a retry. */
+export class DuplicateEventError extends SagaflowError {
+  constructor(streamId: string, eventIds: string[]) {
+    super(ErrorCode.DuplicateEvent, `events ${eventIds.join(', ')} are already stored; a retried batch must be identical`, {
+      details: { streamId, eventIds },
+    });
+  }
+}
+
+/** A thing looked up by id does not exist. */
+export class NotFoundError extends SagaflowError {
+  constructor(what: string, id: string) {
+    super(ErrorCode.NotFound, `${what} "${id}" not found`, { details: { what, id } });
+  }
+}
+
+/** Configuration is invalid; the message names the key, the value and what is accepted. */
+export class ConfigError extends SagaflowError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(ErrorCode.Config, message, { details });
+  }
+}
+
+/** The in-memory bus buffer is full and the overflow policy is `reject`. */
+export class BusFullError extends SagaflowError {
+  constructor(capacity: number) {
+    super(ErrorCode.BusFull, `event bus buffer is full (${capacity} events); retry later or raise EVENT_BUS_BUFFER_SIZE`, {
+      retryable: true,
+      details: { capacity },
+    });
+  }
+}
+
+/** Thrown by a handler to say: do not retry this, dead-letter it at once. */
+export class NonRetryableError extends SagaflowError {
+  constructor(message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(ErrorCode.NonRetryable, message, { ...options, retryable: false });
+  }
+}
+
+/** A backing service (database, Redis) cannot be reached. */
+export class UnavailableError extends SagaflowError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(ErrorCode.Unavailable, message, { ...options, retryable: true });
+  }
+}
+
+/** True when an error should not be retried (validation, explicit non-retryable). */
+export function isNonRetryable(err: unknown): boolean {
+  return err instanceof SagaflowError ? !err.retryable && err.code !== ErrorCode.HandlerTimeout : false;
+}

@@ -1,0 +1,3 @@
+export * from './envelope.js';
+export * from './pattern.js';
+export * from './registry.js';

@@ -1,0 +1,32 @@
+/**
+ * The one SQL seam. Wraps `pg.Pool` and PGlite so the same SQL, migrations and tests run on both.
+ * Only `$n` parameters; identifiers come from allow-lists (see `postgres/identifiers.ts`).
+ */
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+/** Something that runs one parameterised statement. */
+export interface Queryable {
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+}
+
+/** A connection inside a transaction. */
+export interface DbTransaction extends Queryable {
+  /** Runs several statements with no parameters. */
+  exec(sql: string): Promise<void>;
+}
+
+/** The database handle. */
+export interface Db extends Queryable {
+  /** `postgres` for a `pg.Pool`, `pglite` for the embedded engine (one connection, serialised). */
+  readonly dialect: 'postgres' | 'pglite';
+  /** Runs `fn` in one transaction: commit when it resolves, roll back when it throws. */
+  transaction<T>(fn: (tx: DbTransaction) => Promise<T>): Promise<T>;
+  /** Runs several statements with no parameters (migrations). */
+  exec(sql: string): Promise<void>;
+  /** Subscribes to `LISTEN channel`; a wake-up hint only, never delivery. Returns an unsubscribe function. */
+  listen?(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,5 @@
+export * from './clock.js';
+export * from './db.js';
+export * from './dead-letters.js';
+export * from './event-bus.js';
+export * from './event-store.js';

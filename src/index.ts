@@ -1,0 +1,13 @@
+/**
+ * sagaflow's public API. Everything a user (or `sagas/`) needs is exported from here and nowhere else.
+ */
+export * from './core/errors.js';
+export { newId } from './core/ids.js';
+export * from './core/events/index.js';
+export * from './core/ports/index.js';
+export { MAX_QUERY_LIMIT } from './core/store/event-query.js';
+export { MemoryEventStore, type MemoryEventStoreOptions } from './memory/event-store.js';
+export { PostgresEventStore, type PostgresEventStoreOptions } from './postgres/event-store.js';
+export { PgDb, type PgDbOptions } from './postgres/pg-db.js';
+export { PgliteDb } from './postgres/pglite-db.js';
+export { migrate, loadMigrations, type Migration, type MigrateResult } from './postgres/migrate.js';

@@ -1,0 +1,210 @@
+import { ConcurrencyError, DuplicateEventError } from '../core/errors.js';
+import type { EventEnvelope } from '../core/events/envelope.js';
+import type { EventTypeRegistry } from '../core/events/registry.js';
+import { patternToLike } from '../core/events/pattern.js';
+import type { Db, Queryable } from '../core/ports/db.js';
+import type {
+  AppendOptions, AppendResult, EventQuery, EventStore, ReadAllOptions, ReadAllResult, ReadStreamOptions, Snapshot, StoredEvent,
+} from '../core/ports/event-store.js';
+import { validateBatch } from '../core/store/append-check.js';
+import { normalizeQuery, parseCursor, parseExpectedVersion, parseStreamId } from '../core/store/event-query.js';
+import { quoteSchema } from './identifiers.js';
+import { isUniqueViolation } from './sql-errors.js';
+
+export interface PostgresEventStoreOptions {
+  /** @default 'sagaflow' */
+  schema?: string;
+  registry?: EventTypeRegistry;
+  maxEventBytes?: number;
+}
+
+interface EventRow {
+  position: string | number;
+  tx_id: string;
+  event_id: string;
+  stream_id: string;
+  version: number;
+  type: string;
+  aggregate_type: string;
+  data: Record<string, unknown>;
+  metadata: Record<string, string>;
+  occurred_at: Date | string;
+}
+
+const columns = 'position, tx_id::text AS tx_id, event_id, stream_id, version, type, aggregate_type, data, metadata, occurred_at';
+
+function toStored(r: EventRow): StoredEvent {
+  const position = Number(r.position);
+  return {
+    id: r.event_id,
+    type: r.type,
+    streamId: r.stream_id,
+    aggregateType: r.aggregate_type,
+    version: r.version,
+    timestamp: new Date(r.occurred_at).toISOString(),
+    data: r.data,
+    metadata: r.metadata,
+    position,
+    cursor: `${r.tx_id}.${position}`,
+  };
+}
+
+/**
+ * The event store on Postgres or PGlite (same SQL through {@link Db}).
+ *
+ * Append is one statement: it bumps the stream row (which serialises writers of one stream and checks
+ * the expected version in the same step) and inserts the batch from one JSON parameter.
+ */
+export class PostgresEventStore implements EventStore {
+  private readonly s: string;
+  private readonly appendSql: string;
+
+  constructor(private readonly db: Db, private readonly options: PostgresEventStoreOptions = {}) {
+    this.s = quoteSchema(options.schema ?? 'sagaflow');
+    const s = this.s;
+    // $1 stream, $2 batch size, $3 expected version (null = any), $4 events as a JSON array.
+    // An existing stream is bumped only when its version equals the expected one (the row lock
+    // serialises writers; READ COMMITTED re-checks the condition after waiting). A new stream is
+    // created only when it may be new (any / 0). When neither happens the statement returns no rows.
+    this.appendSql = `
+      WITH upd AS (
+        UPDATE ${s}.streams SET version = version + $2::int, updated_at = now()
+        WHERE stream_id = $1 AND ($3::int IS NULL OR version = $3::int)
+        RETURNING version - $2::int AS before
+      ), ins AS (
+        INSERT INTO ${s}.streams AS st (stream_id, version)
+        SELECT $1, $2::int WHERE ($3::int IS NULL OR $3::int = 0) AND NOT EXISTS (SELECT 1 FROM upd)
+        ON CONFLICT (stream_id) DO UPDATE SET version = st.version + $2::int, updated_at = now() WHERE $3::int IS NULL
+        RETURNING st.version - $2::int AS before
+      ), bumped AS (SELECT before FROM upd UNION ALL SELECT before FROM ins)
+      INSERT INTO ${s}.events (event_id, stream_id, version, type, aggregate_type, data, metadata, occurred_at)
+      SELECT (e->>'id')::uuid, $1, bumped.before + u.ord::int, e->>'type', e->>'aggregateType', e->'data', e->'metadata',
+             (e->>'timestamp')::timestamptz
+      FROM bumped, jsonb_array_elements($4::jsonb) WITH ORDINALITY AS u(e, ord)
+      ORDER BY u.ord
+      RETURNING ${columns}`;
+  }
+
+  /** Appends inside a caller's transaction (the saga step uses this to append and commit together). */
+  async appendWith(q: Queryable, streamId: string, events: EventEnvelope[], options: AppendOptions = {}): Promise<AppendResult> {
+    parseStreamId(streamId);
+    const expected = parseExpectedVersion(options.expectedVersion);
+    const batch = validateBatch(streamId, events, this.options.registry, this.options.maxEventBytes);
+    const expectedParam = expected === 'any' ? null : expected === 'no-stream' ? 0 : expected;
+    let rows: EventRow[];
+    try {
+      rows = (await q.query<EventRow>(this.appendSql, [streamId, batch.length, expectedParam, JSON.stringify(batch)])).rows;
+    } catch (err) {
+      if (isUniqueViolation(err, 'events_event_id_key')) return this.existingBatch(q, streamId, batch);
+      throw err;
+    }
+    if (rows.length === 0) {
+      // Either a retried batch whose ids are stored, or a version conflict.
+      const dup = await this.findStored(q, batch.map((e) => e.id));
+      if (dup.length > 0) return this.existingBatch(q, streamId, batch, dup);
+      const actual = await this.versionWith(q, streamId);
+      throw new ConcurrencyError(streamId, expected, actual);
+    }
+    const stored = rows.map(toStored).sort((a, b) => a.version - b.version);
+    return { nextVersion: stored.at(-1)!.version, events: stored, duplicate: false };
+  }
+
+  append(streamId: string, events: EventEnvelope[], options: AppendOptions = {}): Promise<AppendResult> {
+    return this.appendWith(this.db, streamId, events, options);
+  }
+
+  private async findStored(q: Queryable, ids: string[]): Promise<StoredEvent[]> {
+    const { rows } = await q.query<EventRow>(`SELECT ${columns} FROM ${this.s}.events WHERE event_id = ANY($1::uuid[]) ORDER BY position`, [ids]);
+    return rows.map(toStored);
+  }
+
+  private async existingBatch(q: Queryable, streamId: string, batch: EventEnvelope[], found?: StoredEvent[]): Promise<AppendResult> {
+    const stored = found ?? (await this.findStored(q, batch.map((e) => e.id)));
+    if (stored.length !== batch.length) throw new DuplicateEventError(streamId, stored.map((e) => e.id));
+    return { nextVersion: await this.versionWith(q, streamId), events: stored, duplicate: true };
+  }
+
+  private async versionWith(q: Queryable, streamId: string): Promise<number> {
+    const { rows } = await q.query<{ version: number }>(`SELECT version FROM ${this.s}.streams WHERE stream_id = $1`, [streamId]);
+    return rows[0]?.version ?? 0;
+  }
+
+  streamVersion(streamId: string): Promise<number> {
+    return this.versionWith(this.db, streamId);
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT ${columns} FROM ${this.s}.events WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`,
+      [streamId, options.fromVersion ?? 1, options.limit ?? null],
+    );
+    return rows.map(toStored);
+  }
+
+  /**
+   * Gap-free catch-up read. Only rows of transactions older than the oldest still running one
+   * (`pg_snapshot_xmin`) are read: all of those are final. Ordering and the cursor are on
+   * (tx_id, position), so a transaction that commits late is read after the ones before it,
+   * never skipped. The price: while any transaction is open, readers wait for it (see ADR 0002).
+   */
+  async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
+    const after = options.after === undefined ? { txId: '0', position: '0' } : parseCursor(options.after);
+    const limit = options.limit ?? 1000;
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT ${columns} FROM ${this.s}.events
+       WHERE (tx_id, position) > ($1::xid8, $2::bigint) AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+       ORDER BY tx_id, position LIMIT $3`,
+      [after.txId, after.position, limit],
+    );
+    const events = rows.map(toStored);
+    return { events, next: events.at(-1)?.cursor ?? options.after };
+  }
+
+  async query(query: EventQuery): Promise<StoredEvent[]> {
+    const q = normalizeQuery(query);
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const bind = (v: unknown) => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    if (q.types && !q.types.includes('*')) {
+      const ors = q.types.map((p) => {
+        if (!p.includes('*')) return `type = ${bind(p)}`;
+        const { like, segments } = patternToLike(p);
+        return `(type LIKE ${bind(like)} ESCAPE '\\' AND array_length(string_to_array(type, '.'), 1) = ${bind(segments)})`;
+      });
+      where.push(`(${ors.join(' OR ')})`);
+    }
+    if (q.streamIds) where.push(`stream_id = ANY(${bind(q.streamIds)}::text[])`);
+    if (q.aggregateType) where.push(`aggregate_type = ${bind(q.aggregateType)}`);
+    if (q.from) where.push(`occurred_at >= ${bind(q.from.toISOString())}::timestamptz`);
+    if (q.to) where.push(`occurred_at < ${bind(q.to.toISOString())}::timestamptz`);
+    if (q.metadata) where.push(`metadata @> ${bind(JSON.stringify(q.metadata))}::jsonb`);
+    // order is 'asc' | 'desc' from a zod enum: chosen from an allow-list, never copied from input text.
+    const order = q.order === 'desc' ? 'DESC' : 'ASC';
+    const sql = `SELECT ${columns} FROM ${this.s}.events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY position ${order} LIMIT ${bind(q.limit)}`;
+    const { rows } = await this.db.query<EventRow>(sql, params);
+    return rows.map(toStored);
+  }
+
+  async saveSnapshot<S>(streamId: string, version: number, state: S): Promise<void> {
+    parseStreamId(streamId);
+    await this.db.query(
+      `INSERT INTO ${this.s}.snapshots (stream_id, version, state) VALUES ($1, $2, $3::jsonb)
+       ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state, created_at = now()
+       WHERE ${this.s}.snapshots.version <= EXCLUDED.version`,
+      [streamId, version, JSON.stringify(state)],
+    );
+  }
+
+  async loadSnapshot<S>(streamId: string): Promise<Snapshot<S> | undefined> {
+    const { rows } = await this.db.query<{ stream_id: string; version: number; state: S; created_at: Date }>(
+      `SELECT stream_id, version, state, created_at FROM ${this.s}.snapshots WHERE stream_id = $1`,
+      [streamId],
+    );
+    const r = rows[0];
+    return r ? { streamId: r.stream_id, version: r.version, state: r.state, createdAt: new Date(r.created_at).toISOString() } : undefined;
+  }
+}

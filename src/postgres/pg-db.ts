@@ -1,0 +1,104 @@
+import pg from 'pg';
+import type { Db, DbTransaction, QueryResult } from '../core/ports/db.js';
+import { mapDriverError } from './sql-errors.js';
+
+export interface PgDbOptions {
+  connectionString: string;
+  /** @default 10 */
+  max?: number;
+  /** Per-statement timeout in ms (`statement_timeout`). @default 30000 */
+  statementTimeoutMs?: number;
+  applicationName?: string;
+}
+
+/** {@link Db} over a `pg.Pool`. */
+export class PgDb implements Db {
+  readonly dialect = 'postgres' as const;
+  readonly pool: pg.Pool;
+  private closed = false;
+
+  constructor(options: PgDbOptions | pg.Pool) {
+    this.pool =
+      options instanceof pg.Pool
+        ? options
+        : new pg.Pool({
+            connectionString: options.connectionString,
+            max: options.max ?? 10,
+            statement_timeout: options.statementTimeoutMs ?? 30_000,
+            application_name: options.applicationName ?? 'sagaflow',
+          });
+    // An idle client that loses its connection emits 'error' on the pool; without a listener
+    // that would crash the process. The next query gets a fresh client and reports the failure.
+    this.pool.on('error', () => {});
+  }
+
+  async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+    try {
+      const res = await this.pool.query(sql, params as unknown[]);
+      return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
+    } catch (err) {
+      throw mapDriverError(err);
+    }
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.query(sql);
+  }
+
+  async transaction<T>(fn: (tx: DbTransaction) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw mapDriverError(err);
+    }
+    const tx: DbTransaction = {
+      query: async <R>(sql: string, params: readonly unknown[] = []) => {
+        const res = await client.query(sql, params as unknown[]);
+        return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
+      },
+      exec: async (sql: string) => {
+        await client.query(sql);
+      },
+    };
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(tx);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackErr) {
+        broken = rollbackErr as Error; // the connection is unusable: destroy it, don't return it to the pool
+      }
+      throw mapDriverError(err);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    const client = await this.pool.connect();
+    const handler = (msg: pg.Notification) => {
+      if (msg.channel === channel) onNotify(msg.payload ?? '');
+    };
+    client.on('notification', handler);
+    await client.query(`LISTEN "${channel.replace(/"/g, '""')}"`);
+    return async () => {
+      client.off('notification', handler);
+      try {
+        await client.query(`UNLISTEN "${channel.replace(/"/g, '""')}"`);
+      } finally {
+        client.release();
+      }
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,54 @@
+import { PGlite } from '@electric-sql/pglite';
+import type { Db, DbTransaction, QueryResult } from '../core/ports/db.js';
+
+/**
+ * {@link Db} over PGlite, the embedded default: PostgreSQL compiled to WASM, one connection.
+ * PGlite serialises queries and transactions itself, so callers may issue them concurrently.
+ * Only one process may open a data directory at a time.
+ */
+export class PgliteDb implements Db {
+  readonly dialect = 'pglite' as const;
+  private closed = false;
+
+  private constructor(readonly pglite: PGlite) {}
+
+  /** Opens (or creates) a database in `dataDir`; in memory when omitted. */
+  static async open(dataDir?: string): Promise<PgliteDb> {
+    const pglite = dataDir ? new PGlite(dataDir) : new PGlite();
+    await pglite.waitReady;
+    return new PgliteDb(pglite);
+  }
+
+  async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+    const res = await this.pglite.query<R>(sql, params as unknown[]);
+    return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.pglite.exec(sql);
+  }
+
+  async transaction<T>(fn: (tx: DbTransaction) => Promise<T>): Promise<T> {
+    return this.pglite.transaction(async (t) =>
+      fn({
+        query: async <R>(sql: string, params: readonly unknown[] = []) => {
+          const res = await t.query<R>(sql, params as unknown[]);
+          return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+        },
+        exec: async (sql: string) => {
+          await t.exec(sql);
+        },
+      }),
+    );
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    return this.pglite.listen(channel, onNotify);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pglite.close();
+  }
+}
