@@ -11,3 +11,5 @@ export { PostgresEventStore, type PostgresEventStoreOptions } from './postgres/e
 export { PgDb, type PgDbOptions } from './postgres/pg-db.js';
 export { PgliteDb } from './postgres/pglite-db.js';
 export { migrate, loadMigrations, type Migration, type MigrateResult } from './postgres/migrate.js';
+export { MemoryDeadLetters } from './memory/dead-letters.js';
+export { PostgresDeadLetters } from './postgres/dead-letters.js';

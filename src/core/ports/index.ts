@@ -3,3 +3,4 @@ export * from './db.js';
 export * from './dead-letters.js';
 export * from './event-bus.js';
 export * from './event-store.js';
+export * from './saga-store.js';

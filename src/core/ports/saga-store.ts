@@ -1,0 +1,93 @@
+import type { EventEnvelope } from '../events/envelope.js';
+
+/** Status derived from the saga's current state (see `docs/sagas.md`). */
+export const SagaStatus = {
+  Running: 'running',
+  Completed: 'completed',
+  Compensating: 'compensating',
+  Compensated: 'compensated',
+  Failed: 'failed',
+  Suspended: 'suspended',
+} as const;
+export type SagaStatus = (typeof SagaStatus)[keyof typeof SagaStatus];
+
+/** One saga instance as stored. */
+export interface SagaInstance {
+  saga: string;
+  key: string;
+  /** Row version, +1 per applied step (optimistic concurrency). */
+  version: number;
+  /** Saga definition version that started (and runs) this instance. */
+  definitionVersion: number;
+  status: SagaStatus;
+  /** xstate state value, e.g. `"awaitingCompletion"` or `{ compensating: "releasingAgent" }`. */
+  state: unknown;
+  context: Record<string, unknown>;
+  /** The persisted xstate snapshot (JSON). */
+  snapshot: unknown;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What a step produced, as recorded in history. */
+export interface StepEffects {
+  emitted: Array<{ id: string; type: string }>;
+  timersScheduled: Array<{ id: string; event: string; dueAt: string }>;
+  timersCancelled: string[];
+}
+
+/** One history row: an event applied (or noted) on an instance. */
+export interface SagaHistoryEntry {
+  seq: number;
+  saga: string;
+  key: string;
+  eventId: string;
+  eventType: string;
+  fromState: unknown;
+  toState: unknown;
+  effects: StepEffects;
+  /** e.g. 'applied', 'ignored' (not accepted in this state), 'timer-dropped', 'after-completion'. */
+  kind: string;
+  note?: string;
+  at: string;
+}
+
+/** An outbox row: an event or command emitted by a step, published after commit. */
+export interface OutboxEntry {
+  /** Stable id; also the published event's id, so consumers can dedupe. */
+  id: string;
+  saga: string;
+  key: string;
+  event: EventEnvelope;
+  createdAt: string;
+  sentAt?: string;
+  attempts: number;
+  lastError?: string;
+}
+
+/** A durable timer: a delayed event for an instance. */
+export interface TimerEntry {
+  /** xstate send id (`xstate.after.<delay>.<stateId>` or the raise's `id`), unique per instance. */
+  id: string;
+  saga: string;
+  key: string;
+  event: { type: string } & Record<string, unknown>;
+  dueAt: string;
+}
+
+export interface SagaListFilter {
+  saga?: string;
+  status?: SagaStatus;
+  /** Only instances not updated for this many ms while still running/compensating. */
+  stuckForMs?: number;
+  limit?: number;
+}
+
+/** Read side of saga storage, for operators (CLI, HTTP API). */
+export interface SagaQueries {
+  list(filter?: SagaListFilter): Promise<SagaInstance[]>;
+  get(saga: string, key: string): Promise<SagaInstance | undefined>;
+  history(saga: string, key: string, options?: { limit?: number }): Promise<SagaHistoryEntry[]>;
+  timers(saga: string, key: string): Promise<TimerEntry[]>;
+  outbox(saga: string, key: string, options?: { unsentOnly?: boolean }): Promise<OutboxEntry[]>;
+}
