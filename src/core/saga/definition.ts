@@ -9,8 +9,8 @@ export type OnMissing = (typeof OnMissing)[keyof typeof OnMissing];
 /**
  * A saga as the user declares it (input of `defineSaga`).
  *
- * The machine receives each domain event as an xstate event `{ type: envelope.type, ...envelope.data,
- * envelope }` hmm — see `docs/sagas.md` for the exact mapping chosen by the runtime.
+ * How a domain event is handed to the machine as an xstate event is fixed by the runtime and
+ * documented in `docs/sagas.md`.
  */
 export interface SagaConfig<TMachine extends AnyStateMachine = AnyStateMachine> {
   /** Unique saga name, e.g. `TaskProcessing`. */
