@@ -13,3 +13,7 @@ export { PgliteDb } from './postgres/pglite-db.js';
 export { migrate, loadMigrations, type Migration, type MigrateResult } from './postgres/migrate.js';
 export { MemoryDeadLetters } from './memory/dead-letters.js';
 export { PostgresDeadLetters } from './postgres/dead-letters.js';
+export * from './core/bus/index.js';
+export { createMemoryBus, MemoryEventBus, MemoryBroker, OverflowPolicy, type MemoryBusOptions } from './memory/event-bus.js';
+export { createRedisBus, RedisEventBus, type RedisBusOptions, resolveRedisUrl, DEFAULT_REDIS_PREFIX } from './redis/index.js';
+export { PostgresCheckpoints } from './postgres/checkpoints.js';

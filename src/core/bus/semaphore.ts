@@ -1,0 +1,33 @@
+/** A counting semaphore with FIFO waiters: the bus worker pool (`EVENT_BUS_WORKERS`). */
+export class Semaphore {
+  private available: number;
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(readonly size: number) {
+    this.available = Math.max(1, Math.floor(size));
+  }
+
+  /** Runs `fn` holding one permit. */
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      this.release();
+    }
+  }
+
+  acquire(): Promise<void> {
+    if (this.available > 0) {
+      this.available--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.available++;
+  }
+}

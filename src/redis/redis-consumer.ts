@@ -1,0 +1,280 @@
+import { setMaxListeners } from 'node:events';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { EventEnvelope } from '../core/events/envelope.js';
+import type { EventTypeRegistry } from '../core/events/registry.js';
+import type { Clock } from '../core/ports/clock.js';
+import type { DeadLetters } from '../core/ports/dead-letters.js';
+import type { EventHandler } from '../core/ports/event-bus.js';
+import { deliver, describeError } from '../core/bus/deliver.js';
+import { KeyedQueue } from '../core/bus/keyed-queue.js';
+import type { Semaphore } from '../core/bus/semaphore.js';
+import type { Sleep } from '../core/bus/sleep.js';
+import type { ResolvedSubscription } from '../core/bus/subscription-options.js';
+import { compilePattern } from '../core/events/pattern.js';
+import { decodeEntry, malformedStandIn } from './entry-codec.js';
+
+/** Settings a consumer shares with its bus. */
+export interface ConsumerContext {
+  stream: string;
+  consumerName: string;
+  client: Redis;
+  /** A dedicated connection for the blocking `XREADGROUP`. */
+  reader: Redis;
+  readCount: number;
+  blockMs: number;
+  claimIdleMs: number;
+  claimIntervalMs: number;
+  heartbeatMs: number;
+  deadLetters: DeadLetters;
+  registry: EventTypeRegistry | undefined;
+  maxEventBytes: number | undefined;
+  workers: Semaphore;
+  logger: Logger;
+  clock: Clock;
+  sleep: Sleep;
+  random: () => number;
+}
+
+interface Held {
+  id: string;
+  event: EventEnvelope;
+  deliveries: number;
+}
+
+type RawEntry = [id: string, fields: string[]];
+
+/**
+ * One subscription's consumer in its Redis consumer group: reads new entries (`XREADGROUP >`),
+ * claims entries idle in dead consumers' pending lists (`XAUTOCLAIM`), keeps its own held entries
+ * fresh (`XCLAIM … JUSTID` heartbeat, so a slow handler or a backoff wait is not mistaken for a dead
+ * consumer), and acknowledges (`XACK`) only after the handler succeeded or the entry was dead-lettered.
+ */
+export class RedisConsumer {
+  private readonly queue = new KeyedQueue<Held>();
+  private readonly held = new Set<string>();
+  private inFlight = 0;
+  private running = false;
+  private crashed = false;
+  private readonly stopController = new AbortController();
+  private readonly matches: (type: string) => boolean;
+  private loops: Promise<void>[] = [];
+  private wake: (() => void) | undefined;
+  private idleWaiters: Array<() => void> = [];
+  private claimCursor = '0-0';
+  private readonly log: Logger;
+
+  constructor(
+    private readonly ctx: ConsumerContext,
+    readonly sub: ResolvedSubscription,
+    private readonly handler: EventHandler,
+  ) {
+    // Every in-flight attempt and backoff wait listens on this signal.
+    setMaxListeners(0, this.stopController.signal);
+    this.matches = compilePattern(sub.pattern);
+    this.log = ctx.logger.child({ group: sub.group, consumer: ctx.consumerName });
+  }
+
+  /** Creates the consumer group if needed; new groups start at the end of the stream. */
+  async ensureGroup(startId = '$'): Promise<void> {
+    try {
+      await this.ctx.client.xgroup('CREATE', this.ctx.stream, this.sub.group, startId, 'MKSTREAM');
+    } catch (err) {
+      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+    }
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loops = [this.readLoop(), this.claimLoop(), this.heartbeatLoop()];
+  }
+
+  /** Stops reading, waits up to `drainTimeoutMs` for handlers, then aborts them. Unfinished entries stay pending for others to claim. */
+  async stop(drainTimeoutMs: number): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake?.();
+    this.ctx.reader.disconnect();
+    if (this.inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, drainTimeoutMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    this.stopController.abort(new Error('event bus stopped'));
+    if (this.inFlight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await Promise.allSettled(this.loops);
+  }
+
+  /** Test hook: dies without acknowledging anything; held entries are left for other consumers to claim. */
+  crash(): void {
+    this.crashed = true;
+    this.running = false;
+    this.stopController.abort(new Error('consumer crashed'));
+    this.wake?.();
+    this.ctx.reader.disconnect();
+  }
+
+  private async readLoop(): Promise<void> {
+    const { reader, stream, readCount, blockMs } = this.ctx;
+    let failures = 0;
+    while (this.running) {
+      // Backpressure: read more only when what is held locally falls below one batch.
+      if (this.queue.size + this.inFlight >= readCount) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      try {
+        const res = (await reader.xreadgroup('GROUP', this.sub.group, this.ctx.consumerName, 'COUNT', readCount, 'BLOCK', blockMs, 'STREAMS', stream, '>')) as
+          | Array<[string, RawEntry[]]>
+          | null;
+        failures = 0;
+        for (const [, entries] of res ?? []) for (const [id, fields] of entries) await this.accept(id, fields, 1);
+      } catch (err) {
+        if (!this.running) return;
+        failures++;
+        if (String((err as Error).message).includes('NOGROUP')) {
+          // The stream or group vanished (Redis restarted without persistence, or keys deleted): recreate from the start.
+          await this.ensureGroup('0').catch(() => undefined);
+        } else this.log.warn({ err }, 'XREADGROUP failed; retrying');
+        await this.ctx.sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)), this.stopController.signal);
+      }
+    }
+  }
+
+  private async claimLoop(): Promise<void> {
+    while (this.running) {
+      await this.ctx.sleep(this.ctx.claimIntervalMs, this.stopController.signal);
+      if (!this.running) return;
+      try {
+        await this.claimIdle();
+      } catch (err) {
+        if (this.running) this.log.warn({ err }, 'XAUTOCLAIM failed; retrying next interval');
+      }
+    }
+  }
+
+  /** Claims entries idle longer than `claimIdleMs` (their consumer died) and processes them with their delivery counts. */
+  async claimIdle(): Promise<number> {
+    const { client, stream, claimIdleMs, readCount } = this.ctx;
+    if (this.queue.size + this.inFlight >= readCount) return 0;
+    const res = (await client.xautoclaim(stream, this.sub.group, this.ctx.consumerName, claimIdleMs, this.claimCursor, 'COUNT', readCount)) as [
+      string,
+      Array<RawEntry | null>,
+      string[]?,
+    ];
+    this.claimCursor = res[0];
+    const entries = res[1].filter((e): e is RawEntry => e !== null);
+    const deleted = res[2] ?? [];
+    if (deleted.length > 0) {
+      // Trimmed by MAXLEN ~ while still pending: the content is gone. Redis drops them from the pending list.
+      this.log.error({ ids: deleted.slice(0, 20), count: deleted.length }, 'pending entries were trimmed before being processed (raise maxLen)');
+    }
+    if (entries.length === 0) return 0;
+    const counts = await this.deliveryCounts(entries[0]![0], entries.at(-1)![0], entries.length);
+    for (const [id, fields] of entries) await this.accept(id, fields, counts.get(id) ?? 1);
+    return entries.length;
+  }
+
+  private async deliveryCounts(first: string, last: string, n: number): Promise<Map<string, number>> {
+    const rows = (await this.ctx.client.xpending(this.ctx.stream, this.sub.group, first, last, n * 2, this.ctx.consumerName)) as Array<
+      [string, string, number, number]
+    >;
+    return new Map(rows.map(([id, , , count]) => [id, Number(count)]));
+  }
+
+  private async heartbeatLoop(): Promise<void> {
+    while (this.running) {
+      await this.ctx.sleep(this.ctx.heartbeatMs, this.stopController.signal);
+      if (!this.running || this.held.size === 0) continue;
+      try {
+        // JUSTID: resets the idle time without bumping the delivery count.
+        await this.ctx.client.xclaim(this.ctx.stream, this.sub.group, this.ctx.consumerName, 0, ...this.held, 'JUSTID');
+      } catch (err) {
+        if (this.running) this.log.warn({ err }, 'heartbeat XCLAIM failed');
+      }
+    }
+  }
+
+  private async accept(id: string, fields: string[], deliveries: number): Promise<void> {
+    if (this.held.has(id) || this.crashed) return;
+    const decoded = decodeEntry(fields, { registry: this.ctx.registry, maxEventBytes: this.ctx.maxEventBytes });
+    if (!decoded.ok) {
+      await this.parkMalformed(id, decoded.raw, decoded.error);
+      return;
+    }
+    if (!this.matches(decoded.event.type)) {
+      // Every group reads the whole stream; entries outside this group's pattern are acknowledged unseen.
+      await this.ack(id);
+      return;
+    }
+    this.held.add(id);
+    this.queue.push(decoded.key, { id, event: decoded.event, deliveries });
+    this.pump();
+  }
+
+  private async parkMalformed(id: string, raw: string, error: unknown): Promise<void> {
+    const now = this.ctx.clock.now();
+    this.log.warn({ entryId: id, err: error }, 'malformed stream entry; dead-lettering and acknowledging');
+    try {
+      await this.ctx.deadLetters.add({
+        handlerId: this.sub.handlerId,
+        event: malformedStandIn(id, this.ctx.stream, raw, now),
+        error: describeError(error),
+        attempts: 1,
+        firstFailedAt: now.toISOString(),
+        lastFailedAt: now.toISOString(),
+      });
+      await this.ack(id);
+    } catch (err) {
+      this.log.error({ err, entryId: id }, 'could not dead-letter malformed entry; it stays pending');
+    }
+  }
+
+  private pump(): void {
+    while (this.running && this.inFlight < this.sub.concurrency) {
+      const next = this.queue.take();
+      if (!next) return;
+      this.inFlight++;
+      void this.run(next.key, next.item);
+    }
+  }
+
+  private async run(key: string, h: Held): Promise<void> {
+    const outcome = await deliver({
+      event: h.event,
+      handler: this.handler,
+      subscription: this.sub,
+      firstAttempt: h.deliveries,
+      deadLetters: this.ctx.deadLetters,
+      logger: this.log,
+      clock: this.ctx.clock,
+      sleep: this.ctx.sleep,
+      random: this.ctx.random,
+      stopSignal: this.stopController.signal,
+      slot: (fn) => this.ctx.workers.run(fn),
+      // XCLAIM (without JUSTID) bumps the delivery count, so the count in Redis equals the attempt number.
+      beforeRetry: async () => {
+        const claimed = (await this.ctx.client.xclaim(this.ctx.stream, this.sub.group, this.ctx.consumerName, 0, h.id)) as unknown[];
+        return claimed.length > 0;
+      },
+    }).catch((err: unknown) => {
+      this.log.error({ err }, 'delivery failed unexpectedly');
+      return 'abandoned' as const;
+    });
+    if (!this.crashed && outcome !== 'abandoned') await this.ack(h.id).catch((err: unknown) => this.log.error({ err, entryId: h.id }, 'XACK failed; the entry will be redelivered'));
+    this.held.delete(h.id);
+    this.queue.release(key);
+    this.inFlight--;
+    if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+    this.pump();
+    if (this.queue.size + this.inFlight < this.ctx.readCount) this.wake?.();
+  }
+
+  private async ack(id: string): Promise<void> {
+    await this.ctx.client.xack(this.ctx.stream, this.sub.group, id);
+  }
+}
