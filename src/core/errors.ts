@@ -149,3 +149,24 @@ export class UnavailableError extends SagaflowError {
 export function isNonRetryable(err: unknown): boolean {
   return err instanceof SagaflowError ? !err.retryable && err.code !== ErrorCode.HandlerTimeout : false;
 }
+
+/** A saga definition is inconsistent; the message names the saga and, where it applies, the state. */
+export class SagaDefinitionError extends SagaflowError {
+  readonly saga: string;
+  constructor(saga: string, problem: string, options: { state?: string; details?: Record<string, unknown> } = {}) {
+    const where = options.state ? ` (state "${options.state}")` : '';
+    super(ErrorCode.SagaDefinition, `saga "${saga}"${where}: ${problem}`, {
+      details: { saga, ...(options.state ? { state: options.state } : {}), ...(options.details ?? {}) },
+    });
+    this.saga = saga;
+  }
+}
+
+/** A stored instance was started by another definition version than the one loaded; it is left untouched. */
+export class SagaVersionMismatchError extends SagaflowError {
+  constructor(saga: string, key: string, stored: number, defined: number) {
+    super(ErrorCode.SagaVersionMismatch, `saga "${saga}" instance "${key}" runs definition version ${stored}, but version ${defined} is loaded; declare a migration or run the old version`, {
+      details: { saga, key, stored, defined },
+    });
+  }
+}

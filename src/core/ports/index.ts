@@ -4,3 +4,4 @@ export * from './dead-letters.js';
 export * from './event-bus.js';
 export * from './event-store.js';
 export * from './saga-store.js';
+export * from './saga-repository.js';

@@ -1,0 +1,83 @@
+import type { EventEnvelope } from '../events/envelope.js';
+import type { DeadLetters, NewDeadLetter } from './dead-letters.js';
+import type { OutboxEntry, SagaInstance, SagaQueries, StepEffects, TimerEntry } from './saga-store.js';
+
+/** What the read phase of a step sees. */
+export interface SagaStepRead {
+  instance: SagaInstance | undefined;
+  /** True when this event id is already in the instance's inbox (applied or noted before). */
+  seen: boolean;
+}
+
+/** The instance row a step writes. */
+export interface SagaInstanceWrite {
+  /** true: plain INSERT (a second creator gets a conflict, never an upsert); false: UPDATE checked on `expectedVersion`. */
+  create: boolean;
+  /** The version read (0 when creating); the row is written with `expectedVersion + 1`. */
+  expectedVersion: number;
+  definitionVersion: number;
+  status: SagaInstance['status'];
+  state: unknown;
+  context: Record<string, unknown>;
+  snapshot: unknown;
+}
+
+/** Everything one step commits, atomically. */
+export interface SagaStepWrite {
+  saga: string;
+  key: string;
+  /** The event that caused the step; its id goes to the inbox when `inbox` is true. */
+  event: EventEnvelope;
+  /** Record the event id in the inbox so redelivery is a no-op. @default true */
+  inbox?: boolean;
+  instance?: SagaInstanceWrite;
+  /** One history row; omit to write none. */
+  history?: { fromState: unknown; toState: unknown; effects: StepEffects; kind: string; note?: string };
+  outbox?: EventEnvelope[];
+  /** Upserted by (saga, key, id). */
+  timers?: TimerEntry[];
+  /** Timer ids deleted for this instance. */
+  cancelledTimers?: string[];
+  deadLetter?: NewDeadLetter;
+  /** Keep the event until an instance for its key exists (onMissing: 'park'). */
+  park?: boolean;
+  /** Remove this event from the parked events of the key (it is being applied now). */
+  unpark?: boolean;
+}
+
+/** The operations available inside one step transaction. */
+export interface SagaStepTx {
+  read(saga: string, key: string, eventId: string): Promise<SagaStepRead>;
+  /**
+   * Takes a due timer for firing: true when this transaction now owns it (and has deleted it);
+   * false when another worker holds it, it was cancelled, or it was rescheduled to another time.
+   */
+  claimTimer(timer: TimerEntry): Promise<boolean>;
+  /**
+   * Writes the step. Throws a retryable {@link import('../errors.js').ConcurrencyError} when another writer
+   * got there first (instance version moved, instance created concurrently, inbox row inserted concurrently);
+   * the caller rolls back and retries the whole step.
+   */
+  write(write: SagaStepWrite): Promise<void>;
+}
+
+/**
+ * Storage of saga instances with a unit of work per step: inbox, instance (versioned), history, outbox,
+ * timers, dead letters and parked events commit together or not at all.
+ */
+export interface SagaRepository extends SagaQueries {
+  /** Dead letters written by steps land here (same database as the steps). */
+  readonly deadLetters: DeadLetters;
+  /** Runs `fn` as one transaction; rolls back when it throws. */
+  step<T>(fn: (tx: SagaStepTx) => Promise<T>): Promise<T>;
+  /** Timers due at `now`, oldest first, of the named sagas (all when omitted). Not claimed: the step claims each one. */
+  dueTimers(now: Date, limit: number, sagas?: readonly string[]): Promise<TimerEntry[]>;
+  /**
+   * Claims up to `limit` unsent outbox rows (skipping rows another relay holds), calls `publish` with them,
+   * and marks them sent once it resolves. When it throws, the rows stay unsent with `attempts + 1` and the
+   * error, and the error is rethrown. Returns how many rows were published.
+   */
+  relayOutbox(limit: number, publish: (entries: OutboxEntry[]) => Promise<void>): Promise<number>;
+  /** Parked events of a key, oldest first. */
+  parked(saga: string, key: string): Promise<EventEnvelope[]>;
+}

@@ -1,0 +1,145 @@
+import { createActor, initialTransition, transition, type AnyMachineSnapshot, type EventObject } from 'xstate';
+import { v5 as uuidv5 } from 'uuid';
+import { SagaDefinitionError } from '../errors.js';
+import type { EventEnvelope } from '../events/envelope.js';
+import type { SagaStatus, StepEffects, TimerEntry } from '../ports/saga-store.js';
+import type { SagaDefinition } from './define-saga.js';
+import { toMachineEvent, toOutboxEnvelope } from './event-mapping.js';
+import { deriveStatus } from './status.js';
+
+/** The stored part of an instance the decider needs. */
+export interface DeciderInstance {
+  snapshot: unknown;
+  state: unknown;
+}
+
+/** One event for one instance. */
+export interface DecideInput {
+  saga: SagaDefinition;
+  key: string;
+  /** The event envelope (a domain event, or the synthetic envelope of a fired timer). */
+  envelope: EventEnvelope;
+  /** For a fired timer: the exact event the machine scheduled. Omit for domain events. */
+  timerEvent?: EventObject;
+  /** The current instance; omit to start a new one. */
+  instance?: DeciderInstance;
+  now: Date;
+}
+
+/** What one step decided. Pure data: the runtime persists it in one transaction. */
+export type Decision =
+  | {
+      kind: 'applied';
+      /** `machine.getPersistedSnapshot(next)`: plain JSON. */
+      snapshot: unknown;
+      fromState: unknown;
+      state: unknown;
+      context: Record<string, unknown>;
+      status: SagaStatus;
+      outbox: EventEnvelope[];
+      timers: TimerEntry[];
+      cancelledTimers: string[];
+      effects: StepEffects;
+    }
+  | { kind: 'ignored'; reason: 'not-accepted' | 'after-completion'; state: unknown };
+
+interface ActionLike {
+  type: string;
+  params?: unknown;
+}
+
+const timerNamespace = '6f1c2d0e-4b7a-4c55-9d6e-8a3f0b2e9c41';
+
+/**
+ * The event id of a timer firing: derived from saga, key, timer id and due time, so a timer fired twice
+ * (two pollers, a retry after a crash) is the same event and the inbox applies it once.
+ */
+export function timerEventId(saga: string, key: string, timerId: string, dueAt: string): string {
+  return uuidv5(`${saga}\n${key}\n${timerId}\n${dueAt}`, timerNamespace);
+}
+
+/** Restores a persisted snapshot without starting an actor (see XSTATE-DURABLE.md: never start it). */
+export function restoreSnapshot(saga: SagaDefinition, persisted: unknown): AnyMachineSnapshot {
+  return createActor(saga.machine, { snapshot: persisted as never }).getSnapshot() as AnyMachineSnapshot;
+}
+
+function collect(saga: SagaDefinition, key: string, actions: readonly ActionLike[], cause: EventEnvelope, now: Date) {
+  const outbox: EventEnvelope[] = [];
+  const timers = new Map<string, TimerEntry>();
+  const cancelled = new Set<string>();
+  for (const action of actions) {
+    const p = (action.params ?? {}) as Record<string, unknown>;
+    if (action.type === 'xstate.emit') {
+      outbox.push(toOutboxEnvelope(saga, key, p.event, cause, now));
+    } else if (action.type === 'xstate.raise' && p.delay !== undefined) {
+      // A raise without delay is already applied inside the snapshot; only delayed ones become timers.
+      const id = typeof p.id === 'string' ? p.id : undefined;
+      if (!id) throw new SagaDefinitionError(saga.name, 'a delayed raise has no id');
+      const delay = Number(p.delay);
+      if (!Number.isFinite(delay) || delay < 0) throw new SagaDefinitionError(saga.name, `delayed raise "${id}" has an invalid delay ${String(p.delay)}`);
+      const event = JSON.parse(JSON.stringify(p.event)) as TimerEntry['event'];
+      timers.set(id, { id, saga: saga.name, key, event, dueAt: new Date(now.getTime() + delay).toISOString() });
+      cancelled.delete(id);
+    } else if (action.type === 'xstate.cancel') {
+      const id = String(p.sendId);
+      // Cancelled later in the same step → drop both; cancelling a stored timer → a delete.
+      timers.delete(id);
+      cancelled.add(id);
+    }
+    // xstate.log and custom named actions perform nothing on the durable path.
+  }
+  return { outbox, timers: [...timers.values()], cancelled: [...cancelled] };
+}
+
+/**
+ * The pure step: restore → transition → effects. Executes nothing, performs no I/O; the only
+ * non-determinism is the fresh ids of outbox events (a retried step recomputes them, which is fine
+ * because the losing attempt's rows were rolled back). Throws on a poison event (bad data, a guard or
+ * assign that throws, a machine error) so the caller can dead-letter it.
+ */
+export function decide(input: DecideInput): Decision {
+  const { saga, key, envelope, now } = input;
+  const event: EventObject = input.timerEvent ?? toMachineEvent(saga, envelope);
+  const machine = saga.machine;
+  let current: AnyMachineSnapshot;
+  let startActions: readonly ActionLike[] = [];
+  if (input.instance) {
+    current = restoreSnapshot(saga, input.instance.snapshot);
+    if (current.status === 'done') return { kind: 'ignored', reason: 'after-completion', state: current.value };
+    if (current.status === 'error') throw new SagaDefinitionError(saga.name, `instance "${key}" is in machine error state`, { details: { key } });
+    if (!current.can(event)) return { kind: 'ignored', reason: 'not-accepted', state: current.value };
+  } else {
+    const [initial, actions] = initialTransition(machine, { key, event });
+    if (initial.status === 'error') {
+      throw new SagaDefinitionError(saga.name, `the machine fails to start: ${String((initial as { error?: unknown }).error)}`);
+    }
+    current = initial as AnyMachineSnapshot;
+    startActions = actions as readonly ActionLike[];
+    if (!current.can(event)) {
+      throw new SagaDefinitionError(saga.name, `start event "${event.type}" is not accepted by the initial state`, { details: { event: event.type } });
+    }
+  }
+  const [next, actions] = transition(machine, current, event);
+  const nextSnapshot = next as AnyMachineSnapshot;
+  if (nextSnapshot.status === 'error') {
+    throw (nextSnapshot as { error?: unknown }).error ?? new Error(`machine error on ${event.type}`);
+  }
+  const { outbox, timers, cancelled } = collect(saga, key, [...startActions, ...(actions as readonly ActionLike[])], envelope, now);
+  const persisted = machine.getPersistedSnapshot(nextSnapshot);
+  return {
+    kind: 'applied',
+    snapshot: persisted,
+    fromState: input.instance ? current.value : null,
+    state: nextSnapshot.value,
+    context: (nextSnapshot.context ?? {}) as Record<string, unknown>,
+    status: deriveStatus(nextSnapshot),
+    outbox,
+    timers,
+    cancelledTimers: cancelled,
+    effects: {
+      emitted: outbox.map((e) => ({ id: e.id, type: e.type })),
+      timersScheduled: timers.map((t) => ({ id: t.id, event: t.event.type, dueAt: t.dueAt })),
+      timersCancelled: cancelled,
+    },
+  };
+}

@@ -1,0 +1,142 @@
+import type { AnyStateMachine } from 'xstate';
+import { SagaDefinitionError } from '../errors.js';
+import type { OnMissing, SagaConfig } from './definition.js';
+
+/** A checked saga definition, as the runtime uses it. Build with {@link defineSaga}. */
+export interface SagaDefinition<TMachine extends AnyStateMachine = AnyStateMachine> extends Readonly<SagaConfig<TMachine>> {
+  readonly onMissing: OnMissing;
+  /** Declared (domain) event types, i.e. the keys of `events`. */
+  readonly eventTypes: ReadonlySet<string>;
+  /** Event types the machine raises to itself (delayed raises); they arrive through timers, never from the bus. */
+  readonly internalEvents: ReadonlySet<string>;
+  /** Marks the object as checked. */
+  readonly defined: true;
+}
+
+/** Options of {@link defineSaga}. */
+export interface DefineSagaOptions {
+  /**
+   * Numeric `after` delays (`after: { 1000: ... }`) put the number into the timer id, so stored timers are
+   * orphaned when it changes. Rejected unless this is true. @default false
+   */
+  allowNumericDelays?: boolean;
+}
+
+interface NodeLike {
+  id: string;
+  key: string;
+  config: { invoke?: unknown; after?: Record<string, unknown> };
+  states: Record<string, NodeLike>;
+  transitions: Map<string, Array<{ actions: readonly unknown[] }>>;
+  after: Array<{ actions: readonly unknown[]; delay: unknown }>;
+  always?: Array<{ actions: readonly unknown[] }>;
+  entry: readonly unknown[];
+  exit: readonly unknown[];
+}
+
+interface RaiseLike {
+  type: 'xstate.raise';
+  event: unknown;
+  id: unknown;
+  delay: unknown;
+}
+
+function isRaise(a: unknown): a is RaiseLike {
+  return typeof a === 'function' && (a as { type?: unknown }).type === 'xstate.raise';
+}
+
+function walk(node: NodeLike, visit: (n: NodeLike) => void): void {
+  visit(node);
+  for (const child of Object.values(node.states)) walk(child, visit);
+}
+
+function actionsOf(node: NodeLike): unknown[] {
+  const out: unknown[] = [...node.entry, ...node.exit];
+  for (const list of node.transitions.values()) for (const t of list) out.push(...t.actions);
+  for (const t of node.after) out.push(...t.actions);
+  for (const t of node.always ?? []) out.push(...t.actions);
+  return out;
+}
+
+/**
+ * Checks a saga and returns its definition. Every problem is a {@link SagaDefinitionError} naming the saga
+ * and, where it applies, the state:
+ * - an event handled in `on` that is neither declared in `events` nor raised by the machine itself;
+ * - a declared event with no `correlate` function; a `startedBy` type that is not declared;
+ * - a delayed `raise` without an `id` (it could never be cancelled);
+ * - an `after` delay name missing from `setup({ delays })`, or a numeric `after` delay;
+ * - an `invoke` (not durable: emit a command and wait for its reply event instead).
+ *
+ * @example
+ * export const Payment = defineSaga({
+ *   name: 'Payment', version: 1, machine,
+ *   events: { 'payment.requested': z.object({ paymentId: z.string() }) },
+ *   correlate: { 'payment.requested': (e) => String(e.data.paymentId) },
+ *   startedBy: ['payment.requested'],
+ * });
+ */
+export function defineSaga<TMachine extends AnyStateMachine>(config: SagaConfig<TMachine>, options: DefineSagaOptions = {}): SagaDefinition<TMachine> {
+  const name = config.name;
+  if (typeof name !== 'string' || !/^[A-Za-z][A-Za-z0-9_.-]{0,99}$/.test(name)) {
+    throw new SagaDefinitionError(String(name), 'name must start with a letter and use letters, digits, _ . - (at most 100 characters)');
+  }
+  if (!Number.isInteger(config.version) || config.version < 1) {
+    throw new SagaDefinitionError(name, `version must be a positive integer, got ${String(config.version)}`);
+  }
+  const eventTypes = new Set(Object.keys(config.events));
+  for (const type of eventTypes) {
+    if (typeof config.correlate[type] !== 'function') {
+      throw new SagaDefinitionError(name, `event "${type}" is declared in events but has no correlate function`, { details: { event: type } });
+    }
+  }
+  for (const type of Object.keys(config.correlate)) {
+    if (!eventTypes.has(type)) throw new SagaDefinitionError(name, `correlate has "${type}", which is not declared in events`, { details: { event: type } });
+  }
+  if (config.startedBy.length === 0) throw new SagaDefinitionError(name, 'startedBy must name at least one event type');
+  for (const type of config.startedBy) {
+    if (!eventTypes.has(type)) throw new SagaDefinitionError(name, `startedBy "${type}" is not declared in events`, { details: { event: type } });
+  }
+
+  const root = config.machine.root as unknown as NodeLike;
+  const delays = (config.machine.implementations as { delays?: Record<string, unknown> }).delays ?? {};
+  const internal = new Set<string>();
+  walk(root, (node) => {
+    if (node.config.invoke !== undefined) {
+      throw new SagaDefinitionError(name, 'invoke is not durable: emit a command and wait for its reply event instead', { state: node.id });
+    }
+    for (const delay of Object.keys(node.config.after ?? {})) {
+      if (/^\d+$/.test(delay)) {
+        if (!options.allowNumericDelays) {
+          throw new SagaDefinitionError(name, `after delay ${delay} is numeric; name it in setup({ delays }) so stored timers survive a change of value`, { state: node.id });
+        }
+      } else if (!(delay in delays)) {
+        throw new SagaDefinitionError(name, `after delay "${delay}" is not defined in setup({ delays }); known: ${Object.keys(delays).join(', ') || '(none)'}`, { state: node.id });
+      }
+    }
+    for (const action of actionsOf(node)) {
+      if (!isRaise(action) || action.delay === undefined) continue;
+      if (action.id === undefined) {
+        throw new SagaDefinitionError(name, 'a delayed raise has no id; give it one (raise(event, { id, delay })) so it can be stored and cancelled', { state: node.id });
+      }
+      if (typeof action.delay === 'string' && !(action.delay in delays)) {
+        throw new SagaDefinitionError(name, `delayed raise "${String(action.id)}" uses delay "${action.delay}", which is not defined in setup({ delays })`, { state: node.id });
+      }
+      const ev = action.event as { type?: unknown } | undefined;
+      if (ev && typeof ev === 'object' && typeof ev.type === 'string' && !ev.type.startsWith('xstate.')) internal.add(ev.type);
+    }
+  });
+  walk(root, (node) => {
+    for (const type of node.transitions.keys()) {
+      if (type.startsWith('xstate.') || type === '*' || eventTypes.has(type) || internal.has(type)) continue;
+      throw new SagaDefinitionError(name, `handles event "${type}", which is not declared in events (and not raised by the machine)`, { state: node.id, details: { event: type } });
+    }
+  });
+
+  return Object.freeze({
+    ...config,
+    onMissing: config.onMissing ?? 'dead-letter',
+    eventTypes,
+    internalEvents: internal,
+    defined: true as const,
+  });
+}

@@ -1,0 +1,189 @@
+import { pino, type Logger } from 'pino';
+import { ConcurrencyError, SagaDefinitionError, ValidationError } from '../core/errors.js';
+import type { EventEnvelope } from '../core/events/envelope.js';
+import { systemClock, type Clock } from '../core/ports/clock.js';
+import type { EventBus, Subscription, SubscribeOptions } from '../core/ports/event-bus.js';
+import type { SagaRepository } from '../core/ports/saga-repository.js';
+import type { TimerEntry } from '../core/ports/saga-store.js';
+import type { SagaDefinition } from '../core/saga/define-saga.js';
+import { OutboxRelay, type OutboxRelayOptions } from './outbox-relay.js';
+import { runStep, StepResult, timerInput, type StepOutcome } from './saga-step.js';
+import { TimerPoller, type TimerPollerOptions } from './timer-poller.js';
+
+/** Options of {@link SagaRuntime}. */
+export interface SagaRuntimeOptions {
+  repository: SagaRepository;
+  sagas: readonly SagaDefinition[];
+  /** Events in (subscriptions) and outbox out (relay). Without a bus, call `handle` and `relay.runOnce` yourself. */
+  bus?: EventBus;
+  /** @default systemClock */
+  clock?: Clock;
+  logger?: Logger;
+  /** Retries of a step that lost an optimistic-concurrency race. @default 10 */
+  maxConflictRetries?: number;
+  /** Outbox relay settings, or false to run none in this process (needs `bus`). */
+  relay?: Omit<OutboxRelayOptions, 'repository' | 'bus' | 'logger'> | false;
+  /** Timer poller settings, or false to run none in this process. */
+  timers?: TimerPollerOptions | false;
+  /** Options of the bus subscriptions (one per handled event type). @default group 'sagaflow.sagas' */
+  subscribe?: SubscribeOptions;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs sagas durably: routes each event to every saga that declares its type, correlates it to an instance
+ * key and applies it in one transaction per (event, instance) — inbox dedupe, versioned snapshot, history,
+ * outbox, timers. Poison goes to dead letters in that same transaction while the instance keeps working.
+ *
+ * @example
+ * const runtime = new SagaRuntime({ repository, sagas: [TaskProcessing], bus });
+ * await runtime.start();   // subscribes, starts the outbox relay and the timer poller
+ * await runtime.stop();
+ */
+export class SagaRuntime {
+  readonly repository: SagaRepository;
+  readonly relay: OutboxRelay | undefined;
+  readonly poller: TimerPoller | undefined;
+  private readonly sagas = new Map<string, SagaDefinition>();
+  private readonly byType = new Map<string, SagaDefinition[]>();
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly maxRetries: number;
+  private subscriptions: Subscription[] = [];
+  private started = false;
+  private starting: Promise<void> | undefined;
+
+  constructor(private readonly options: SagaRuntimeOptions) {
+    this.repository = options.repository;
+    this.clock = options.clock ?? systemClock;
+    this.logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'saga-runtime' });
+    this.maxRetries = options.maxConflictRetries ?? 10;
+    for (const saga of options.sagas) {
+      if (saga.defined !== true) throw new SagaDefinitionError(String((saga as { name?: unknown }).name), 'pass the result of defineSaga()');
+      if (this.sagas.has(saga.name)) throw new SagaDefinitionError(saga.name, 'registered twice in one runtime');
+      this.sagas.set(saga.name, saga);
+      for (const type of saga.eventTypes) this.byType.set(type, [...(this.byType.get(type) ?? []), saga]);
+    }
+    this.relay =
+      options.bus && options.relay !== false
+        ? new OutboxRelay({ ...(options.relay ?? {}), repository: this.repository, bus: options.bus, logger: this.logger })
+        : undefined;
+    this.poller = options.timers !== false ? new TimerPoller(this, { ...(options.timers ?? {}), logger: this.logger }) : undefined;
+  }
+
+  /** Event types some saga of this runtime handles. */
+  handledTypes(): string[] {
+    return [...this.byType.keys()].sort();
+  }
+
+  /** Applies an event to every saga that declares its type. Resolves when all steps committed. */
+  async handle(event: EventEnvelope): Promise<StepOutcome[]> {
+    const sagas = this.byType.get(event.type) ?? [];
+    const out: StepOutcome[] = [];
+    for (const saga of sagas) out.push(await this.handleFor(saga, event));
+    return out;
+  }
+
+  /** Applies an event to one saga. */
+  async handleFor(saga: SagaDefinition, event: EventEnvelope, options: { unpark?: boolean } = {}): Promise<StepOutcome> {
+    let key: string;
+    try {
+      const fn = saga.correlate[event.type];
+      if (!fn) throw new ValidationError(`event for saga ${saga.name}`, [{ path: 'type', message: `"${event.type}" has no correlate function` }]);
+      key = fn(event);
+      if (typeof key !== 'string' || key.length === 0 || key.length > 200) {
+        throw new ValidationError(`correlation key of ${event.type} for saga ${saga.name}`, [{ path: '', message: `must be a string of 1..200 characters, got ${JSON.stringify(key)}` }]);
+      }
+    } catch (err) {
+      // No key, so no instance to hold a transaction on: the letter goes in on its own.
+      const at = this.clock.now().toISOString();
+      const e = err instanceof Error ? err : new Error(String(err));
+      await this.repository.deadLetters.add({
+        handlerId: `saga:${saga.name}`, event, attempts: 1, firstFailedAt: at, lastFailedAt: at, saga: saga.name,
+        error: { message: e.message, ...(e.stack ? { stack: e.stack } : {}), ...((err as { code?: string }).code ? { code: (err as { code: string }).code } : {}) },
+      });
+      return { saga: saga.name, key: undefined, eventId: event.id, result: StepResult.DeadLettered, error: { message: e.message } };
+    }
+    const outcome = await this.withRetries(saga, key, event, () =>
+      this.repository.step((tx) => runStep(tx, { saga, key, envelope: event, now: this.clock.now(), logger: this.logger, unpark: options.unpark ?? false })),
+    );
+    await this.afterStep(saga, outcome);
+    return outcome;
+  }
+
+  /** Fires one due timer (claimed inside the step; a timer someone else holds is skipped). */
+  async fireTimer(timer: TimerEntry): Promise<StepOutcome> {
+    const saga = this.sagas.get(timer.saga);
+    const { key, envelope } = timerInput(timer);
+    if (!saga) return { saga: timer.saga, key, eventId: envelope.id, result: StepResult.TimerSkipped };
+    const outcome = await this.withRetries(saga, key, envelope, () =>
+      this.repository.step((tx) => runStep(tx, { saga, key, envelope, timer, now: this.clock.now(), logger: this.logger })),
+    );
+    await this.afterStep(saga, outcome);
+    return outcome;
+  }
+
+  /** Fires the timers due now (by the injected clock). Returns how many were fired (not skipped). */
+  async fireDueTimers(limit = 100): Promise<number> {
+    const due = await this.repository.dueTimers(this.clock.now(), limit, [...this.sagas.keys()]);
+    let fired = 0;
+    for (const t of due) if ((await this.fireTimer(t)).result !== StepResult.TimerSkipped) fired++;
+    return fired;
+  }
+
+  /** Subscribes to the bus and starts the relay and the timer poller. Idempotent. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.starting ??= this.doStart();
+    await this.starting;
+  }
+
+  private async doStart(): Promise<void> {
+    const bus = this.options.bus;
+    if (bus) {
+      const subscribeOptions: SubscribeOptions = { group: 'sagaflow.sagas', ...(this.options.subscribe ?? {}) };
+      for (const type of this.handledTypes()) {
+        this.subscriptions.push(await bus.subscribe(type, async (event) => void (await this.handle(event)), subscribeOptions));
+      }
+    }
+    this.relay?.start();
+    this.poller?.start();
+    this.started = true;
+    this.logger.info({ sagas: [...this.sagas.keys()] }, 'saga runtime started');
+  }
+
+  /** Unsubscribes and stops the relay and the poller after their work in flight. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.starting) await this.starting.catch(() => undefined);
+    if (!this.started) return;
+    this.started = false;
+    this.starting = undefined;
+    const subs = this.subscriptions;
+    this.subscriptions = [];
+    for (const s of subs) await s.unsubscribe();
+    await Promise.all([this.relay?.stop(), this.poller?.stop()]);
+    this.logger.info('saga runtime stopped');
+  }
+
+  private async withRetries(saga: SagaDefinition, key: string, event: EventEnvelope, run: () => Promise<StepOutcome>): Promise<StepOutcome> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (err) {
+        if (!(err instanceof ConcurrencyError) || attempt > this.maxRetries) throw err;
+        this.logger.debug({ saga: saga.name, sagaKey: key, eventId: event.id, attempt }, 'step lost a race; retrying');
+        // Jittered, growing pause so racing writers spread out instead of colliding again.
+        await sleep(Math.random() * Math.min(50, 2 ** attempt));
+      }
+    }
+  }
+
+  private async afterStep(saga: SagaDefinition, outcome: StepOutcome): Promise<void> {
+    if ((outcome.emitted?.length ?? 0) > 0) this.relay?.wake();
+    // A new instance may have events that arrived before it (onMissing: 'park'): apply them now.
+    if (outcome.result === StepResult.Created && saga.onMissing === 'park' && outcome.key !== undefined) {
+      for (const parked of await this.repository.parked(saga.name, outcome.key)) await this.handleFor(saga, parked, { unpark: true });
+    }
+  }
+}

@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventEnvelope } from '../../src/core/events/envelope.js';
+import { PostgresSagaRepository } from '../../src/postgres/saga-repository.js';
+import { pgTestDb, type TestDb } from '../support/postgres.js';
+import { hasPostgres } from '../support/services.js';
+
+const child = 'test/support/saga-crash-child.ts';
+
+function run(env: Record<string, string>): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', child], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
+    p.on('error', reject);
+    p.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stderr });
+    });
+  });
+}
+
+describe.runIf(hasPostgres())('crash between commit and publish (real subprocess, SIGKILL)', () => {
+  let t: TestDb;
+  let dir: string;
+  beforeAll(async () => {
+    t = await pgTestDb();
+    dir = mkdtempSync(join(tmpdir(), 'sagaflow-crash-'));
+  });
+  afterAll(async () => {
+    await t.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the committed outbox row is published after restart, and a consumer deduping by id applies it once', async () => {
+    const busFile = join(dir, 'bus.jsonl');
+    const key = `crash-${crypto.randomUUID()}`;
+    const base = { SAGAFLOW_TEST_DATABASE_URL: process.env.SAGAFLOW_TEST_DATABASE_URL!, CRASH_SCHEMA: t.schema, CRASH_ORDER: key, CRASH_BUS_FILE: busFile };
+    const repo = new PostgresSagaRepository(t.db, { schema: t.schema });
+
+    // 1. The step commits, then the process dies before any relay ran.
+    const r1 = await run({ ...base, CRASH_ACTION: 'step', CRASH_AT: 'after-commit' });
+    expect(r1.signal, r1.stderr).toBe('SIGKILL');
+    expect(await repo.get('Order', key)).toMatchObject({ state: 'awaitingPayment', version: 1 });
+    const unsent = await repo.outbox('Order', key, { unsentOnly: true });
+    expect(unsent.map((r) => r.event.type)).toEqual(['payment.requested']);
+    expect(existsSync(busFile)).toBe(false);
+
+    // 2. A relay publishes, then dies before marking the row sent.
+    const r2 = await run({ ...base, CRASH_ACTION: 'relay', CRASH_AT: 'after-publish' });
+    expect(r2.signal, r2.stderr).toBe('SIGKILL');
+    expect(await repo.outbox('Order', key, { unsentOnly: true })).toHaveLength(1);
+
+    // 3. A restarted relay publishes it again and marks it sent.
+    const r3 = await run({ ...base, CRASH_ACTION: 'relay' });
+    expect(r3.code, r3.stderr).toBe(0);
+    expect(await repo.outbox('Order', key, { unsentOnly: true })).toEqual([]);
+
+    const published = readFileSync(busFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as EventEnvelope);
+    expect(published.map((e) => e.id)).toEqual([unsent[0]!.id, unsent[0]!.id]); // at least once: here twice, same id
+    const applied = new Map<string, EventEnvelope>();
+    for (const e of published) if (!applied.has(e.id)) applied.set(e.id, e);
+    expect([...applied.values()].map((e) => e.type)).toEqual(['payment.requested']);
+    expect(published[0]!.metadata).toMatchObject({ saga: 'Order', sagaKey: key });
+  });
+});

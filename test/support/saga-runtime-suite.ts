@@ -1,0 +1,221 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEvent, type EventEnvelope } from '../../src/core/events/envelope.js';
+import type { SagaRepository } from '../../src/core/ports/saga-repository.js';
+import type { OutboxEntry } from '../../src/core/ports/saga-store.js';
+import { defineSaga } from '../../src/core/saga/define-saga.js';
+import { SagaRuntime } from '../../src/runtime/saga-runtime.js';
+import { StepResult } from '../../src/runtime/saga-step.js';
+import { FakeClock } from '../../src/testing/fake-clock.js';
+import { OrderSaga, orderDelays } from './test-saga.js';
+
+/** Builds a repository for the suite; `reopen` gives a second repository on the same storage (a restarted process). */
+export type SagaRepositoryFactory = (clock: FakeClock) => Promise<{
+  repository: SagaRepository;
+  reopen(): SagaRepository;
+  dispose(): Promise<void>;
+}>;
+
+const ParkedOrderSaga = defineSaga({ ...OrderSaga, name: 'OrderParked', onMissing: 'park' });
+const IgnoringOrderSaga = defineSaga({ ...OrderSaga, name: 'OrderIgnoring', onMissing: 'ignore' });
+
+/** The saga runtime conformance suite: every repository must pass it unchanged. */
+export function sagaRuntimeSuite(name: string, factory: SagaRepositoryFactory): void {
+  describe(`saga runtime conformance: ${name}`, () => {
+    const clock = new FakeClock('2025-01-01T00:00:00.000Z');
+    let repository: SagaRepository;
+    let reopen: () => SagaRepository;
+    let dispose: () => Promise<void>;
+    let runtime: SagaRuntime;
+
+    beforeAll(async () => {
+      ({ repository, reopen, dispose } = await factory(clock));
+      runtime = new SagaRuntime({ repository, sagas: [OrderSaga, ParkedOrderSaga, IgnoringOrderSaga], clock, timers: false });
+    });
+    afterAll(async () => {
+      await runtime.stop();
+      await dispose();
+    });
+
+    const ev = (type: string, orderId: string, extra: Record<string, unknown> = {}): EventEnvelope =>
+      createEvent({ type, streamId: orderId, data: { orderId, ...extra } }, clock.now());
+    const newKey = () => `o-${crypto.randomUUID()}`;
+    const types = (rows: OutboxEntry[]) => rows.map((r) => r.event.type);
+    const forOrder = (outcomes: Awaited<ReturnType<SagaRuntime['handle']>>) => outcomes.find((o) => o.saga === 'Order')!;
+
+    it('a start event creates the instance, its outbox row and its timers in one step', async () => {
+      const key = newKey();
+      const placed = ev('order.placed', key, { amount: 7 });
+      const out = forOrder(await runtime.handle(placed));
+      expect(out.result).toBe(StepResult.Created);
+      const inst = await repository.get('Order', key);
+      expect(inst).toMatchObject({ version: 1, definitionVersion: 1, status: 'running', state: 'awaitingPayment', context: { orderId: key, amount: 7, notes: 0 } });
+      const outbox = await repository.outbox('Order', key);
+      expect(types(outbox)).toEqual(['payment.requested']);
+      expect(outbox[0]!.event.metadata).toMatchObject({ causationId: placed.id, saga: 'Order', sagaKey: key });
+      expect(outbox[0]!.id).toBe(outbox[0]!.event.id);
+      const timers = await repository.timers('Order', key);
+      expect(timers.map((t) => t.id).sort()).toEqual(['reminder', 'xstate.after.paymentTimeout.Order.awaitingPayment']);
+      expect(timers.find((t) => t.id === 'reminder')!.dueAt).toBe(new Date(clock.now().getTime() + orderDelays.remind).toISOString());
+      const history = await repository.history('Order', key);
+      expect(history).toHaveLength(1);
+      expect(history[0]).toMatchObject({ eventId: placed.id, eventType: 'order.placed', kind: 'applied', fromState: null, toState: 'awaitingPayment' });
+    });
+
+    it('the same event delivered 3 times (in a row and at once) is applied once', async () => {
+      const key = newKey();
+      await runtime.handle(ev('order.placed', key));
+      const note = ev('order.noted', key);
+      const results = [forOrder(await runtime.handle(note)).result];
+      const concurrent = await Promise.all([runtime.handle(note), runtime.handle(note), runtime.handle(note)]);
+      results.push(...concurrent.map((o) => forOrder(o).result));
+      expect(results.filter((r) => r === StepResult.Applied)).toHaveLength(1);
+      expect(results.filter((r) => r === StepResult.Duplicate)).toHaveLength(3);
+      const inst = await repository.get('Order', key);
+      expect(inst!.context.notes).toBe(1);
+      expect(inst!.version).toBe(2);
+      expect((await repository.history('Order', key)).filter((h) => h.eventId === note.id)).toHaveLength(1);
+    });
+
+    it('two racing start events create one instance and run the start effects once', async () => {
+      const key = newKey();
+      const outcomes = await Promise.all([runtime.handle(ev('order.placed', key)), runtime.handle(ev('order.placed', key))]);
+      const results = outcomes.map((o) => forOrder(o).result).sort();
+      expect(results).toEqual([StepResult.Created, StepResult.Ignored]);
+      expect(types(await repository.outbox('Order', key))).toEqual(['payment.requested']);
+      expect((await repository.list({ saga: 'Order' })).filter((i) => i.key === key)).toHaveLength(1);
+    });
+
+    it('timers fire once, at their time, even when fired twice or by a second runtime after a restart', async () => {
+      const key = newKey();
+      await runtime.handle(ev('order.placed', key));
+      const [reminder] = (await repository.timers('Order', key)).filter((t) => t.id === 'reminder');
+      expect(await runtime.fireDueTimers()).toBe(0); // not due yet
+      clock.advance(orderDelays.remind);
+      // A restarted process: a new repository object and runtime on the same storage.
+      const restarted = new SagaRuntime({ repository: reopen(), sagas: [OrderSaga], clock, timers: false });
+      const fired = await Promise.all([restarted.fireTimer(reminder!), runtime.fireTimer(reminder!)]);
+      expect(fired.map((f) => f.result).sort()).toEqual([StepResult.Applied, StepResult.TimerSkipped]);
+      expect(forOrder([await runtime.fireTimer(reminder!)]).result).toBe(StepResult.TimerSkipped);
+      await restarted.fireDueTimers(); // a poller pass: the reminder is gone, nothing of this instance is due
+      expect(types(await repository.outbox('Order', key))).toEqual(['payment.requested', 'customer.reminded']);
+      expect((await repository.timers('Order', key)).map((t) => t.id)).toEqual(['xstate.after.paymentTimeout.Order.awaitingPayment']);
+      clock.advance(orderDelays.paymentTimeout);
+      await restarted.fireDueTimers();
+      expect(await repository.get('Order', key)).toMatchObject({ state: 'compensating', status: 'compensating' });
+      expect(types(await repository.outbox('Order', key))).toEqual(['payment.requested', 'customer.reminded', 'stock.release-requested']);
+    });
+
+    it('a cancelled timer never fires', async () => {
+      const key = newKey();
+      await runtime.handle(ev('order.placed', key));
+      const out = forOrder(await runtime.handle(ev('order.cancel-reminder', key)));
+      expect(out.cancelledTimers).toEqual(['reminder']);
+      expect((await repository.timers('Order', key)).map((t) => t.id)).not.toContain('reminder');
+      clock.advance(orderDelays.remind + 1);
+      await runtime.fireDueTimers();
+      expect(types(await repository.outbox('Order', key))).not.toContain('customer.reminded');
+    });
+
+    it('a reply arriving after completion is recorded in history and ignored', async () => {
+      const key = newKey();
+      await runtime.handle(ev('order.placed', key));
+      await runtime.handle(ev('payment.succeeded', key));
+      expect(await repository.get('Order', key)).toMatchObject({ status: 'completed', state: 'paid' });
+      expect(await repository.timers('Order', key)).toEqual([]);
+      const late = ev('payment.failed', key);
+      expect(forOrder(await runtime.handle(late)).result).toBe(StepResult.AfterCompletion);
+      expect(await repository.get('Order', key)).toMatchObject({ status: 'completed', state: 'paid' });
+      expect(types(await repository.outbox('Order', key))).toEqual(['payment.requested', 'order.confirmed']);
+      const h = (await repository.history('Order', key)).at(-1)!;
+      expect(h).toMatchObject({ eventId: late.id, kind: 'after-completion', fromState: 'paid', toState: 'paid' });
+    });
+
+    it('a poison event is dead-lettered while other events of the instance still apply', async () => {
+      const key = newKey();
+      await runtime.handle(ev('order.placed', key));
+      const poison = ev('order.noted', key, { poison: true });
+      expect(forOrder(await runtime.handle(poison)).result).toBe(StepResult.DeadLettered);
+      const bad = ev('order.noted', key, { poison: 'not-a-boolean' });
+      expect(forOrder(await runtime.handle(bad)).result).toBe(StepResult.DeadLettered);
+      expect(forOrder(await runtime.handle(ev('order.noted', key))).result).toBe(StepResult.Applied);
+      expect(forOrder(await runtime.handle(ev('payment.failed', key))).result).toBe(StepResult.Applied);
+      expect(await repository.get('Order', key)).toMatchObject({ state: 'compensating', context: { notes: 1 } });
+      const letters = await repository.deadLetters.list({ saga: 'Order', sagaKey: key });
+      expect(letters.map((l) => l.event.id).sort()).toEqual([poison.id, bad.id].sort());
+      expect(letters.find((l) => l.event.id === poison.id)!.error.message).toContain('poisoned note');
+      expect(letters.find((l) => l.event.id === bad.id)!.error.code).toBe('VALIDATION');
+      expect((await repository.history('Order', key)).filter((h) => h.kind === 'dead-lettered')).toHaveLength(2);
+    });
+
+    it('onMissing: dead-letter, ignore and park', async () => {
+      const key = newKey();
+      const early = ev('payment.succeeded', key);
+      const outcomes = await runtime.handle(early);
+      expect(Object.fromEntries(outcomes.map((o) => [o.saga, o.result]))).toEqual({
+        Order: StepResult.DeadLettered, OrderParked: StepResult.Parked, OrderIgnoring: StepResult.Missing,
+      });
+      expect(await repository.parked('OrderParked', key)).toHaveLength(1);
+      await runtime.handle(ev('order.placed', key));
+      expect(await repository.get('OrderParked', key)).toMatchObject({ state: 'paid', status: 'completed' });
+      expect(await repository.get('Order', key)).toMatchObject({ state: 'awaitingPayment' });
+      expect(await repository.parked('OrderParked', key)).toEqual([]);
+      expect((await repository.deadLetters.list({ saga: 'Order', sagaKey: key })).map((l) => l.event.id)).toEqual([early.id]);
+    });
+
+    it('an instance of another definition version is dead-lettered, never silently migrated', async () => {
+      const key = newKey();
+      await runtime.handle(ev('order.placed', key));
+      const v2 = new SagaRuntime({ repository, sagas: [defineSaga({ ...OrderSaga, version: 2 })], clock, timers: false });
+      const out = (await v2.handle(ev('payment.succeeded', key)))[0]!;
+      expect(out.result).toBe(StepResult.DeadLettered);
+      expect(out.error!.code).toBe('SAGA_VERSION_MISMATCH');
+      expect(await repository.get('Order', key)).toMatchObject({ state: 'awaitingPayment', version: 1 });
+    });
+
+    it('a timer of a finished instance is dropped with a history note', async () => {
+      const key = newKey();
+      await runtime.handle(ev('order.placed', key));
+      await runtime.handle(ev('payment.succeeded', key));
+      const stale = { id: 'leftover', saga: 'Order', key, event: { type: 'order.remind' }, dueAt: clock.now().toISOString() };
+      await repository.step((tx) => tx.write({ saga: 'Order', key, event: ev('order.noted', key), inbox: false, timers: [stale] }));
+      expect((await runtime.fireTimer(stale)).result).toBe(StepResult.TimerDropped);
+      expect(await repository.timers('Order', key)).toEqual([]);
+      expect((await repository.history('Order', key)).at(-1)).toMatchObject({ kind: 'timer-dropped', eventType: 'order.remind' });
+    });
+
+    it('the relay publishes each outbox row with its id, keeps failed rows unsent, and a deduping consumer applies each once', async () => {
+      const key = newKey();
+      await runtime.handle(ev('order.placed', key));
+      await runtime.handle(ev('payment.failed', key));
+      const rows = await repository.outbox('Order', key, { unsentOnly: true });
+      expect(types(rows)).toEqual(['payment.requested', 'stock.release-requested']);
+      await expect(repository.relayOutbox(1000, async () => { throw new Error('bus down'); })).rejects.toThrow('bus down');
+      const after = await repository.outbox('Order', key, { unsentOnly: true });
+      expect(after.map((r) => [r.attempts, r.lastError])).toEqual([[1, 'bus down'], [1, 'bus down']]);
+      const seen = new Set<string>();
+      const applied: string[] = [];
+      const consume = async (entries: OutboxEntry[]) => {
+        for (const e of entries) {
+          if (e.saga !== 'Order' || e.key !== key || seen.has(e.event.id)) continue;
+          seen.add(e.event.id);
+          applied.push(e.event.type);
+        }
+      };
+      for (let i = 0; i < 100 && (await repository.relayOutbox(1000, consume)) > 0; i++);
+      expect(await repository.outbox('Order', key, { unsentOnly: true })).toEqual([]);
+      expect(applied).toEqual(['payment.requested', 'stock.release-requested']);
+      expect(await repository.relayOutbox(1000, consume)).toBe(0);
+    });
+
+    it('queries list instances by saga and status', async () => {
+      const key = newKey();
+      await runtime.handle(ev('order.placed', key));
+      await runtime.handle(ev('payment.failed', key));
+      await runtime.handle(ev('stock.released', key));
+      const done = await repository.list({ saga: 'Order', status: 'compensated', limit: 1000 });
+      expect(done.map((i) => i.key)).toContain(key);
+      expect((await repository.list({ saga: 'Order', status: 'running', limit: 1000 })).map((i) => i.key)).not.toContain(key);
+      expect(await repository.get('Order', 'nope')).toBeUndefined();
+    });
+  });
+}
