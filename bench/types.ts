@@ -24,6 +24,8 @@ export interface BenchResult {
   ratio: number;
   /** Target ratio from the issue, if any, e.g. 0.8. */
   goal?: number;
+  /** Absolute target on `value`, if any (e.g. catch-up ≥ 200000 events/s). */
+  minValue?: number;
   /** Extra figures (p50/p99 latency, counts) printed after the row. */
   notes?: string;
 }

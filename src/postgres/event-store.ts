@@ -20,7 +20,7 @@ export interface PostgresEventStoreOptions {
 
 interface EventRow {
   position: string | number;
-  tx_id: string;
+  tx_text: string;
   event_id: string;
   stream_id: string;
   version: number;
@@ -31,7 +31,9 @@ interface EventRow {
   occurred_at: Date | string;
 }
 
-const columns = 'position, tx_id::text AS tx_id, event_id, stream_id, version, type, aggregate_type, data, metadata, occurred_at';
+// The text form of tx_id gets its own name: aliasing it as tx_id would make ORDER BY tx_id sort text
+// ("100" < "99"), which both skips events and defeats the (tx_id, position) index.
+const columns = 'position, tx_id::text AS tx_text, event_id, stream_id, version, type, aggregate_type, data, metadata, occurred_at';
 
 function toStored(r: EventRow): StoredEvent {
   const position = Number(r.position);
@@ -45,7 +47,7 @@ function toStored(r: EventRow): StoredEvent {
     data: r.data,
     metadata: r.metadata,
     position,
-    cursor: `${r.tx_id}.${position}`,
+    cursor: `${r.tx_text}.${position}`,
   };
 }
 
@@ -70,10 +72,12 @@ export class PostgresEventStore implements EventStore {
       WITH upd AS (
         UPDATE ${s}.streams SET version = version + $2::int, updated_at = now()
         WHERE stream_id = $1 AND ($3::int IS NULL OR version = $3::int)
+          AND NOT EXISTS (SELECT 1 FROM ${s}.events WHERE event_id = ANY($5::uuid[]))
         RETURNING version - $2::int AS before
       ), ins AS (
         INSERT INTO ${s}.streams AS st (stream_id, version)
         SELECT $1, $2::int WHERE ($3::int IS NULL OR $3::int = 0) AND NOT EXISTS (SELECT 1 FROM upd)
+          AND NOT EXISTS (SELECT 1 FROM ${s}.events WHERE event_id = ANY($5::uuid[]))
         ON CONFLICT (stream_id) DO UPDATE SET version = st.version + $2::int, updated_at = now() WHERE $3::int IS NULL
         RETURNING st.version - $2::int AS before
       ), bumped AS (SELECT before FROM upd UNION ALL SELECT before FROM ins)
@@ -82,7 +86,7 @@ export class PostgresEventStore implements EventStore {
              (e->>'timestamp')::timestamptz
       FROM bumped, jsonb_array_elements($4::jsonb) WITH ORDINALITY AS u(e, ord)
       ORDER BY u.ord
-      RETURNING ${columns}`;
+      RETURNING position, tx_id::text AS tx_text, version`;
   }
 
   /** Appends inside a caller's transaction (the saga step uses this to append and commit together). */
@@ -91,21 +95,30 @@ export class PostgresEventStore implements EventStore {
     const expected = parseExpectedVersion(options.expectedVersion);
     const batch = validateBatch(streamId, events, this.options.registry, this.options.maxEventBytes);
     const expectedParam = expected === 'any' ? null : expected === 'no-stream' ? 0 : expected;
-    let rows: EventRow[];
+    const ids = batch.map((e) => e.id);
+    let rows: Array<{ position: string | number; tx_text: string; version: number }>;
     try {
-      rows = (await q.query<EventRow>(this.appendSql, [streamId, batch.length, expectedParam, JSON.stringify(batch)])).rows;
+      rows = (await q.query<{ position: string | number; tx_text: string; version: number }>(this.appendSql, [
+        streamId, batch.length, expectedParam, JSON.stringify(batch), ids,
+      ])).rows;
     } catch (err) {
       if (isUniqueViolation(err, 'events_event_id_key')) return this.existingBatch(q, streamId, batch);
       throw err;
     }
     if (rows.length === 0) {
       // Either a retried batch whose ids are stored, or a version conflict.
-      const dup = await this.findStored(q, batch.map((e) => e.id));
+      const dup = await this.findStored(q, ids);
       if (dup.length > 0) return this.existingBatch(q, streamId, batch, dup);
       const actual = await this.versionWith(q, streamId);
       throw new ConcurrencyError(streamId, expected, actual);
     }
-    const stored = rows.map(toStored).sort((a, b) => a.version - b.version);
+    // Only what the store assigned comes back; the rest is the validated batch (no second JSON parse).
+    rows.sort((a, b) => a.version - b.version);
+    const first = rows[0]!.version;
+    const stored = rows.map((r) => {
+      const position = Number(r.position);
+      return { ...batch[r.version - first]!, version: r.version, position, cursor: `${r.tx_text}.${position}` } satisfies StoredEvent;
+    });
     return { nextVersion: stored.at(-1)!.version, events: stored, duplicate: false };
   }
 

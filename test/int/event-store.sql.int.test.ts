@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEvent } from '../../src/core/events/envelope.js';
+import { PostgresEventStore } from '../../src/postgres/event-store.js';
+import { quoteSchema } from '../../src/postgres/identifiers.js';
+import { readToEnd } from '../support/event-store-suite.js';
+import { pgliteTestDb, pgTestDb, type TestDb } from '../support/postgres.js';
+import { hasPostgres } from '../support/services.js';
+
+/** Postgres-specific regressions of the SQL event store, run on PGlite and on real Postgres. */
+function sqlStoreRegressions(name: string, open: () => Promise<TestDb>): void {
+  describe(`Postgres event store SQL regressions: ${name}`, () => {
+    let t: TestDb;
+    let store: PostgresEventStore;
+    beforeAll(async () => {
+      t = await open();
+      store = new PostgresEventStore(t.db, { schema: t.schema });
+    });
+    afterAll(() => t.dispose());
+
+    // tx_id must be ordered as a number: as text "100" sorts before "99", and a follower whose cursor
+    // is in transaction 100 would then jump past everything of transaction 99.
+    it('follows transactions across a digit boundary of tx_id (99 → 100) without skipping', async () => {
+      const s = quoteSchema(t.schema);
+      const ids: string[] = [];
+      for (const [tx, n] of [[99, 3], [100, 3]] as const) {
+        for (let i = 0; i < n; i++) {
+          const e = createEvent({ type: 'task.created', streamId: `tx-${tx}`, data: {} });
+          ids.push(e.id);
+          await t.db.query(
+            `INSERT INTO ${s}.events (tx_id, event_id, stream_id, version, type, aggregate_type, data, metadata, occurred_at)
+             VALUES ($1::text::xid8, $2, $3, $4, $5, 'task', '{}', '{}', now())`,
+            [String(tx), e.id, e.streamId, i + 1, e.type],
+          );
+        }
+      }
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      for (let page = 0; page < 10; page++) {
+        const res = await store.readAll({ ...(cursor === undefined ? {} : { after: cursor }), limit: 2 });
+        if (res.events.length === 0) break;
+        seen.push(...res.events.map((e) => e.id));
+        cursor = res.next;
+      }
+      expect(seen.filter((id) => ids.includes(id))).toEqual(ids);
+    });
+
+    it('returns duplicate for a retried batch inside a caller transaction without aborting it', async () => {
+      const stream = `dup-${crypto.randomUUID()}`;
+      const batch = [createEvent({ type: 'task.created', streamId: stream, data: {} })];
+      await store.append(stream, batch);
+      const after = await t.db.transaction(async (tx) => {
+        const res = await store.appendWith(tx, stream, batch);
+        expect(res.duplicate).toBe(true);
+        const more = await store.appendWith(tx, stream, [createEvent({ type: 'task.completed', streamId: stream, data: {} })]);
+        return more.nextVersion;
+      });
+      expect(after).toBe(2);
+      expect((await readToEnd(store)).ids).toContain(batch[0]!.id);
+    });
+  });
+}
+
+sqlStoreRegressions('PGlite', pgliteTestDb);
+describe.runIf(hasPostgres())('real Postgres', () => sqlStoreRegressions('Postgres', () => pgTestDb()));
