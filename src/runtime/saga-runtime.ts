@@ -25,7 +25,7 @@ export interface SagaRuntimeOptions {
   relay?: Omit<OutboxRelayOptions, 'repository' | 'bus' | 'logger'> | false;
   /** Timer poller settings, or false to run none in this process. */
   timers?: TimerPollerOptions | false;
-  /** Options of the bus subscriptions (one per handled event type). @default group 'sagaflow.sagas' */
+  /** Options of the bus subscription (one `*` subscription for all sagas). @default group 'sagaflow.sagas', concurrency 16 */
   subscribe?: SubscribeOptions;
 }
 
@@ -142,10 +142,18 @@ export class SagaRuntime {
   private async doStart(): Promise<void> {
     const bus = this.options.bus;
     if (bus) {
-      const subscribeOptions: SubscribeOptions = { group: 'sagaflow.sagas', ...(this.options.subscribe ?? {}) };
-      for (const type of this.handledTypes()) {
-        this.subscriptions.push(await bus.subscribe(type, async (event) => void (await this.handle(event)), subscribeOptions));
-      }
+      // One subscription for all sagas: a bus group serves one pattern, and events of one stream must
+      // reach the runtime in order, which the bus keeps per ordering key within a subscription.
+      const subscribeOptions: SubscribeOptions = { group: 'sagaflow.sagas', concurrency: 16, ...(this.options.subscribe ?? {}) };
+      this.subscriptions.push(
+        await bus.subscribe(
+          '*',
+          async (event) => {
+            if (this.byType.has(event.type)) await this.handle(event);
+          },
+          subscribeOptions,
+        ),
+      );
     }
     this.relay?.start();
     this.poller?.start();
