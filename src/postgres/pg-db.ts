@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Db, DbTransaction, QueryResult } from '../core/ports/db.js';
+import type { Db, DbTransaction, QueryOptions, QueryResult } from '../core/ports/db.js';
 import { mapDriverError } from './sql-errors.js';
 
 export interface PgDbOptions {
@@ -9,6 +9,12 @@ export interface PgDbOptions {
   /** Per-statement timeout in ms (`statement_timeout`). @default 30000 */
   statementTimeoutMs?: number;
   applicationName?: string;
+}
+
+/** A named query config when a name is given (pg prepares it once per connection), else a plain one. */
+function toConfig(text: string, params: readonly unknown[], options: QueryOptions | undefined): pg.QueryConfig {
+  const values = params as unknown[];
+  return options?.name ? { name: options.name, text, values } : { text, values };
 }
 
 /** {@link Db} over a `pg.Pool`. */
@@ -32,9 +38,9 @@ export class PgDb implements Db {
     this.pool.on('error', () => {});
   }
 
-  async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+  async query<R>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<R>> {
     try {
-      const res = await this.pool.query(sql, params as unknown[]);
+      const res = await this.pool.query(toConfig(sql, params, options));
       return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
     } catch (err) {
       throw mapDriverError(err);
@@ -53,8 +59,8 @@ export class PgDb implements Db {
       throw mapDriverError(err);
     }
     const tx: DbTransaction = {
-      query: async <R>(sql: string, params: readonly unknown[] = []) => {
-        const res = await client.query(sql, params as unknown[]);
+      query: async <R>(sql: string, params: readonly unknown[] = [], options?: QueryOptions) => {
+        const res = await client.query(toConfig(sql, params, options));
         return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
       },
       exec: async (sql: string) => {

@@ -1,5 +1,5 @@
 import { PGlite } from '@electric-sql/pglite';
-import type { Db, DbTransaction, QueryResult } from '../core/ports/db.js';
+import type { Db, DbTransaction, QueryOptions, QueryResult } from '../core/ports/db.js';
 
 /**
  * {@link Db} over PGlite, the embedded default: PostgreSQL compiled to WASM, one connection.
@@ -19,7 +19,8 @@ export class PgliteDb implements Db {
     return new PgliteDb(pglite);
   }
 
-  async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+  /** `options.name` is ignored: PGlite has no per-connection prepared statements to reuse. */
+  async query<R>(sql: string, params: readonly unknown[] = [], _options?: QueryOptions): Promise<QueryResult<R>> {
     const res = await this.pglite.query<R>(sql, params as unknown[]);
     return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
   }

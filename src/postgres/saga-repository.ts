@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ConcurrencyError } from '../core/errors.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
@@ -52,62 +53,38 @@ function toOutbox(r: OutboxRow): OutboxEntry {
 /**
  * Saga storage on Postgres or PGlite (same SQL through {@link Db}). A step is one transaction of two
  * round trips besides BEGIN/COMMIT: one read (instance + inbox check) and one write statement whose CTEs
- * insert the inbox row, insert or version-check-update the instance, and write history, outbox and timers.
+ * insert the inbox row, insert or version-check-update the instance, and write history, outbox and timers
+ * (only the parts the step uses). Both are named prepared statements on Postgres: parsed and planned once
+ * per connection instead of on every step.
  */
 export class PostgresSagaRepository implements SagaRepository {
   readonly deadLetters: PostgresDeadLetters;
   private readonly s: string;
   private readonly clock: Clock;
   private readonly readSql: string;
-  private readonly writeSql: string;
+  private readonly readName: string;
+  private readonly claimSql: string;
+  private readonly claimName: string;
+  /** Write statement text → prepared statement name (one per combination of parts a write uses). */
+  private readonly writeNames = new Map<string, string>();
 
   constructor(private readonly db: Db, options: PostgresSagaRepositoryOptions = {}) {
     const schema = options.schema ?? 'sagaflow';
     this.s = quoteSchema(schema);
     this.clock = options.clock ?? systemClock;
     this.deadLetters = new PostgresDeadLetters(db, { schema });
-    const s = this.s;
+    // Columns listed, not `i.*`: a prepared statement whose result shape changes (a later migration adding a
+    // column while this process runs) fails with "cached plan must not change result type".
     this.readSql = `
-      SELECT i.*, EXISTS (SELECT 1 FROM ${s}.saga_inbox WHERE saga = $1 AND key = $2 AND event_id = $3) AS seen
-      FROM (SELECT 1) AS one LEFT JOIN ${s}.saga_instances i ON i.saga = $1 AND i.key = $2`;
-    // $1 saga, $2 key, $3 event id, $4 inbox?, $5 now, $6 instance json | null, $7 history json | null,
-    // $8 outbox json array, $9 timers json array, $10 cancelled timer ids json array, $11 event type.
-    // Every CTE runs; the caller checks `instance_rows` and rolls back on a lost race.
-    this.writeSql = `
-      WITH inbox AS (
-        INSERT INTO ${s}.saga_inbox (saga, key, event_id) SELECT $1, $2, $3 WHERE $4::boolean RETURNING 1
-      ), ins AS (
-        INSERT INTO ${s}.saga_instances (saga, key, version, definition_version, status, state, context, snapshot, created_at, updated_at)
-        SELECT $1, $2, 1, (j->>'definitionVersion')::int, j->>'status', j->'state', j->'context', j->'snapshot', $5, $5
-        FROM (SELECT $6::jsonb AS j) p WHERE j IS NOT NULL AND (j->>'create')::boolean
-        RETURNING 1
-      ), upd AS (
-        UPDATE ${s}.saga_instances i SET version = i.version + 1, status = p.j->>'status', state = p.j->'state',
-          context = p.j->'context', snapshot = p.j->'snapshot', updated_at = $5
-        FROM (SELECT $6::jsonb AS j) p
-        WHERE p.j IS NOT NULL AND NOT (p.j->>'create')::boolean AND i.saga = $1 AND i.key = $2 AND i.version = (p.j->>'expectedVersion')::int
-        RETURNING 1
-      ), hist AS (
-        INSERT INTO ${s}.saga_history (saga, key, event_id, event_type, from_state, to_state, effects, kind, note, at)
-        SELECT $1, $2, $3, $11, h->'fromState', h->'toState', h->'effects', h->>'kind', h->>'note', $5
-        FROM (SELECT $7::jsonb AS h) p WHERE h IS NOT NULL
-        RETURNING 1
-      ), ob AS (
-        INSERT INTO ${s}.outbox (id, saga, key, event, created_at)
-        SELECT (e->>'id')::uuid, $1, $2, e, $5 FROM jsonb_array_elements($8::jsonb) e
-        RETURNING 1
-      ), tdel AS (
-        DELETE FROM ${s}.timers WHERE saga = $1 AND key = $2 AND timer_id IN (SELECT jsonb_array_elements_text($10::jsonb))
-        RETURNING 1
-      ), tup AS (
-        INSERT INTO ${s}.timers (saga, key, timer_id, event, due_at)
-        SELECT $1, $2, t->>'id', t->'event', (t->>'dueAt')::timestamptz FROM jsonb_array_elements($9::jsonb) t
-        ON CONFLICT (saga, key, timer_id) DO UPDATE SET event = EXCLUDED.event, due_at = EXCLUDED.due_at, created_at = now()
-        RETURNING 1
-      )
-      SELECT (SELECT count(*) FROM ins)::int + (SELECT count(*) FROM upd)::int AS instance_rows,
-             (SELECT count(*) FROM inbox)::int + (SELECT count(*) FROM hist)::int + (SELECT count(*) FROM ob)::int
-             + (SELECT count(*) FROM tdel)::int + (SELECT count(*) FROM tup)::int AS other_rows`;
+      SELECT i.saga, i.key, i.version, i.definition_version, i.status, i.state, i.context, i.snapshot, i.created_at, i.updated_at, EXISTS (SELECT 1 FROM ${this.s}.saga_inbox WHERE saga = $1 AND key = $2 AND event_id = $3) AS seen
+      FROM (SELECT 1) AS one LEFT JOIN ${this.s}.saga_instances i ON i.saga = $1 AND i.key = $2`;
+    this.readName = this.statementName(this.readSql);
+    this.claimSql = `
+      WITH c AS (
+        SELECT saga, key, timer_id FROM ${this.s}.timers
+        WHERE saga = $1 AND key = $2 AND timer_id = $3 AND due_at = $4::timestamptz FOR UPDATE SKIP LOCKED
+      ) DELETE FROM ${this.s}.timers t USING c WHERE t.saga = c.saga AND t.key = c.key AND t.timer_id = c.timer_id RETURNING 1`;
+    this.claimName = this.statementName(this.claimSql);
   }
 
   step<T>(fn: (tx: SagaStepTx) => Promise<T>): Promise<T> {
@@ -117,47 +94,106 @@ export class PostgresSagaRepository implements SagaRepository {
   private txFor(q: Queryable): SagaStepTx {
     return {
       read: async (saga, key, eventId): Promise<SagaStepRead> => {
-        const { rows } = await q.query<InstanceRow & { seen: boolean }>(this.readSql, [saga, key, eventId]);
+        const { rows } = await q.query<InstanceRow & { seen: boolean }>(this.readSql, [saga, key, eventId], { name: this.readName });
         const r = rows[0]!;
         return { instance: r.saga === null || r.saga === undefined ? undefined : toInstance(r), seen: r.seen };
       },
       claimTimer: async (timer) => {
         // SKIP LOCKED: a timer another worker is firing right now is left to it; its commit deletes the row.
-        const { rows } = await q.query(
-          `WITH c AS (
-             SELECT saga, key, timer_id FROM ${this.s}.timers
-             WHERE saga = $1 AND key = $2 AND timer_id = $3 AND due_at = $4::timestamptz FOR UPDATE SKIP LOCKED
-           ) DELETE FROM ${this.s}.timers t USING c WHERE t.saga = c.saga AND t.key = c.key AND t.timer_id = c.timer_id RETURNING 1`,
-          [timer.saga, timer.key, timer.id, timer.dueAt],
-        );
+        const { rows } = await q.query(this.claimSql, [timer.saga, timer.key, timer.id, timer.dueAt], { name: this.claimName });
         return rows.length === 1;
       },
       write: (w) => this.write(q, w),
     };
   }
 
+  /** A prepared statement name for `sql`: a digest of the text, so one name always means one text (and schema). */
+  private statementName(sql: string): string {
+    return `sagaflow_${createHash('sha1').update(sql).digest('hex').slice(0, 24)}`;
+  }
+
+  /**
+   * The write statement of a step: only the parts it uses (inbox row, instance insert or version-checked
+   * update, history row, outbox rows, timer deletes and upserts) as data-modifying CTEs of one statement,
+   * each value its own typed parameter. Undefined when there is nothing to write.
+   */
+  private writeStatement(w: SagaStepWrite, now: string): { text: string; values: unknown[] } | undefined {
+    const s = this.s;
+    const values: unknown[] = [w.saga, w.key];
+    const p = (v: unknown) => `$${values.push(v)}`;
+    const json = (v: unknown) => `${p(JSON.stringify(v ?? null))}::jsonb`;
+    let nowParam: string | undefined;
+    const at = () => (nowParam ??= `${p(now)}::timestamptz`);
+    const ctes: string[] = [];
+    if (w.inbox !== false) ctes.push(`inbox AS (INSERT INTO ${s}.saga_inbox (saga, key, event_id) VALUES ($1::text, $2::text, ${p(w.event.id)}::text) RETURNING 1)`);
+    const inst = w.instance;
+    if (inst?.create) {
+      ctes.push(
+        `inst AS (INSERT INTO ${s}.saga_instances (saga, key, version, definition_version, status, state, context, snapshot, created_at, updated_at)
+         VALUES ($1::text, $2::text, 1, ${p(inst.definitionVersion)}::int, ${p(inst.status)}::text, ${json(inst.state)}, ${json(inst.context)}, ${json(inst.snapshot)}, ${at()}, ${at()})
+         RETURNING 1)`,
+      );
+    } else if (inst) {
+      ctes.push(
+        `inst AS (UPDATE ${s}.saga_instances SET version = version + 1, status = ${p(inst.status)}::text, state = ${json(inst.state)},
+           context = ${json(inst.context)}, snapshot = ${json(inst.snapshot)}, updated_at = ${at()}
+         WHERE saga = $1::text AND key = $2::text AND version = ${p(inst.expectedVersion)}::int RETURNING 1)`,
+      );
+    }
+    const h = w.history;
+    if (h) {
+      ctes.push(
+        `hist AS (INSERT INTO ${s}.saga_history (saga, key, event_id, event_type, from_state, to_state, effects, kind, note, at)
+         VALUES ($1::text, $2::text, ${p(w.event.id)}::text, ${p(w.event.type)}::text, ${json(h.fromState)}, ${json(h.toState)}, ${json(h.effects)},
+           ${p(h.kind)}::text, ${p(h.note ?? null)}::text, ${at()}) RETURNING 1)`,
+      );
+    }
+    if (w.outbox && w.outbox.length > 0) {
+      ctes.push(
+        `ob AS (INSERT INTO ${s}.outbox (id, saga, key, event, created_at)
+         SELECT (e->>'id')::uuid, $1::text, $2::text, e, ${at()} FROM jsonb_array_elements(${json(w.outbox)}) e RETURNING 1)`,
+      );
+    }
+    if (w.cancelledTimers && w.cancelledTimers.length > 0) {
+      ctes.push(
+        `tdel AS (DELETE FROM ${s}.timers WHERE saga = $1::text AND key = $2::text AND timer_id IN (SELECT jsonb_array_elements_text(${json(w.cancelledTimers)})) RETURNING 1)`,
+      );
+    }
+    if (w.timers && w.timers.length > 0) {
+      ctes.push(
+        `tup AS (INSERT INTO ${s}.timers (saga, key, timer_id, event, due_at)
+         SELECT $1::text, $2::text, t->>'id', t->'event', (t->>'dueAt')::timestamptz FROM jsonb_array_elements(${json(w.timers)}) t
+         ON CONFLICT (saga, key, timer_id) DO UPDATE SET event = EXCLUDED.event, due_at = EXCLUDED.due_at, created_at = now()
+         RETURNING 1)`,
+      );
+    }
+    if (ctes.length === 0) return undefined;
+    // Every data-modifying CTE runs to completion whether or not the final SELECT reads it.
+    return { text: `WITH ${ctes.join(',\n')}\nSELECT ${inst ? '(SELECT count(*) FROM inst)::int' : '0'} AS instance_rows`, values };
+  }
+
   private async write(q: Queryable, w: SagaStepWrite): Promise<void> {
     const now = this.clock.now().toISOString();
     const inst = w.instance;
-    let res;
-    try {
-      res = await q.query<{ instance_rows: number }>(this.writeSql, [
-        w.saga, w.key, w.event.id, w.inbox !== false, now,
-        inst ? JSON.stringify(inst) : null,
-        w.history ? JSON.stringify(w.history) : null,
-        JSON.stringify(w.outbox ?? []),
-        JSON.stringify(w.timers ?? []),
-        JSON.stringify(w.cancelledTimers ?? []),
-        w.event.type,
-      ]);
-    } catch (err) {
-      // The inbox row or the instance row was inserted by a concurrent step: lost the race, retry the step.
-      if (isUniqueViolation(err, 'saga_inbox_pkey') || isUniqueViolation(err, 'saga_instances_pkey')) {
-        throw new ConcurrencyError(`saga:${w.saga}/${w.key}`, inst?.expectedVersion ?? 0, -1, { cause: err });
+    const statement = this.writeStatement(w, now);
+    if (statement) {
+      let name = this.writeNames.get(statement.text);
+      if (name === undefined) {
+        name = this.statementName(statement.text);
+        this.writeNames.set(statement.text, name);
       }
-      throw err;
+      let res;
+      try {
+        res = await q.query<{ instance_rows: number }>(statement.text, statement.values, { name });
+      } catch (err) {
+        // The inbox row or the instance row was inserted by a concurrent step: lost the race, retry the step.
+        if (isUniqueViolation(err, 'saga_inbox_pkey') || isUniqueViolation(err, 'saga_instances_pkey')) {
+          throw new ConcurrencyError(`saga:${w.saga}/${w.key}`, inst?.expectedVersion ?? 0, -1, { cause: err });
+        }
+        throw err;
+      }
+      if (inst && res.rows[0]!.instance_rows !== 1) throw new ConcurrencyError(`saga:${w.saga}/${w.key}`, inst.expectedVersion, -1);
     }
-    if (inst && res.rows[0]!.instance_rows !== 1) throw new ConcurrencyError(`saga:${w.saga}/${w.key}`, inst.expectedVersion, -1);
     if (w.deadLetter) await this.deadLetters.addWith(q, w.deadLetter);
     if (w.park) {
       await q.query(

@@ -7,9 +7,18 @@ export interface QueryResult<R> {
   rowCount: number;
 }
 
+/** Per-statement options. */
+export interface QueryOptions {
+  /**
+   * Run as a named prepared statement (parsed and planned once per connection, then only bound and
+   * executed). The name must always stand for the same SQL text. Drivers without them ignore it.
+   */
+  name?: string;
+}
+
 /** Something that runs one parameterised statement. */
 export interface Queryable {
-  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>>;
 }
 
 /** A connection inside a transaction. */

@@ -1,4 +1,4 @@
-import { createActor, initialTransition, transition, type AnyMachineSnapshot, type EventObject } from 'xstate';
+import { createActor, fromTransition, type AnyActorScope, type AnyMachineSnapshot, type AnyStateMachine, type EventObject } from 'xstate';
 import { v5 as uuidv5 } from 'uuid';
 import { SagaDefinitionError } from '../errors.js';
 import type { EventEnvelope } from '../events/envelope.js';
@@ -63,6 +63,44 @@ export function restoreSnapshot(saga: SagaDefinition, persisted: unknown): AnyMa
   return createActor(saga.machine, { snapshot: persisted as never }).getSnapshot() as AnyMachineSnapshot;
 }
 
+/** The logic of the stand-in `self` of a step's actor scope: inert, with a trivial initial state. */
+const scopeSelfLogic = fromTransition((state: undefined) => state, undefined);
+
+/**
+ * An inert actor scope that records the actions a transition resolves instead of executing them, like
+ * xstate's own `transition()` / `initialTransition()` do. Those build their scope around a new actor of
+ * the machine, whose constructor eagerly computes the machine's initial state with no input (running the
+ * context factory — which throws when it reads `input`, caught and discarded — and every entry action):
+ * on each call, most of a step's CPU. Here `self` is a trivial, never-started actor instead; on the
+ * durable path nothing is executed, so `self` and `system` only need to exist (no invoke, no spawn).
+ */
+function inertScope(): { scope: AnyActorScope; actions: ActionLike[] } {
+  const actions: ActionLike[] = [];
+  const self = createActor(scopeSelfLogic);
+  const noop = () => {};
+  const scope = {
+    self,
+    id: '',
+    sessionId: '',
+    logger: noop,
+    defer: noop,
+    stopChild: noop,
+    emit: noop,
+    system: self.system,
+    actionExecutor: (action: ActionLike) => void actions.push(action),
+  };
+  return { scope: scope as unknown as AnyActorScope, actions };
+}
+
+/** `createActor(machine, { snapshot }).getSnapshot()` without a second actor: the same restore, same error handling. */
+function restoreIn(machine: AnyStateMachine, persisted: unknown, scope: AnyActorScope): AnyMachineSnapshot {
+  try {
+    return machine.restoreSnapshot(persisted as never, scope) as AnyMachineSnapshot;
+  } catch (error) {
+    return { status: 'error', output: undefined, error } as unknown as AnyMachineSnapshot;
+  }
+}
+
 function collect(saga: SagaDefinition, key: string, actions: readonly ActionLike[], cause: EventEnvelope, now: Date) {
   const outbox: EventEnvelope[] = [];
   const timers = new Map<string, TimerEntry>();
@@ -101,30 +139,30 @@ export function decide(input: DecideInput): Decision {
   const { saga, key, envelope, now } = input;
   const event: EventObject = input.timerEvent ?? toMachineEvent(saga, envelope);
   const machine = saga.machine;
+  const { scope, actions } = inertScope();
   let current: AnyMachineSnapshot;
-  let startActions: readonly ActionLike[] = [];
   if (input.instance) {
-    current = restoreSnapshot(saga, input.instance.snapshot);
+    current = restoreIn(machine, input.instance.snapshot, scope);
     if (current.status === 'done') return { kind: 'ignored', reason: 'after-completion', state: current.value };
     if (current.status === 'error') throw new SagaDefinitionError(saga.name, `instance "${key}" is in machine error state`, { details: { key } });
+    // can() and not `next === current`: a re-entry with unchanged context returns the same object and actions (trap 15).
     if (!current.can(event)) return { kind: 'ignored', reason: 'not-accepted', state: current.value };
   } else {
-    const [initial, actions] = initialTransition(machine, { key, event });
+    const initial = machine.getInitialSnapshot(scope, { key, event }) as AnyMachineSnapshot;
     if (initial.status === 'error') {
       throw new SagaDefinitionError(saga.name, `the machine fails to start: ${String((initial as { error?: unknown }).error)}`);
     }
-    current = initial as AnyMachineSnapshot;
-    startActions = actions as readonly ActionLike[];
+    current = initial;
     if (!current.can(event)) {
       throw new SagaDefinitionError(saga.name, `start event "${event.type}" is not accepted by the initial state`, { details: { event: event.type } });
     }
   }
-  const [next, actions] = transition(machine, current, event);
-  const nextSnapshot = next as AnyMachineSnapshot;
+  // Start actions (if any) are already in `actions`; the transition's follow in order.
+  const nextSnapshot = machine.transition(current, event, scope) as AnyMachineSnapshot;
   if (nextSnapshot.status === 'error') {
     throw (nextSnapshot as { error?: unknown }).error ?? new Error(`machine error on ${event.type}`);
   }
-  const { outbox, timers, cancelled } = collect(saga, key, [...startActions, ...(actions as readonly ActionLike[])], envelope, now);
+  const { outbox, timers, cancelled } = collect(saga, key, actions, envelope, now);
   const persisted = machine.getPersistedSnapshot(nextSnapshot);
   return {
     kind: 'applied',
