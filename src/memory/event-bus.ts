@@ -2,11 +2,11 @@ import { setMaxListeners } from 'node:events';
 import pino, { type Logger } from 'pino';
 import { BusFullError, ValidationError } from '../core/errors.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
-import { compilePattern } from '../core/events/pattern.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
 import type { DeadLetters } from '../core/ports/dead-letters.js';
 import type { EventBus, EventHandler, PublishOptions, SubscribeOptions, Subscription } from '../core/ports/event-bus.js';
-import { deliver } from '../core/bus/deliver.js';
+import { cachedMatcher } from '../core/bus/cached-matcher.js';
+import { Deliverer, type DeliveryOutcome, type DeliverySink } from '../core/bus/deliver.js';
 import { KeyedQueue } from '../core/bus/keyed-queue.js';
 import { Semaphore } from '../core/bus/semaphore.js';
 import { realSleep, type Sleep } from '../core/bus/sleep.js';
@@ -31,16 +31,26 @@ interface Entry {
   pending: number;
 }
 
-interface Member {
-  bus: MemoryEventBus;
-  sub: ResolvedSubscription;
-  handler: EventHandler;
-  active: boolean;
-  dead: boolean;
-  inFlight: Map<Entry, string>;
-  idle: Array<() => void>;
-  group?: Group;
+/** One subscription of one bus instance in a group; receives its deliveries' outcomes. */
+class Member implements DeliverySink<Entry> {
+  active = true;
+  dead = false;
+  readonly inFlight = new Map<Entry, string>();
+  readonly idle: Array<() => void> = [];
+  group: Group | undefined;
+
+  constructor(
+    readonly bus: MemoryEventBus,
+    readonly sub: ResolvedSubscription,
+    readonly deliverer: Deliverer,
+  ) {}
+
+  delivered(outcome: DeliveryOutcome, entry: Entry): void {
+    this.group?.delivered(this, entry, outcome);
+  }
 }
+
+const resolved = Promise.resolve();
 
 class Group {
   readonly queue = new KeyedQueue<Entry>();
@@ -61,7 +71,7 @@ class Group {
       const taken = this.queue.take();
       if (!taken) return;
       member.inFlight.set(taken.item, taken.key);
-      void this.run(member, taken.key, taken.item);
+      member.bus.deliverEntry(member, taken.item);
     }
   }
 
@@ -76,16 +86,17 @@ class Group {
     return undefined;
   }
 
-  private async run(member: Member, key: string, entry: Entry): Promise<void> {
-    const outcome = await member.bus.deliverEntry(member, entry.event);
+  /** A delivery ended (called by the member's sink). */
+  delivered(member: Member, entry: Entry, outcome: DeliveryOutcome): void {
     if (member.dead || !member.inFlight.has(entry)) return; // crashed: the entry was already handed back
+    const key = member.inFlight.get(entry)!;
     member.inFlight.delete(entry);
     if (outcome === 'abandoned') this.queue.unshift(key, entry);
     else {
       this.queue.release(key);
       this.broker.finish(entry);
     }
-    if (member.inFlight.size === 0) for (const w of member.idle.splice(0)) w();
+    if (member.inFlight.size === 0 && member.idle.length > 0) for (const w of member.idle.splice(0)) w();
     this.pump();
   }
 
@@ -126,29 +137,47 @@ export class MemoryBroker {
     return this.used;
   }
 
-  async publish(events: EventEnvelope[], orderingKey: string | undefined): Promise<void> {
-    if (this.overflow === 'reject' && this.used + events.length > this.capacity) throw new BusFullError(this.capacity);
-    for (const event of events) {
-      if (this.used >= this.capacity) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  /**
+   * Accepts events into the buffer (each takes a slot until every matching group is done with it).
+   * Returns a settled promise when there was room for all of them (the common case: no async frame).
+   */
+  publish(events: EventEnvelope[], orderingKey: string | undefined): Promise<void> {
+    if (this.overflow === 'reject' && this.used + events.length > this.capacity) return Promise.reject(new BusFullError(this.capacity));
+    for (let i = 0; i < events.length; i++) {
+      if (this.used >= this.capacity) return this.publishWaiting(events, i, orderingKey);
       this.used++;
-      const entry: Entry = { event, pending: 0 };
-      const key = orderingKey ?? event.streamId;
-      const touched: Group[] = [];
-      for (const g of this.groups.values()) {
-        if (!g.matches(event.type)) continue;
-        entry.pending++;
-        g.queue.push(key, entry);
-        touched.push(g);
-      }
-      if (entry.pending === 0) this.release();
-      for (const g of touched) g.pump();
+      this.enqueue(events[i]!, orderingKey);
     }
+    return resolved;
+  }
+
+  /** Slow path of {@link publish}: waits for a slot per event (`overflow: 'wait'`). */
+  private async publishWaiting(events: EventEnvelope[], from: number, orderingKey: string | undefined): Promise<void> {
+    for (let i = from; i < events.length; i++) {
+      if (this.used >= this.capacity) await new Promise<void>((resolve) => this.waiters.push(resolve)); // the slot is handed over
+      else this.used++;
+      this.enqueue(events[i]!, orderingKey);
+    }
+  }
+
+  /** Queues an event (holding one buffer slot) on every matching group. */
+  private enqueue(event: EventEnvelope, orderingKey: string | undefined): void {
+    // pending starts at 1 so the slot cannot be freed before every group has the entry.
+    const entry: Entry = { event, pending: 1 };
+    const key = orderingKey ?? event.streamId;
+    for (const g of this.groups.values()) {
+      if (!g.matches(event.type)) continue;
+      entry.pending++;
+      g.queue.push(key, entry);
+      g.pump();
+    }
+    this.finish(entry);
   }
 
   join(member: Member): Group {
     let g = this.groups.get(member.sub.group);
     if (!g) {
-      g = new Group(member.sub.group, member.sub.pattern, compilePattern(member.sub.pattern), this);
+      g = new Group(member.sub.group, member.sub.pattern, cachedMatcher(member.sub.pattern), this);
       this.groups.set(g.name, g);
     } else if (g.pattern !== member.sub.pattern) {
       throw new ValidationError('subscription', [{ path: 'group', message: `group "${g.name}" already subscribes to "${g.pattern}", not "${member.sub.pattern}"` }]);
@@ -173,9 +202,10 @@ export class MemoryBroker {
   }
 
   private release(): void {
-    this.used--;
+    // A waiting publisher takes the freed slot over directly, so nobody can overtake it.
     const w = this.waiters.shift();
     if (w) w();
+    else this.used--;
   }
 }
 
@@ -222,13 +252,24 @@ export class MemoryEventBus implements EventBus {
     return this._running;
   }
 
-  async publish(events: EventEnvelope | EventEnvelope[], options: PublishOptions = {}): Promise<void> {
-    await this.broker.publish(Array.isArray(events) ? events : [events], options.orderingKey);
+  publish(events: EventEnvelope | EventEnvelope[], options?: PublishOptions): Promise<void> {
+    return this.broker.publish(Array.isArray(events) ? events : [events], options?.orderingKey);
   }
 
   async subscribe(pattern: string, handler: EventHandler, options: SubscribeOptions = {}): Promise<Subscription> {
     const sub = resolveSubscription(pattern, options, this.options.handlerDefaults);
-    const member: Member = { bus: this, sub, handler, active: true, dead: false, inFlight: new Map(), idle: [] };
+    const o = this.options;
+    const deliverer = new Deliverer({
+      handler,
+      subscription: sub,
+      deadLetters: this.deadLetters,
+      logger: this.logger,
+      clock: o.clock ?? systemClock,
+      sleep: o.sleep ?? realSleep,
+      random: o.random ?? Math.random,
+      workers: this.workers,
+    });
+    const member = new Member(this, sub, deliverer);
     const group = this.broker.join(member);
     member.group = group;
     this.members.add(member);
@@ -283,20 +324,9 @@ export class MemoryEventBus implements EventBus {
     this.members.clear();
   }
 
-  /** @internal Runs one delivery through the shared retry loop. */
-  deliverEntry(member: Member, event: EventEnvelope): ReturnType<typeof deliver> {
-    return deliver({
-      event,
-      handler: member.handler,
-      subscription: member.sub,
-      deadLetters: this.deadLetters,
-      logger: this.logger,
-      clock: this.options.clock ?? systemClock,
-      sleep: this.options.sleep ?? realSleep,
-      random: this.options.random ?? Math.random,
-      stopSignal: this.stopController.signal,
-      slot: (fn) => this.workers.run(fn),
-    });
+  /** @internal Runs one delivery through the shared retry loop; the outcome goes to the member. */
+  deliverEntry(member: Member, entry: Entry): void {
+    member.deliverer.deliver(entry.event, this.stopController.signal, member, entry);
   }
 }
 

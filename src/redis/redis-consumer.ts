@@ -6,12 +6,13 @@ import type { EventTypeRegistry } from '../core/events/registry.js';
 import type { Clock } from '../core/ports/clock.js';
 import type { DeadLetters } from '../core/ports/dead-letters.js';
 import type { EventHandler } from '../core/ports/event-bus.js';
-import { deliver, describeError } from '../core/bus/deliver.js';
+import { cachedMatcher } from '../core/bus/cached-matcher.js';
+import { Deliverer, describeError, type DeliveryOutcome, type DeliverySink } from '../core/bus/deliver.js';
 import { KeyedQueue } from '../core/bus/keyed-queue.js';
 import type { Semaphore } from '../core/bus/semaphore.js';
 import type { Sleep } from '../core/bus/sleep.js';
 import type { ResolvedSubscription } from '../core/bus/subscription-options.js';
-import { compilePattern } from '../core/events/pattern.js';
+import { AckBatcher, type AckWaiter } from './ack-batcher.js';
 import { decodeEntry, malformedStandIn } from './entry-codec.js';
 
 /** Settings a consumer shares with its bus. */
@@ -22,6 +23,8 @@ export interface ConsumerContext {
   /** A dedicated connection for the blocking `XREADGROUP`. */
   reader: Redis;
   readCount: number;
+  /** After a short read (the stream is drained), wait up to this long for the work in hand to finish before reading again. 0 = read at once. */
+  readCoalesceMs: number;
   blockMs: number;
   claimIdleMs: number;
   claimIntervalMs: number;
@@ -36,10 +39,19 @@ export interface ConsumerContext {
   random: () => number;
 }
 
-interface Held {
-  id: string;
-  event: EventEnvelope;
-  deliveries: number;
+/** An entry this consumer holds (queued or in flight) until it is acknowledged or given up. */
+class Held implements AckWaiter {
+  constructor(
+    readonly consumer: RedisConsumer,
+    readonly id: string,
+    readonly key: string,
+    readonly event: EventEnvelope,
+    readonly deliveries: number,
+  ) {}
+
+  acked(): void {
+    this.consumer.forget(this.id);
+  }
 }
 
 type RawEntry = [id: string, fields: string[]];
@@ -50,7 +62,7 @@ type RawEntry = [id: string, fields: string[]];
  * fresh (`XCLAIM … JUSTID` heartbeat, so a slow handler or a backoff wait is not mistaken for a dead
  * consumer), and acknowledges (`XACK`) only after the handler succeeded or the entry was dead-lettered.
  */
-export class RedisConsumer {
+export class RedisConsumer implements DeliverySink<Held> {
   private readonly queue = new KeyedQueue<Held>();
   private readonly held = new Set<string>();
   private inFlight = 0;
@@ -60,9 +72,12 @@ export class RedisConsumer {
   private readonly matches: (type: string) => boolean;
   private loops: Promise<void>[] = [];
   private wake: (() => void) | undefined;
+  private onSettled: (() => void) | undefined;
   private idleWaiters: Array<() => void> = [];
   private claimCursor = '0-0';
   private readonly log: Logger;
+  private readonly deliverer: Deliverer;
+  private readonly acks: AckBatcher;
 
   constructor(
     private readonly ctx: ConsumerContext,
@@ -71,8 +86,19 @@ export class RedisConsumer {
   ) {
     // Every in-flight attempt and backoff wait listens on this signal.
     setMaxListeners(0, this.stopController.signal);
-    this.matches = compilePattern(sub.pattern);
+    this.matches = cachedMatcher(sub.pattern);
     this.log = ctx.logger.child({ group: sub.group, consumer: ctx.consumerName });
+    this.deliverer = new Deliverer({
+      handler,
+      subscription: sub,
+      deadLetters: ctx.deadLetters,
+      logger: this.log,
+      clock: ctx.clock,
+      sleep: ctx.sleep,
+      random: ctx.random,
+      workers: ctx.workers,
+    });
+    this.acks = new AckBatcher(ctx.client, ctx.stream, sub.group, this.log);
   }
 
   /** Creates the consumer group if needed; new groups start at the end of the stream. */
@@ -95,6 +121,7 @@ export class RedisConsumer {
     if (!this.running) return;
     this.running = false;
     this.wake?.();
+    this.onSettled?.();
     this.ctx.reader.disconnect();
     if (this.inFlight > 0) {
       let timer: NodeJS.Timeout | undefined;
@@ -107,6 +134,7 @@ export class RedisConsumer {
     this.stopController.abort(new Error('event bus stopped'));
     if (this.inFlight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     await Promise.allSettled(this.loops);
+    await this.acks.drain();
   }
 
   /** Test hook: dies without acknowledging anything; held entries are left for other consumers to claim. */
@@ -115,6 +143,7 @@ export class RedisConsumer {
     this.running = false;
     this.stopController.abort(new Error('consumer crashed'));
     this.wake?.();
+    this.onSettled?.();
     this.ctx.reader.disconnect();
   }
 
@@ -132,7 +161,16 @@ export class RedisConsumer {
           | Array<[string, RawEntry[]]>
           | null;
         failures = 0;
-        for (const [, entries] of res ?? []) for (const [id, fields] of entries) await this.accept(id, fields, 1);
+        let got = 0;
+        if (res) {
+          for (const [, entries] of res) {
+            got += entries.length;
+            for (const [id, fields] of entries) this.accept(id, fields, 1);
+          }
+        }
+        // Caught up with the stream: let the work in hand finish and be acknowledged before the next read,
+        // so a trickle of events is read (and acked) a few at a time rather than one XREADGROUP each.
+        if (got < readCount && this.ctx.readCoalesceMs > 0 && this.held.size > 0 && this.running) await this.settled(this.ctx.readCoalesceMs);
       } catch (err) {
         if (!this.running) return;
         failures++;
@@ -143,6 +181,19 @@ export class RedisConsumer {
         await this.ctx.sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)), this.stopController.signal);
       }
     }
+  }
+
+  /** Resolves when nothing is held any more (all handled and acknowledged), after `ms`, or on stop. */
+  private settled(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.onSettled = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.onSettled = done;
+    });
   }
 
   private async claimLoop(): Promise<void> {
@@ -175,7 +226,7 @@ export class RedisConsumer {
     }
     if (entries.length === 0) return 0;
     const counts = await this.deliveryCounts(entries[0]![0], entries.at(-1)![0], entries.length);
-    for (const [id, fields] of entries) await this.accept(id, fields, counts.get(id) ?? 1);
+    for (const [id, fields] of entries) this.accept(id, fields, counts.get(id) ?? 1);
     return entries.length;
   }
 
@@ -199,20 +250,21 @@ export class RedisConsumer {
     }
   }
 
-  private async accept(id: string, fields: string[], deliveries: number): Promise<void> {
+  /** Queues a read or claimed entry for delivery (acknowledging unseen the ones outside this group's pattern). */
+  private accept(id: string, fields: string[], deliveries: number): void {
     if (this.held.has(id) || this.crashed) return;
     const decoded = decodeEntry(fields, { registry: this.ctx.registry, maxEventBytes: this.ctx.maxEventBytes });
     if (!decoded.ok) {
-      await this.parkMalformed(id, decoded.raw, decoded.error);
+      void this.parkMalformed(id, decoded.raw, decoded.error);
       return;
     }
     if (!this.matches(decoded.event.type)) {
       // Every group reads the whole stream; entries outside this group's pattern are acknowledged unseen.
-      await this.ack(id);
+      this.acks.add(id);
       return;
     }
     this.held.add(id);
-    this.queue.push(decoded.key, { id, event: decoded.event, deliveries });
+    this.queue.push(decoded.key, new Held(this, id, decoded.key, decoded.event, deliveries));
     this.pump();
   }
 
@@ -228,7 +280,7 @@ export class RedisConsumer {
         firstFailedAt: now.toISOString(),
         lastFailedAt: now.toISOString(),
       });
-      await this.ack(id);
+      this.acks.add(id);
     } catch (err) {
       this.log.error({ err, entryId: id }, 'could not dead-letter malformed entry; it stays pending');
     }
@@ -239,42 +291,35 @@ export class RedisConsumer {
       const next = this.queue.take();
       if (!next) return;
       this.inFlight++;
-      void this.run(next.key, next.item);
+      const h = next.item;
+      this.deliverer.deliver(h.event, this.stopController.signal, this, h, h.deliveries);
     }
   }
 
-  private async run(key: string, h: Held): Promise<void> {
-    const outcome = await deliver({
-      event: h.event,
-      handler: this.handler,
-      subscription: this.sub,
-      firstAttempt: h.deliveries,
-      deadLetters: this.ctx.deadLetters,
-      logger: this.log,
-      clock: this.ctx.clock,
-      sleep: this.ctx.sleep,
-      random: this.ctx.random,
-      stopSignal: this.stopController.signal,
-      slot: (fn) => this.ctx.workers.run(fn),
-      // XCLAIM (without JUSTID) bumps the delivery count, so the count in Redis equals the attempt number.
-      beforeRetry: async () => {
-        const claimed = (await this.ctx.client.xclaim(this.ctx.stream, this.sub.group, this.ctx.consumerName, 0, h.id)) as unknown[];
-        return claimed.length > 0;
-      },
-    }).catch((err: unknown) => {
-      this.log.error({ err }, 'delivery failed unexpectedly');
-      return 'abandoned' as const;
-    });
-    if (!this.crashed && outcome !== 'abandoned') await this.ack(h.id).catch((err: unknown) => this.log.error({ err, entryId: h.id }, 'XACK failed; the entry will be redelivered'));
-    this.held.delete(h.id);
-    this.queue.release(key);
+  /** @internal Before a retry: XCLAIM (without JUSTID) bumps the delivery count, so the count in Redis equals the attempt number. */
+  async beforeRetry(_nextAttempt: number, h: Held): Promise<boolean> {
+    const claimed = (await this.ctx.client.xclaim(this.ctx.stream, this.sub.group, this.ctx.consumerName, 0, h.id)) as unknown[];
+    return claimed.length > 0;
+  }
+
+  /**
+   * @internal A delivery ended. The key and the concurrency slot are freed now; the entry stays held
+   * (heartbeated, and awaited by `stop`) until its batched XACK is answered. XACKs go out on one
+   * connection in order, so a later entry of a key is never acknowledged while an earlier one is not.
+   */
+  delivered(outcome: DeliveryOutcome, h: Held): void {
+    if (!this.crashed && outcome !== 'abandoned') this.acks.add(h.id, h);
+    else this.forget(h.id);
+    this.queue.release(h.key);
     this.inFlight--;
     if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
     this.pump();
     if (this.queue.size + this.inFlight < this.ctx.readCount) this.wake?.();
   }
 
-  private async ack(id: string): Promise<void> {
-    await this.ctx.client.xack(this.ctx.stream, this.sub.group, id);
+  /** @internal The entry is acknowledged or given up. */
+  forget(id: string): void {
+    this.held.delete(id);
+    if (this.held.size === 0) this.onSettled?.();
   }
 }

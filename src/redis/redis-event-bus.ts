@@ -12,7 +12,7 @@ import { Semaphore } from '../core/bus/semaphore.js';
 import { realSleep, type Sleep } from '../core/bus/sleep.js';
 import { resolveSubscription, type HandlerDefaults, type ResolvedSubscription } from '../core/bus/subscription-options.js';
 import { MemoryDeadLetters } from '../memory/dead-letters.js';
-import { encodeEntry } from './entry-codec.js';
+import { EntryField } from './entry-codec.js';
 import { RedisConsumer, type ConsumerContext } from './redis-consumer.js';
 import { DEFAULT_REDIS_PREFIX, resolveRedisUrl } from './redis-options.js';
 
@@ -38,6 +38,13 @@ export interface RedisBusOptions {
   workers?: number;
   /** Entries read per `XREADGROUP` / `XAUTOCLAIM` (`EVENT_PROCESSING_BATCH_SIZE`). @default 100 */
   readCount?: number;
+  /**
+   * After a read that drained the stream, wait up to this long for the entries in hand to be handled and
+   * acknowledged before the next `XREADGROUP`, so a trickle of events is read and acknowledged a few at
+   * a time rather than one command each. Bounds the extra latency a new event can see while a slow
+   * handler is busy; 0 reads again at once. @default 2
+   */
+  readCoalesceMs?: number;
   /** `XREADGROUP BLOCK` time. @default 1000 */
   blockMs?: number;
   /** Idle time after which a pending entry of another consumer is claimed. @default 30000 */
@@ -102,8 +109,19 @@ export class RedisEventBus implements EventBus {
     const list = Array.isArray(events) ? events : [events];
     if (list.length === 0) return;
     const maxLen = String(this.options.maxLen ?? 1_000_000);
+    if (list.length === 1) {
+      // One event: a plain command; auto-pipelining sends it with whatever else this tick issues (acks).
+      const e = list[0]!;
+      try {
+        await this.client.xadd(this.stream, 'MAXLEN', '~', maxLen, '*', EntryField.Event, JSON.stringify(e), EntryField.Key, options.orderingKey ?? e.streamId);
+      } catch (err) {
+        throw new UnavailableError(`Redis XADD to ${this.stream} failed: ${(err as Error).message}`, { cause: err });
+      }
+      return;
+    }
     const pipeline = this.client.pipeline();
-    for (const e of list) pipeline.xadd(this.stream, 'MAXLEN', '~', maxLen, '*', ...encodeEntry(e, options.orderingKey ?? e.streamId));
+    // Same fields as encodeEntry(), passed inline (no intermediate array per event).
+    for (const e of list) pipeline.xadd(this.stream, 'MAXLEN', '~', maxLen, '*', EntryField.Event, JSON.stringify(e), EntryField.Key, options.orderingKey ?? e.streamId);
     let results: Array<[Error | null, unknown]> | null;
     try {
       results = await pipeline.exec();
@@ -195,6 +213,7 @@ export class RedisEventBus implements EventBus {
       // Lazily connected: a consumer used only for ensureGroup never opens it.
       reader: this.connect(`reader:${reg.sub.group}`, { lazyConnect: true, maxRetriesPerRequest: null }),
       readCount: o.readCount ?? 100,
+      readCoalesceMs: o.readCoalesceMs ?? 2,
       blockMs: o.blockMs ?? 1000,
       claimIdleMs,
       claimIntervalMs: o.claimIntervalMs ?? Math.max(10, Math.floor(claimIdleMs / 2)),

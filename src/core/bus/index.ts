@@ -1,4 +1,6 @@
+export * from './attempt-tracker.js';
 export * from './backoff.js';
+export * from './cached-matcher.js';
 export * from './checkpoints.js';
 export * from './dedupe-window.js';
 export * from './deliver.js';

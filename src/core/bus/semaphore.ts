@@ -17,6 +17,15 @@ export class Semaphore {
     }
   }
 
+  /** Takes a permit if one is free, without waiting (the hot path: no promise). */
+  tryAcquire(): boolean {
+    if (this.available > 0) {
+      this.available--;
+      return true;
+    }
+    return false;
+  }
+
   acquire(): Promise<void> {
     if (this.available > 0) {
       this.available--;
