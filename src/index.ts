@@ -24,3 +24,8 @@ export { SagaRuntime, type SagaRuntimeOptions } from './runtime/saga-runtime.js'
 export { StepResult, type StepOutcome } from './runtime/saga-step.js';
 export { OutboxRelay, type OutboxRelayOptions } from './runtime/outbox-relay.js';
 export { TimerPoller, type TimerPollerOptions } from './runtime/timer-poller.js';
+export * from './config/index.js';
+export * from './observability/index.js';
+export * from './api/index.js';
+export { startDaemon, type Daemon } from './daemon/daemon.js';
+export { createEngine } from './daemon/engine.js';

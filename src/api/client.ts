@@ -1,0 +1,125 @@
+import type { DeadLetter, DeadLetterFilter } from '../core/ports/dead-letters.js';
+import type { SagaHistoryEntry, SagaInstance, SagaListFilter } from '../core/ports/saga-store.js';
+import { UnavailableError } from '../core/errors.js';
+import type { ErrorBody } from './http-errors.js';
+import type {
+  EventsPage, EventsQueryRequest, MigrateSummary, OperatorApi, OperatorStatus, PublishRequest, PublishResult, ReplayResult,
+  ReplayTarget, SagaDetails, SagaWhy,
+} from './operator-api.js';
+
+/** An error answered by the API: carries the server's `code`, `status` and `details`. */
+export class ApiRequestError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'ApiRequestError';
+  }
+
+  toJSON(): ErrorBody {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export interface ApiClientOptions {
+  /** `http://127.0.0.1:7070` */
+  url: string;
+  token: string;
+  /** Per-request timeout. @default 30000 */
+  timeoutMs?: number;
+}
+
+const enc = encodeURIComponent;
+
+/** {@link OperatorApi} over the daemon's HTTP API (what the CLI uses while a daemon runs). */
+export class ApiClient implements OperatorApi {
+  private readonly base: string;
+
+  constructor(private readonly options: ApiClientOptions) {
+    this.base = options.url.replace(/\/+$/, '');
+  }
+
+  private async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.options.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
+      });
+    } catch (err) {
+      throw new UnavailableError(`cannot reach the sagaflow daemon at ${this.base}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`, { cause: err });
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      throw new ApiRequestError(res.status, 'BAD_RESPONSE', `daemon answered ${res.status} with non-JSON: ${text.slice(0, 200)}`);
+    }
+    if (!res.ok) {
+      const e = (json ?? {}) as Partial<ErrorBody>;
+      throw new ApiRequestError(res.status, e.code ?? `HTTP_${res.status}`, e.message ?? `daemon answered ${res.status}`, e.details ?? {});
+    }
+    return json as T;
+  }
+
+  private qs(entries: Array<[string, string | number | undefined]>): string {
+    const p = new URLSearchParams();
+    for (const [k, v] of entries) if (v !== undefined) p.append(k, String(v));
+    const s = p.toString();
+    return s ? `?${s}` : '';
+  }
+
+  status(): Promise<OperatorStatus> {
+    return this.request('GET', '/v1/status');
+  }
+  migrate(): Promise<MigrateSummary> {
+    return this.request('POST', '/v1/migrate');
+  }
+  publish(request: PublishRequest): Promise<PublishResult> {
+    return this.request('POST', '/v1/events', request);
+  }
+  queryEvents(r: EventsQueryRequest): Promise<EventsPage> {
+    const q = this.qs([...(r.types ?? []).map((t): [string, string] => ['type', t]), ['stream', r.streamId], ['after', r.after], ['limit', r.limit]]);
+    return this.request('GET', `/v1/events${q}`);
+  }
+  async latestCursor(): Promise<string | undefined> {
+    const { cursor } = await this.request<{ cursor: string | null }>('GET', '/v1/events/latest-cursor');
+    return cursor ?? undefined;
+  }
+  listDeadLetters(f: DeadLetterFilter): Promise<DeadLetter[]> {
+    return this.request('GET', `/v1/dead-letters${this.qs([['status', f.status], ['saga', f.saga], ['handler', f.handlerId], ['limit', f.limit]])}`);
+  }
+  getDeadLetter(id: string): Promise<DeadLetter> {
+    return this.request('GET', `/v1/dead-letters/${enc(id)}`);
+  }
+  retryDeadLetter(id: string): Promise<DeadLetter> {
+    return this.request('POST', `/v1/dead-letters/${enc(id)}/retry`, {});
+  }
+  discardDeadLetter(id: string, reason: string): Promise<DeadLetter> {
+    return this.request('POST', `/v1/dead-letters/${enc(id)}/discard`, { reason });
+  }
+  listSagas(f: SagaListFilter): Promise<SagaInstance[]> {
+    const stuck = f.stuckForMs === undefined ? undefined : `${f.stuckForMs}ms`;
+    return this.request('GET', `/v1/sagas${this.qs([['saga', f.saga], ['status', f.status], ['stuck', stuck], ['limit', f.limit]])}`);
+  }
+  showSaga(saga: string, key: string): Promise<SagaDetails> {
+    return this.request('GET', `/v1/sagas/${enc(saga)}/${enc(key)}`);
+  }
+  sagaHistory(saga: string, key: string): Promise<SagaHistoryEntry[]> {
+    return this.request('GET', `/v1/sagas/${enc(saga)}/${enc(key)}/history`);
+  }
+  whySaga(saga: string, key: string): Promise<SagaWhy> {
+    return this.request('GET', `/v1/sagas/${enc(saga)}/${enc(key)}/why`);
+  }
+  replayTargets(f: { saga?: string; olderThanMs: number; limit?: number }): Promise<ReplayTarget[]> {
+    return this.request('GET', `/v1/replay/targets${this.qs([['saga', f.saga], ['olderThan', `${f.olderThanMs}ms`], ['limit', f.limit]])}`);
+  }
+  replay(saga: string, key: string, options: { dryRun: boolean }): Promise<ReplayResult> {
+    return this.request('POST', `/v1/sagas/${enc(saga)}/${enc(key)}/replay`, { dryRun: options.dryRun });
+  }
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,139 @@
+import type { DeadLetter, DeadLetterFilter } from '../core/ports/dead-letters.js';
+import type { StoredEvent } from '../core/ports/event-store.js';
+import type { OutboxEntry, SagaHistoryEntry, SagaInstance, SagaListFilter, TimerEntry } from '../core/ports/saga-store.js';
+
+/**
+ * What operators can do — the contract shared by the HTTP API, its client, and the direct
+ * (database) implementation. CLI commands call only this, so every command works the same against
+ * a running daemon or straight on the database.
+ */
+
+export interface PublishRequest {
+  type: string;
+  data: Record<string, unknown>;
+  streamId?: string;
+  metadata?: Record<string, string>;
+  /** Optional idempotency: publishing the same id twice stores it once. */
+  id?: string;
+}
+
+export interface PublishResult {
+  id: string;
+  type: string;
+  streamId: string;
+  /** Global position when the event was stored. */
+  position?: number;
+}
+
+export interface EventsQueryRequest {
+  /** Type patterns (`*`, `task.*`, `*.created`, exact). */
+  types?: string[];
+  streamId?: string;
+  /** A cursor from a previous page (`next`) or an event's `cursor`: read events committed after it. */
+  after?: string;
+  /** @default 100 */
+  limit?: number;
+}
+
+export interface EventsPage {
+  events: StoredEvent[];
+  /** Cursor to continue from. */
+  next?: string;
+}
+
+/** Everything `sagas show` prints. */
+export interface SagaDetails {
+  instance: SagaInstance;
+  timers: TimerEntry[];
+  /** Unsent outbox rows. */
+  outbox: OutboxEntry[];
+  deadLetters: DeadLetter[];
+  /** The last history entries, oldest first. */
+  history: SagaHistoryEntry[];
+}
+
+/** What an instance waits for (`sagas why`). */
+export interface SagaWhy {
+  instance: SagaInstance;
+  /** Event types the current state accepts. */
+  accepts: string[];
+  timers: TimerEntry[];
+  unsentOutbox: OutboxEntry[];
+  /** Open dead letters of this instance. */
+  deadLetters: DeadLetter[];
+  /** Recent history entries that did not apply (ignored, rejected, dropped). */
+  rejected: SagaHistoryEntry[];
+  lastStep?: SagaHistoryEntry;
+  sinceLastStepMs: number;
+  /** One-paragraph human explanation. */
+  summary: string[];
+}
+
+export interface ReplayTarget {
+  saga: string;
+  key: string;
+  status: string;
+  updatedAt: string;
+}
+
+export const ReplayActionKind = {
+  RedeliverDeadLetter: 'redeliver-dead-letter',
+  RepublishOutbox: 'republish-outbox',
+  FireTimer: 'fire-timer',
+} as const;
+export type ReplayActionKind = (typeof ReplayActionKind)[keyof typeof ReplayActionKind];
+
+export interface ReplayAction {
+  kind: ReplayActionKind;
+  /** Dead letter, outbox row or timer id. */
+  id: string;
+  description: string;
+  /** Why this action was not taken (e.g. no bus in direct mode: a daemon publishes the row when it runs). */
+  skipped?: string;
+}
+
+export interface ReplayResult {
+  saga: string;
+  key: string;
+  dryRun: boolean;
+  actions: ReplayAction[];
+}
+
+export interface OperatorStatus {
+  /** `daemon` through the HTTP API, `direct` on the database. */
+  mode: 'daemon' | 'direct';
+  database: 'postgres' | 'pglite';
+  schema: string;
+  sagas: string[];
+  bus?: string;
+  url?: string;
+  pid?: number;
+  startedAt?: string;
+}
+
+export interface MigrateSummary {
+  applied: string[];
+  current: number;
+}
+
+/** The operator contract (see module doc). Every method throws typed errors (`NOT_FOUND`, `VALIDATION`, ...). */
+export interface OperatorApi {
+  status(): Promise<OperatorStatus>;
+  migrate(): Promise<MigrateSummary>;
+  publish(request: PublishRequest): Promise<PublishResult>;
+  queryEvents(request: EventsQueryRequest): Promise<EventsPage>;
+  /** Cursor of the newest stored event (where `events tail` starts), undefined when the log is empty. */
+  latestCursor(): Promise<string | undefined>;
+  listDeadLetters(filter: DeadLetterFilter): Promise<DeadLetter[]>;
+  getDeadLetter(id: string): Promise<DeadLetter>;
+  retryDeadLetter(id: string): Promise<DeadLetter>;
+  discardDeadLetter(id: string, reason: string): Promise<DeadLetter>;
+  listSagas(filter: SagaListFilter): Promise<SagaInstance[]>;
+  showSaga(saga: string, key: string): Promise<SagaDetails>;
+  sagaHistory(saga: string, key: string): Promise<SagaHistoryEntry[]>;
+  whySaga(saga: string, key: string): Promise<SagaWhy>;
+  /** Instances still running/compensating and not updated for `olderThanMs`. */
+  replayTargets(filter: { saga?: string; olderThanMs: number; limit?: number }): Promise<ReplayTarget[]>;
+  replay(saga: string, key: string, options: { dryRun: boolean }): Promise<ReplayResult>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { ValidationError } from '../core/errors.js';
+import { toIssues } from '../core/events/envelope.js';
+import { isValidPattern } from '../core/events/pattern.js';
+import { SagaStatus } from '../core/ports/saga-store.js';
+import { MAX_QUERY_LIMIT } from '../core/store/event-query.js';
+import { DURATION_HINT, parseDuration } from '../config/duration.js';
+
+/** Request shapes checked at the HTTP edge (and by the CLI before it sends them). */
+
+export const publishRequestSchema = z.strictObject({
+  type: z.string().min(1).max(200),
+  data: z.record(z.string(), z.unknown()),
+  streamId: z.string().min(1).max(200).optional(),
+  metadata: z.record(z.string().max(200), z.string().max(4096)).optional(),
+  id: z.uuid().optional(),
+});
+
+export const discardRequestSchema = z.strictObject({ reason: z.string().trim().min(1).max(2000) });
+
+export const replayRequestSchema = z.strictObject({ dryRun: z.boolean().optional() });
+
+const limit = z.string().regex(/^\d+$/, `an integer from 1 to ${MAX_QUERY_LIMIT}`).transform(Number).pipe(z.number().int().min(1).max(MAX_QUERY_LIMIT));
+const durationParam = z.string().transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: DURATION_HINT });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+export const eventsQueryParams = z.strictObject({
+  type: z.array(z.string().refine(isValidPattern, 'a type pattern such as *, task.*, *.created')).max(50).optional(),
+  stream: z.string().min(1).max(200).optional(),
+  after: z.string().min(1).max(100).optional(),
+  limit: limit.optional(),
+});
+
+export const deadLetterParams = z.strictObject({
+  status: z.enum(['open', 'retried', 'discarded']).optional(),
+  saga: z.string().min(1).max(200).optional(),
+  handler: z.string().min(1).max(200).optional(),
+  limit: limit.optional(),
+});
+
+export const sagaListParams = z.strictObject({
+  saga: z.string().min(1).max(200).optional(),
+  status: z.enum(Object.values(SagaStatus) as [SagaStatus, ...SagaStatus[]]).optional(),
+  stuck: durationParam.optional(),
+  limit: limit.optional(),
+});
+
+export const replayTargetParams = z.strictObject({
+  saga: z.string().min(1).max(200).optional(),
+  olderThan: durationParam.optional(),
+  limit: limit.optional(),
+});
+
+/** Parses with a schema or throws a {@link ValidationError} naming `what` and the field. */
+export function parseWith<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new ValidationError(what, toIssues(r.error));
+  return r.data;
+}
+
+/** URLSearchParams → object; keys in `multi` become arrays. */
+export function searchToObject(params: URLSearchParams, multi: readonly string[] = []): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of new Set(params.keys())) {
+    if (key === '__proto__') continue;
+    out[key] = multi.includes(key) ? params.getAll(key) : params.get(key);
+  }
+  return out;
+}

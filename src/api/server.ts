@@ -1,0 +1,171 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import pino from 'pino';
+import { PayloadTooLargeError, ValidationError } from '../core/errors.js';
+import type { SagaflowMetrics } from '../observability/metrics.js';
+import { isAuthorized } from './auth.js';
+import { readJsonBody } from './body.js';
+import { HttpError, HttpErrorCode, toErrorResponse } from './http-errors.js';
+import type { OperatorApi } from './operator-api.js';
+import { operatorRoutes, type Route } from './routes.js';
+
+export interface ApiServerOptions {
+  api: OperatorApi;
+  /** Bearer token every route but `/healthz` and `/readyz` requires. */
+  token: string;
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** 0 = any free port. @default 7070 */
+  port?: number;
+  /** @default 1 MiB */
+  maxBodyBytes?: number;
+  /** Readiness probe for `/readyz` (e.g. a `SELECT 1` and "runtime started"). @default always ready */
+  ready?: () => Promise<boolean>;
+  metrics?: SagaflowMetrics;
+  logger?: Logger;
+}
+
+/** A running API server. */
+export interface ApiServer {
+  /** `http://host:port` once listening. */
+  readonly url: string;
+  readonly server: Server;
+  /** Stops accepting, lets requests in flight finish (up to `timeoutMs`), then closes every socket. */
+  stop(options?: { timeoutMs?: number }): Promise<void>;
+}
+
+interface CompiledRoute extends Route {
+  segments: string[];
+}
+
+function match(route: CompiledRoute, parts: string[]): Record<string, string> | undefined {
+  if (route.segments.length !== parts.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < parts.length; i++) {
+    const seg = route.segments[i]!;
+    const part = parts[i]!;
+    if (seg.startsWith(':')) {
+      try {
+        params[seg.slice(1)] = decodeURIComponent(part);
+      } catch {
+        throw new ValidationError('request path', [{ path: seg.slice(1), message: 'is not valid percent-encoding' }]);
+      }
+    } else if (seg !== part) {
+      return undefined;
+    }
+  }
+  return params;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': typeof body === 'string' ? 'text/plain; version=0.0.4; charset=utf-8' : 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    ...extra,
+  });
+  res.end(text);
+}
+
+/**
+ * Starts the HTTP API on `node:http`: `/healthz`, `/readyz`, `/metrics` and the `/v1` operator API.
+ * Closed by default (bearer token, constant-time compare), bodies capped, errors as
+ * `{ code, message, details }` with a 4xx/5xx status and never a stack trace.
+ */
+export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const maxBody = options.maxBodyBytes ?? 1024 * 1024;
+  const routes: CompiledRoute[] = operatorRoutes(options.api).map((r) => ({ ...r, segments: r.path.split('/').filter(Boolean) }));
+  const ready = options.ready ?? (() => Promise.resolve(true));
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = req.method ?? 'GET';
+    if (url.pathname === '/healthz') {
+      send(res, 200, { status: 'ok' });
+      return 'healthz';
+    }
+    if (url.pathname === '/readyz') {
+      const isReady = await ready().catch(() => false);
+      send(res, isReady ? 200 : 503, { status: isReady ? 'ready' : 'not ready' });
+      return 'readyz';
+    }
+    if (!isAuthorized(req.headers.authorization, options.token)) {
+      throw new HttpError(401, HttpErrorCode.Unauthorized, 'missing or wrong bearer token (Authorization: Bearer <token>; see SAGAFLOW_API_TOKEN)');
+    }
+    if (url.pathname === '/metrics' && options.metrics) {
+      if (method !== 'GET') throw new HttpError(405, HttpErrorCode.MethodNotAllowed, `${method} /metrics is not allowed; use GET`);
+      send(res, 200, await options.metrics.registry.metrics(), { 'content-type': options.metrics.registry.contentType });
+      return 'metrics';
+    }
+    const parts = url.pathname.split('/').filter(Boolean);
+    let allowed: string[] = [];
+    for (const route of routes) {
+      const params = match(route, parts);
+      if (!params) continue;
+      if (route.method !== method) {
+        allowed.push(route.method);
+        continue;
+      }
+      const result = await route.handler({ params, query: url.searchParams, body: () => readJsonBody(req, maxBody) });
+      send(res, result.status ?? 200, result.body);
+      return route.path;
+    }
+    allowed = [...new Set(allowed)];
+    if (allowed.length > 0) throw new HttpError(405, HttpErrorCode.MethodNotAllowed, `${method} ${url.pathname} is not allowed; use ${allowed.join(' or ')}`);
+    throw new HttpError(404, HttpErrorCode.RouteNotFound, `no route ${method} ${url.pathname}; see docs/api.md`);
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).then(
+      (route) => options.metrics?.httpRequests.inc({ route, status: String(res.statusCode) }),
+      (err: unknown) => {
+        const { status, body, internal } = toErrorResponse(err);
+        if (internal) logger.error({ err, method: req.method, url: req.url }, 'API request failed');
+        else logger.debug({ code: body.code, method: req.method, url: req.url }, body.message);
+        options.metrics?.httpRequests.inc({ route: 'error', status: String(status) });
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        // After a 413 the rest of the body is not read: close the connection instead of draining it.
+        send(res, status, body, err instanceof PayloadTooLargeError ? { connection: 'close' } : {});
+      },
+    );
+  });
+  server.requestTimeout = 60_000;
+  server.headersTimeout = 10_000;
+  server.maxHeadersCount = 100;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 7070, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    server,
+    stop({ timeoutMs = 5000 } = {}) {
+      stopping ??= new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.closeAllConnections(), timeoutMs);
+        force.unref();
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      return stopping;
+    },
+  };
+}

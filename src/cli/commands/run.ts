@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { globals, resolveConfig, type CliContext } from '../context.js';
+
+interface RunOptions {
+  sagas?: string;
+  bus?: string;
+  host?: string;
+  port?: string;
+}
+
+/** `sagaflow run`: the daemon, until SIGINT/SIGTERM. */
+export function runCommand(program: Command, ctx: CliContext, onExit: (code: number) => void): void {
+  program
+    .command('run')
+    .description('run the daemon: migrate, start the sagas, outbox relay, timer poller and the HTTP API (127.0.0.1:7070)')
+    .option('--sagas <module|dir>', 'saga definitions (default: the bundled sagas/)')
+    .option('--bus <type>', 'memory, redis or hybrid (EVENT_BUS_TYPE)')
+    .option('--host <host>', 'HTTP listen address (SAGAFLOW_HTTP_HOST)')
+    .option('--port <port>', 'HTTP port, 0 = any free port (SAGAFLOW_HTTP_PORT)')
+    .action(async (o: RunOptions, cmd: Command) => {
+      const opts = globals(cmd);
+      const [{ startDaemon }, { handleShutdownSignals }, { createLogger }] = await Promise.all([
+        import('../../daemon/daemon.js'),
+        import('../../daemon/signals.js'),
+        import('../../observability/logger.js'),
+      ]);
+      const { config } = resolveConfig(opts, ctx, { sagas: o.sagas, 'bus.type': o.bus, 'http.host': o.host, 'http.port': o.port });
+      const logger = createLogger({ level: opts.debug ? 'debug' : config.log.level, format: config.log.format });
+      const daemon = await startDaemon({ config, logger });
+      // Resolves when the daemon stopped; `exit` is the process exit after a graceful stop or a forced one.
+      await new Promise<void>((resolve) => {
+        handleShutdownSignals(() => daemon.stop(), {
+          timeoutMs: config.shutdownTimeoutMs,
+          logger,
+          exit: (code) => {
+            onExit(code);
+            // A forced stop (second signal, timeout) cannot wait for handles to close: exit now.
+            if (code !== 0) process.exit(code);
+            resolve();
+          },
+        });
+      });
+    });
+}

@@ -1,0 +1,139 @@
+import type { Command } from 'commander';
+import type { SagaHistoryEntry, SagaStatus, StepEffects } from '../../core/ports/saga-store.js';
+import { SagaStatus as Statuses } from '../../core/ports/saga-store.js';
+import { ValidationError } from '../../core/errors.js';
+import type { SagaDetails, SagaWhy } from '../../api/operator-api.js';
+import { globals, withOperator, type CliContext } from '../context.js';
+import { json, show, table, when } from '../output.js';
+import { parseDurationArg, parseLimit } from '../parse-input.js';
+
+interface ListOptions {
+  saga?: string;
+  status?: string;
+  stuck?: string | boolean;
+  limit?: string;
+}
+
+const statusList = Object.values(Statuses);
+
+function effects(e: StepEffects | undefined): string {
+  if (!e) return '';
+  const parts = [
+    ...e.emitted.map((x) => `emit ${x.type}`),
+    ...e.timersScheduled.map((t) => `timer ${t.event} @ ${t.dueAt}`),
+    ...e.timersCancelled.map((t) => `cancel ${t}`),
+  ];
+  return parts.join('\n');
+}
+
+function historyTable(history: SagaHistoryEntry[], isTTY: boolean): string {
+  if (history.length === 0) return 'no history';
+  return table(
+    ['#', 'time', 'event', 'from → to', 'kind', 'effects'],
+    history.map((h) => [h.seq, h.at, `${h.eventType}\n${h.eventId}`, `${show(h.fromState) || '(new)'} → ${show(h.toState)}`, h.note ? `${h.kind}: ${h.note}` : h.kind, effects(h.effects)]),
+    isTTY,
+  );
+}
+
+function details(d: SagaDetails, isTTY: boolean): string {
+  const i = d.instance;
+  const out = [
+    `saga:      ${i.saga}`,
+    `key:       ${i.key}`,
+    `status:    ${i.status}`,
+    `state:     ${show(i.state)}`,
+    `version:   ${i.version} (definition v${i.definitionVersion})`,
+    `created:   ${when(i.createdAt)}`,
+    `updated:   ${when(i.updatedAt)}`,
+    `context:   ${JSON.stringify(i.context)}`,
+    '',
+    `pending timers (${d.timers.length}):`,
+    ...d.timers.map((t) => `  ${t.event.type} due ${when(t.dueAt)}  [${t.id}]`),
+    `unsent outbox (${d.outbox.length}):`,
+    ...d.outbox.map((o) => `  ${o.event.type} ${o.id} attempts=${o.attempts}${o.lastError ? ` last error: ${o.lastError}` : ''}`),
+    `dead letters (${d.deadLetters.length}):`,
+    ...d.deadLetters.map((l) => `  ${l.id} ${l.status} ${l.event.type}: ${l.error.message}`),
+    '',
+    `last ${d.history.length} history entries:`,
+    historyTable(d.history, isTTY),
+  ];
+  return out.join('\n');
+}
+
+function why(w: SagaWhy): string {
+  return [
+    ...w.summary,
+    '',
+    `accepts:       ${w.accepts.join(', ') || '(nothing)'}`,
+    `timers:        ${w.timers.map((t) => `${t.event.type} due ${when(t.dueAt)}`).join('; ') || '(none)'}`,
+    `dead letters:  ${w.deadLetters.map((l) => `${l.id} ${l.event.type}: ${l.error.message}`).join('; ') || '(none)'}`,
+    `not applied:   ${w.rejected.map((r) => `${r.eventType} (${r.kind}${r.note ? `: ${r.note}` : ''}) at ${r.at}`).join('; ') || '(none)'}`,
+    `unsent outbox: ${w.unsentOutbox.map((o) => o.event.type).join(', ') || '(none)'}`,
+    `last step:     ${w.lastStep ? `${w.lastStep.eventType} at ${when(w.lastStep.at)}` : '(none)'}`,
+  ].join('\n');
+}
+
+/** `sagaflow sagas list|show|history|why`. */
+export function sagasCommand(program: Command, ctx: CliContext): void {
+  const sagas = program.command('sagas').description('inspect saga instances');
+
+  sagas
+    .command('list')
+    .description('list instances, newest first')
+    .option('--saga <name>', 'only this saga')
+    .option('--status <status>', `one of ${statusList.join(', ')}`)
+    .option('--stuck [age]', 'only running/compensating instances without a step for this long (default 15m)')
+    .option('--limit <n>', 'at most n (default 100)')
+    .action(async (o: ListOptions, cmd: Command) => {
+      const opts = globals(cmd);
+      if (o.status !== undefined && !statusList.includes(o.status as SagaStatus)) {
+        throw new ValidationError('--status', [{ path: '--status', message: `"${o.status}" is not one of ${statusList.join(', ')}` }]);
+      }
+      const stuckForMs = o.stuck === undefined ? undefined : parseDurationArg('--stuck', o.stuck === true ? '15m' : String(o.stuck));
+      const limit = parseLimit('--limit', o.limit);
+      const list = await withOperator(opts, ctx, (api) =>
+        api.listSagas({
+          ...(o.saga ? { saga: o.saga } : {}),
+          ...(o.status ? { status: o.status as SagaStatus } : {}),
+          ...(stuckForMs !== undefined ? { stuckForMs } : {}),
+          ...(limit ? { limit } : {}),
+        }),
+      );
+      if (opts.json) return void ctx.output.out(json(list));
+      if (list.length === 0) return void ctx.output.out('no instances');
+      ctx.output.out(table(['saga', 'key', 'status', 'state', 'version', 'updated'], list.map((i) => [i.saga, i.key, i.status, show(i.state), i.version, when(i.updatedAt)]), ctx.output.isTTY));
+    });
+
+  sagas
+    .command('show')
+    .description('state, status, context, timers, unsent outbox, dead letters and recent history of an instance')
+    .argument('<saga>')
+    .argument('<key>')
+    .action(async (saga: string, key: string, _o: unknown, cmd: Command) => {
+      const opts = globals(cmd);
+      const d = await withOperator(opts, ctx, (api) => api.showSaga(saga, key));
+      ctx.output.out(opts.json ? json(d) : details(d, ctx.output.isTTY));
+    });
+
+  sagas
+    .command('history')
+    .description('the full timeline of an instance: event, from → to, effects, time')
+    .argument('<saga>')
+    .argument('<key>')
+    .action(async (saga: string, key: string, _o: unknown, cmd: Command) => {
+      const opts = globals(cmd);
+      const h = await withOperator(opts, ctx, (api) => api.sagaHistory(saga, key));
+      ctx.output.out(opts.json ? json(h) : historyTable(h, ctx.output.isTTY));
+    });
+
+  sagas
+    .command('why')
+    .description('what an instance waits for: accepted events, timers, dead letters, time since its last step')
+    .argument('<saga>')
+    .argument('<key>')
+    .action(async (saga: string, key: string, _o: unknown, cmd: Command) => {
+      const opts = globals(cmd);
+      const w = await withOperator(opts, ctx, (api) => api.whySaga(saga, key));
+      ctx.output.out(opts.json ? json(w) : why(w));
+    });
+}

@@ -1,0 +1,42 @@
+import { readFileSync } from 'node:fs';
+import { ValidationError } from '../core/errors.js';
+import { DURATION_HINT, parseDuration } from '../config/duration.js';
+
+/** Parses `--data '<json>'` or `--data @file.json` into an object; names the flag on failure. */
+export function parseJsonObjectArg(flag: string, value: string, cwd: string): Record<string, unknown> {
+  let text = value;
+  if (value.startsWith('@')) {
+    const file = value.slice(1);
+    try {
+      text = readFileSync(file === '-' ? 0 : new URL(file, `file://${cwd}/`), 'utf8');
+    } catch (err) {
+      throw new ValidationError(`${flag} file`, [{ path: file, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+    }
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ValidationError(`${flag} JSON`, [{ path: '', message: (err as Error).message }]);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ValidationError(`${flag} JSON`, [{ path: '', message: `must be a JSON object, got ${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : typeof parsed}` }]);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** Parses `--limit`. */
+export function parseLimit(flag: string, value: string | undefined, max = 10_000): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) {
+    throw new ValidationError(flag, [{ path: flag, message: `"${value}" is not an integer from 1 to ${max}` }]);
+  }
+  return Number(value);
+}
+
+/** Parses a duration flag such as `--older-than 15m`. */
+export function parseDurationArg(flag: string, value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined) throw new ValidationError(flag, [{ path: flag, message: `"${value}" is not ${DURATION_HINT}` }]);
+  return ms;
+}

@@ -1,0 +1,10 @@
+import { SingleBar, Presets } from 'cli-progress';
+import type { Output } from './output.js';
+
+/** A progress bar on a terminal (stderr), nothing otherwise; `tick()` after each item. */
+export function progress(output: Output, total: number, label: string): { tick(): void; stop(): void } {
+  if (!output.isTTY || total < 2) return { tick() {}, stop() {} };
+  const bar = new SingleBar({ format: `${label} [{bar}] {value}/{total} {eta_formatted}`, stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+  bar.start(total, 0);
+  return { tick: () => bar.increment(), stop: () => bar.stop() };
+}

@@ -1,0 +1,120 @@
+import { z } from 'zod';
+import { isValidPattern } from '../core/events/pattern.js';
+import { DURATION_HINT, parseDuration } from './duration.js';
+
+/**
+ * The one config schema. Sources (defaults, YAML, environment, flags) produce raw values — strings
+ * from the environment and flags, anything from YAML — and this schema turns them into typed
+ * values. Each field's user-facing names live in `fields.ts`, so an error can name the key the
+ * user actually wrote.
+ */
+
+const intIn = (min: number, max: number) =>
+  z.union([z.number(), z.string().trim().regex(/^-?\d+$/).transform(Number)]).pipe(z.number().int().min(min).max(max));
+
+const duration = z
+  .union([z.number(), z.string()])
+  .transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: DURATION_HINT });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v))]);
+
+const nonEmpty = z.string().trim().min(1).max(2000);
+
+/** `postgres://` or `postgresql://` URL. */
+const databaseUrl = z
+  .string()
+  .trim()
+  .refine((v) => /^postgres(ql)?:\/\/.+/.test(v) && URL.canParse(v), 'a postgres:// URL');
+
+const redisUrl = z
+  .string()
+  .trim()
+  .refine((v) => /^rediss?:\/\/.+/.test(v) && URL.canParse(v), 'a redis:// URL');
+
+/** A subscription entry as in the design notes' YAML. */
+export const subscriptionSchema = z.strictObject({
+  event_type: z.string().refine(isValidPattern, 'a type pattern such as *, task.*, *.created or task.created'),
+  handlers: z.array(z.string().min(1).max(200)).min(1),
+});
+
+export const configSchema = z.strictObject({
+  /** Where the embedded database, the API token and daemon.json live. */
+  dataDir: nonEmpty,
+  database: z.strictObject({
+    url: databaseUrl.optional(),
+    schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/),
+  }),
+  store: z.strictObject({
+    /** Unset: `pglite` without a database URL, `postgres` with one. */
+    type: z.enum(['postgres', 'pglite']).optional(),
+    snapshotFrequency: intIn(1, 1_000_000),
+    retentionDays: intIn(0, 36_500),
+  }),
+  bus: z.strictObject({
+    type: z.enum(['memory', 'redis', 'hybrid']),
+    bufferSize: intIn(1, 10_000_000),
+    workers: intIn(1, 1024),
+    overflow: z.enum(['wait', 'reject']),
+  }),
+  redis: z.strictObject({
+    url: redisUrl.optional(),
+    channelPrefix: z.string().min(1).max(200),
+  }),
+  processing: z.strictObject({
+    batchSize: intIn(1, 100_000),
+    timeoutMs: duration.pipe(z.number().int().min(1)),
+    retry: z.strictObject({
+      maxAttempts: intIn(1, 1000),
+      backoff: z.enum(['exponential', 'fixed']),
+      initialMs: duration.pipe(z.number().int().min(0)),
+      maxMs: duration.pipe(z.number().int().min(0)),
+    }),
+  }),
+  subscriptions: z.array(subscriptionSchema).max(1000),
+  http: z.strictObject({
+    host: z.string().min(1).max(255),
+    port: intIn(0, 65_535),
+    token: z.string().min(16).max(1024).optional(),
+    maxBodyBytes: intIn(1024, 64 * 1024 * 1024),
+  }),
+  log: z.strictObject({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    format: z.enum(['auto', 'pretty', 'json']),
+  }),
+  /** Module or directory of saga definitions; unset = the bundled `sagas/`. */
+  sagas: nonEmpty.optional(),
+  /** Events of types no saga declares are rejected at `publish`. */
+  strictTypes: bool,
+  /** How long SIGINT/SIGTERM waits for in-flight work before forcing. */
+  shutdownTimeoutMs: duration.pipe(z.number().int().min(0)),
+});
+
+/** The resolved configuration. */
+export type SagaflowConfig = z.output<typeof configSchema> & {
+  store: { type: 'postgres' | 'pglite' };
+};
+
+/** Subscription entry (`events.subscriptions[]`). */
+export type SubscriptionConfig = z.output<typeof subscriptionSchema>;
+
+/** Defaults, in the raw form the sources use. */
+export const defaults = {
+  dataDir: './.sagaflow',
+  database: { schema: 'sagaflow' },
+  store: { snapshotFrequency: 10, retentionDays: 90 },
+  bus: { type: 'memory', bufferSize: 10_000, workers: 10, overflow: 'wait' },
+  redis: { channelPrefix: 'sagaflow:events' },
+  processing: { batchSize: 100, timeoutMs: '30s', retry: { maxAttempts: 3, backoff: 'exponential', initialMs: '100ms', maxMs: '30s' } },
+  subscriptions: [],
+  http: { host: '127.0.0.1', port: 7070, maxBodyBytes: 1024 * 1024 },
+  log: { level: 'info', format: 'auto' },
+  strictTypes: true,
+  shutdownTimeoutMs: '10s',
+} as const;

@@ -1,0 +1,128 @@
+import type { Logger } from 'pino';
+import pino from 'pino';
+import { startApiServer, type ApiServer } from '../api/server.js';
+import type { SagaflowConfig } from '../config/schema.js';
+import path from 'node:path';
+import { UnavailableError } from '../core/errors.js';
+import type { SagaDefinition } from '../core/saga/define-saga.js';
+import { createMetrics, type SagaflowMetrics } from '../observability/metrics.js';
+import { quoteSchema } from '../postgres/identifiers.js';
+import { migrate } from '../postgres/migrate.js';
+import { acquireDataDirLock, ensureTokenFile, readDaemonInfo, removeDaemonInfo, writeDaemonInfo } from './daemon-files.js';
+import { openDatabase, type OpenedDatabase } from './database.js';
+import { createEngine, type Engine } from './engine.js';
+import { loadSagas } from './load-sagas.js';
+
+export interface DaemonOptions {
+  config: SagaflowConfig;
+  logger?: Logger;
+  /** Saga definitions; default: loaded from `config.sagas` or the bundled `sagas/`. */
+  sagas?: readonly SagaDefinition[];
+}
+
+/** A running daemon. */
+export interface Daemon {
+  readonly url: string;
+  readonly engine: Engine;
+  readonly database: OpenedDatabase;
+  readonly metrics: SagaflowMetrics;
+  /** Drains (HTTP, bus, relay, poller) for up to `timeoutMs`, then closes the database. Idempotent. */
+  stop(options?: { timeoutMs?: number }): Promise<void>;
+}
+
+/**
+ * The composition root: config → database (PGlite in `<dataDir>/data` without `DATABASE_URL`) →
+ * migrate → stores → bus → saga runtime (+ outbox relay, timer poller) → HTTP API. On the embedded
+ * default it writes `<dataDir>/api-token` (0600) and `<dataDir>/daemon.json` so the CLI finds it.
+ */
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const { config } = options;
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const embedded = config.store.type === 'pglite';
+
+  const sagas = options.sagas ?? (await loadSagas(config.sagas));
+  // PGlite allows one process per data directory: hold its lock for the daemon's life, and say
+  // "starting" in daemon.json at once so a CLI waits for the URL instead of opening the database.
+  let release = () => {};
+  if (embedded) {
+    const lock = acquireDataDirLock(config.dataDir, 'daemon');
+    if ('heldBy' in lock) {
+      const info = readDaemonInfo(config.dataDir);
+      throw new UnavailableError(
+        `the data directory ${config.dataDir} is in use by pid ${lock.heldBy.pid} (sagaflow ${lock.heldBy.role}${info?.url ? `, ${info.url}` : ''}); PGlite allows one process per data directory`,
+      );
+    }
+    release = lock.release;
+    writeDaemonInfo(config.dataDir, { pid: process.pid, url: '', startedAt: new Date().toISOString(), database: 'pglite', schema: config.database.schema });
+    logger.info({ dataDir: config.dataDir }, `using embedded PGlite in ${path.join(config.dataDir, 'data')} (set DATABASE_URL to use Postgres)`);
+  }
+  let database: OpenedDatabase;
+  try {
+    database = await openDatabase(config, { applicationName: 'sagaflow-daemon' });
+  } catch (err) {
+    removeDaemonInfo(config.dataDir);
+    release();
+    throw err;
+  }
+  if (!embedded) logger.info({ database: database.where }, `using Postgres at ${database.where}`);
+  let engine: Engine | undefined;
+  let api: ApiServer | undefined;
+  try {
+    const result = await migrate(database.db, { schema: config.database.schema });
+    logger.info({ schema: config.database.schema, applied: result.applied, current: result.current }, 'database migrated');
+
+    const schema = quoteSchema(config.database.schema);
+    const metrics = createMetrics({
+      queueDepths: async () => {
+        const { rows } = await database.db.query<{ outbox: string; timers: string }>(
+          `SELECT (SELECT count(*) FROM ${schema}.outbox WHERE sent_at IS NULL) AS outbox,
+                  (SELECT count(*) FROM ${schema}.timers WHERE due_at <= now()) AS timers`,
+        );
+        return { outbox: Number(rows[0]?.outbox ?? 0), due_timers: Number(rows[0]?.timers ?? 0) };
+      },
+    });
+    engine = createEngine({ config, database, sagas, mode: 'daemon', logger, metrics });
+    await engine.start();
+
+    const token = config.http.token ?? ensureTokenFile(config.dataDir);
+    let ready = false;
+    api = await startApiServer({
+      api: engine.operator, token, host: config.http.host, port: config.http.port, maxBodyBytes: config.http.maxBodyBytes, metrics,
+      logger: logger.child({ component: 'api' }),
+      ready: async () => ready && (await database.db.query('SELECT 1').then(() => true, () => false)),
+    });
+    const url = api.url;
+    writeDaemonInfo(config.dataDir, { pid: process.pid, url, startedAt: new Date().toISOString(), database: database.kind, schema: config.database.schema });
+    ready = true;
+    logger.info({ url, sagas: sagas.map((s) => s.name), bus: config.bus.type }, `sagaflow daemon listening on ${url}`);
+
+    const started = { engine, api };
+    let stopping: Promise<void> | undefined;
+    return {
+      url,
+      engine,
+      database,
+      metrics,
+      stop({ timeoutMs = config.shutdownTimeoutMs } = {}) {
+        stopping ??= (async () => {
+          ready = false;
+          logger.info({ timeoutMs }, 'stopping: draining work in flight');
+          await started.api.stop({ timeoutMs });
+          await started.engine.stop({ drainTimeoutMs: timeoutMs });
+          await database.db.close();
+          removeDaemonInfo(config.dataDir);
+          release();
+          logger.info('stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await api?.stop({ timeoutMs: 1000 }).catch(() => undefined);
+    await engine?.stop({ drainTimeoutMs: 1000 }).catch(() => undefined);
+    await database.db.close().catch(() => undefined);
+    removeDaemonInfo(config.dataDir);
+    release();
+    throw err;
+  }
+}

@@ -1,0 +1,226 @@
+import type { Logger } from 'pino';
+import pino from 'pino';
+import type { SagaflowConfig } from '../config/schema.js';
+import { createDurableBus, type DurableEventBus } from '../core/bus/durable-bus.js';
+import { EventRelay } from '../core/bus/event-relay.js';
+import { createHybridBus } from '../core/bus/hybrid-bus.js';
+import { UnavailableError } from '../core/errors.js';
+import type { EventEnvelope } from '../core/events/envelope.js';
+import { EventTypeRegistry } from '../core/events/registry.js';
+import type { DeadLetter } from '../core/ports/dead-letters.js';
+import type { EventBus, Subscription } from '../core/ports/event-bus.js';
+import type { SagaDefinition } from '../core/saga/define-saga.js';
+import { createMemoryBus } from '../memory/event-bus.js';
+import type { SagaflowMetrics } from '../observability/metrics.js';
+import { instrumentBus } from '../observability/instrument-bus.js';
+import { PostgresCheckpoints } from '../postgres/checkpoints.js';
+import { PostgresEventStore } from '../postgres/event-store.js';
+import { PostgresSagaRepository } from '../postgres/saga-repository.js';
+import { createRedisBus } from '../redis/redis-event-bus.js';
+import { SagaRuntime } from '../runtime/saga-runtime.js';
+import { LocalOperator } from './local-operator.js';
+import { OutboxToStore } from './outbox-to-store.js';
+import { subscribeConfigured } from './subscriptions.js';
+import type { OpenedDatabase } from './database.js';
+
+/** Subscription group (prefix) of the saga runtime on the bus, and the feeder's checkpoint name. */
+export const SAGA_GROUP = 'sagaflow.sagas';
+
+export interface EngineOptions {
+  config: SagaflowConfig;
+  database: OpenedDatabase;
+  sagas: readonly SagaDefinition[];
+  /** `daemon`: a bus, subscriptions, relays and timer poller. `direct`: steps run in this process on demand, no bus. */
+  mode: 'daemon' | 'direct';
+  logger?: Logger;
+  metrics?: SagaflowMetrics;
+}
+
+/** The engine parts, wired (see {@link createEngine}). */
+export interface Engine {
+  readonly store: PostgresEventStore;
+  readonly repository: PostgresSagaRepository;
+  readonly registry: EventTypeRegistry;
+  readonly runtime: SagaRuntime;
+  /** The durable bus (daemon mode): `publish` appends to the store, a relay moves events to the transport. */
+  readonly bus: DurableEventBus | undefined;
+  readonly operator: LocalOperator;
+  /** Starts the bus, the saga delivery, the outbox relay and the timer poller (daemon mode). */
+  start(): Promise<void>;
+  /** Stops taking work and drains work in flight for up to `drainTimeoutMs`. Does not close the database. */
+  stop(options?: { drainTimeoutMs?: number }): Promise<void>;
+}
+
+function buildTransport(config: SagaflowConfig, parts: { repository: PostgresSagaRepository; registry: EventTypeRegistry }, logger: Logger): EventBus {
+  const handlerDefaults = {
+    maxAttempts: config.processing.retry.maxAttempts,
+    timeoutMs: config.processing.timeoutMs,
+    backoff: { type: config.processing.retry.backoff, initialMs: config.processing.retry.initialMs, maxMs: config.processing.retry.maxMs },
+  };
+  const memory = () =>
+    createMemoryBus({
+      bufferSize: config.bus.bufferSize, overflow: config.bus.overflow, workers: config.bus.workers, handlerDefaults,
+      deadLetters: parts.repository.deadLetters, logger: logger.child({ component: 'bus' }),
+    });
+  const redis = () =>
+    createRedisBus({
+      url: config.redis.url!, prefix: config.redis.channelPrefix, workers: config.bus.workers, readCount: config.processing.batchSize,
+      handlerDefaults, deadLetters: parts.repository.deadLetters, registry: parts.registry, logger: logger.child({ component: 'bus' }),
+    });
+  if (config.bus.type === 'memory') return memory();
+  if (config.bus.type === 'redis') return redis();
+  if (config.bus.type === 'hybrid') return createHybridBus({ primary: redis(), fallback: memory(), logger: logger.child({ component: 'bus' }) });
+  throw new UnavailableError(`EVENT_BUS_TYPE=${String(config.bus.type)} is not available`);
+}
+
+/** A bus for the runtime that publishes (outbox relay) but takes no subscriptions: the feeder delivers. */
+function publishOnly(bus: EventBus): EventBus {
+  const none: Subscription = { pattern: '', group: '', unsubscribe: async () => {} };
+  return { publish: (events, options) => bus.publish(events, options), subscribe: async () => none, start: async () => {}, stop: async () => {} };
+}
+
+/**
+ * Wires store → registry → saga repository → durable bus → saga runtime → operator, on an open
+ * database. The composition root (`startDaemon`) and the CLI's direct mode both build on this.
+ *
+ * How events reach the sagas in the daemon: every publish (operator, outbox relay) is appended to the
+ * event store first. With the Redis (or hybrid) transport the bus relay moves stored events to Redis
+ * and the runtime consumes them through consumer groups (shared by several daemons; an entry is
+ * acknowledged only after its step committed). With the in-memory transport, whose queue dies with
+ * the process, a feeder reads the store's gap-free log and runs the steps itself, saving its
+ * checkpoint only after the steps committed: a SIGTERM or crash loses nothing, and what was applied
+ * twice is a no-op thanks to the step's inbox.
+ */
+export function createEngine(options: EngineOptions): Engine {
+  const { config, database, sagas, mode } = options;
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const schema = config.database.schema;
+  // Operators' publishes must name a type some saga declares (strict); the store also carries the
+  // commands sagas emit and events of other producers, so it validates known types only.
+  const registry = new EventTypeRegistry({ strict: config.strictTypes && sagas.length > 0 });
+  const storeRegistry = new EventTypeRegistry();
+  for (const saga of sagas) {
+    registry.registerAll(saga.events);
+    storeRegistry.registerAll(saga.events);
+  }
+  const store = new PostgresEventStore(database.db, { schema, registry: storeRegistry });
+  const repository = new PostgresSagaRepository(database.db, { schema });
+  const checkpoints = new PostgresCheckpoints(database.db, { schema });
+
+  let bus: DurableEventBus | undefined;
+  let runtimeBus: EventBus | undefined;
+  const feedsFromStore = config.bus.type === 'memory';
+  if (mode === 'daemon') {
+    let transport = buildTransport(config, { repository, registry: storeRegistry }, logger);
+    if (options.metrics) transport = instrumentBus(transport, options.metrics);
+    bus = createDurableBus({ store, transport, checkpoints, relayName: 'bus-relay', batchSize: config.processing.batchSize, logger });
+    runtimeBus = feedsFromStore ? publishOnly(bus) : bus;
+  }
+  const runtime = new SagaRuntime({
+    repository,
+    sagas,
+    ...(runtimeBus ? { bus: runtimeBus } : {}),
+    logger,
+    // The runtime's OutboxRelay would publish while holding its claim transaction, and a durable
+    // publish appends through the same database (a self-deadlock on PGlite): see OutboxToStore.
+    relay: false,
+    timers: mode === 'daemon' ? {} : false,
+    subscribe: { group: SAGA_GROUP },
+  });
+  // The feeder is built after the outbox (it wakes the outbox, the outbox wakes it): a late-bound reference.
+  const late: { feeder?: EventRelay } = {};
+  const outbox =
+    mode === 'daemon'
+      ? new OutboxToStore({
+          db: database.db, schema, store, deadLetters: repository.deadLetters, batchSize: config.processing.batchSize, logger,
+          // Emitted events may start or move other sagas: wake the log readers instead of waiting for their poll.
+          onMoved: () => {
+            bus?.relay.poke();
+            late.feeder?.poke();
+          },
+        })
+      : undefined;
+  const handled = new Set(runtime.handledTypes());
+  const feeder =
+    mode === 'daemon' && feedsFromStore
+      ? new EventRelay({
+          store,
+          checkpoints,
+          name: SAGA_GROUP,
+          batchSize: config.processing.batchSize,
+          logger,
+          transport: {
+            publish: async (events) => {
+              for (const e of Array.isArray(events) ? events : [events]) {
+                if (!handled.has(e.type)) continue;
+                const end = options.metrics?.processingDuration.startTimer({ event_type: e.type, handler: SAGA_GROUP });
+                const outcomes = await runtime.handle(e);
+                end?.();
+                if (outcomes.some((o) => (o.emitted?.length ?? 0) > 0)) outbox?.wake();
+                options.metrics?.eventsProcessed.inc({ event_type: e.type, handler: SAGA_GROUP, status: 'success' });
+              }
+            },
+            subscribe: () => Promise.reject(new Error('not a transport')),
+            start: async () => {},
+            stop: async () => {},
+          },
+        })
+      : undefined;
+  late.feeder = feeder;
+  const sagaByName = new Map(sagas.map((s) => [s.name, s]));
+
+  const publish = async (event: EventEnvelope): Promise<{ position?: number }> => {
+    const appended = await store.append(event.streamId, [event]);
+    if (bus) {
+      bus.relay.poke();
+      feeder?.poke();
+    } else {
+      // Direct mode: run the steps here; a daemon reading the log later finds them applied (inbox).
+      await runtime.handle(event);
+    }
+    const stored = appended.events[0];
+    return stored ? { position: stored.position } : {};
+  };
+
+  const redeliver = async (letter: DeadLetter): Promise<void> => {
+    const saga = letter.saga ? sagaByName.get(letter.saga) : undefined;
+    if (saga) await runtime.handleFor(saga, letter.event, { unpark: true });
+    else if (letter.handlerId.startsWith(SAGA_GROUP) || letter.handlerId.startsWith('saga:')) await runtime.handle(letter.event);
+    else throw new UnavailableError(`dead letter ${letter.id} belongs to handler ${letter.handlerId}, which this process does not run`);
+  };
+
+  const operator = new LocalOperator({
+    mode, db: database.db, schema, store, deadLetters: repository.deadLetters, registry, sagas, queries: repository,
+    publish, redeliver,
+    ...(outbox ? { flushOutbox: () => outbox.drain() } : {}),
+    fireTimer: async (timer) => void (await runtime.fireTimer(timer)),
+    logger,
+    status: { bus: mode === 'daemon' ? config.bus.type : 'none (direct)' },
+  });
+
+  let started = false;
+  let subscriptions: Subscription[] = [];
+  return {
+    store, repository, registry, runtime, bus, operator,
+    async start() {
+      if (started) return;
+      started = true;
+      await runtime.start();
+      if (bus) subscriptions = await subscribeConfigured(bus, config.subscriptions, logger);
+      await bus?.start();
+      outbox?.start();
+      feeder?.start();
+    },
+    async stop({ drainTimeoutMs = config.shutdownTimeoutMs } = {}) {
+      if (!started) return;
+      started = false;
+      // The feeder finishes its current step batch (checkpoint after commit); the runtime unsubscribes
+      // and stops the outbox relay and timer poller after their batch; the bus drains handlers in flight.
+      await feeder?.stop();
+      await runtime.stop();
+      await outbox?.stop();
+      for (const sub of subscriptions.splice(0)) await sub.unsubscribe();
+      await bus?.stop({ drainTimeoutMs });
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ConfigError } from '../core/errors.js';
+import type { SagaDefinition } from '../core/saga/define-saga.js';
+
+function isSaga(value: unknown): value is SagaDefinition {
+  return typeof value === 'object' && value !== null && (value as { defined?: unknown }).defined === true && typeof (value as { name?: unknown }).name === 'string';
+}
+
+/** Every saga definition a module exports (named exports and arrays of them), each once. */
+export function sagasOf(mod: Record<string, unknown>): SagaDefinition[] {
+  const found = new Map<string, SagaDefinition>();
+  for (const value of Object.values(mod)) {
+    for (const v of Array.isArray(value) ? value : [value]) if (isSaga(v) && !found.has(v.name)) found.set(v.name, v);
+  }
+  return [...found.values()];
+}
+
+/** The bundled example sagas (`sagas/index`), next to the compiled code or the sources under tsx. */
+async function bundled(): Promise<Record<string, unknown>> {
+  return (await import(new URL('../../sagas/index.js', import.meta.url).href)) as Record<string, unknown>;
+}
+
+/**
+ * Loads saga definitions: from `source` (a module file, or a directory holding `index.js` /
+ * `index.ts`), else the bundled `sagas/`. A `.ts` module needs a TypeScript loader (`tsx`).
+ */
+export async function loadSagas(source: string | undefined, cwd = process.cwd()): Promise<SagaDefinition[]> {
+  let mod: Record<string, unknown>;
+  if (source === undefined) {
+    mod = await bundled();
+  } else {
+    let file = path.resolve(cwd, source);
+    if (!existsSync(file)) throw new ConfigError(`sagas module ${source} does not exist`, { key: 'sagas', value: source });
+    if (statSync(file).isDirectory()) {
+      const candidate = ['index.js', 'index.mjs', 'index.ts'].map((f) => path.join(file, f)).find((f) => existsSync(f));
+      if (!candidate) throw new ConfigError(`sagas directory ${source} has no index.js or index.ts`, { key: 'sagas', value: source });
+      file = candidate;
+    }
+    try {
+      mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`cannot load sagas from ${source}: ${(err as Error).message.split('\n')[0]}`, { key: 'sagas', value: source });
+    }
+  }
+  const sagas = sagasOf(mod);
+  if (sagas.length === 0 && source !== undefined) throw new ConfigError(`sagas module ${source} exports no saga (export the results of defineSaga())`, { key: 'sagas', value: source });
+  return sagas;
+}

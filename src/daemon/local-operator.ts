@@ -1,0 +1,271 @@
+import type { Logger } from 'pino';
+import pino from 'pino';
+import { ErrorCode, NotFoundError, SagaflowError, UnavailableError, ValidationError } from '../core/errors.js';
+import { createEvent, type EventEnvelope } from '../core/events/envelope.js';
+import { compilePattern } from '../core/events/pattern.js';
+import type { EventTypeRegistry } from '../core/events/registry.js';
+import { systemClock, type Clock } from '../core/ports/clock.js';
+import type { Db } from '../core/ports/db.js';
+import type { DeadLetter, DeadLetterFilter, DeadLetters } from '../core/ports/dead-letters.js';
+import type { EventStore } from '../core/ports/event-store.js';
+import type { SagaHistoryEntry, SagaInstance, SagaListFilter, SagaQueries, TimerEntry } from '../core/ports/saga-store.js';
+import type { SagaDefinition } from '../core/saga/define-saga.js';
+import { migrate } from '../postgres/migrate.js';
+import { formatDuration } from '../config/duration.js';
+import type {
+  EventsPage, EventsQueryRequest, MigrateSummary, OperatorApi, OperatorStatus, PublishRequest, PublishResult, ReplayAction,
+  ReplayResult, ReplayTarget, SagaDetails, SagaWhy,
+} from '../api/operator-api.js';
+import { ReplayActionKind } from '../api/operator-api.js';
+import { acceptedEvents } from './saga-introspection.js';
+
+/** How the operator reaches the engine; the daemon and the direct (CLI) mode fill these differently. */
+export interface LocalOperatorOptions {
+  mode: 'daemon' | 'direct';
+  db: Db;
+  schema: string;
+  store: EventStore;
+  deadLetters: DeadLetters;
+  registry: EventTypeRegistry;
+  sagas: readonly SagaDefinition[];
+  /** Saga read side; without it saga commands answer UNAVAILABLE. */
+  queries?: SagaQueries;
+  /** Makes an accepted event durable and delivers it (daemon: the bus; direct: the event store). */
+  publish(event: EventEnvelope): Promise<{ position?: number }>;
+  /** Re-applies a dead-lettered event to the saga or handler that failed it. */
+  redeliver(letter: DeadLetter): Promise<void>;
+  /** Publishes unsent outbox rows now (all of them; the relay is idempotent by row id). */
+  flushOutbox?: () => Promise<number>;
+  /** Fires one due timer through the step (claimed, so at most once). */
+  fireTimer?: (timer: TimerEntry) => Promise<void>;
+  clock?: Clock;
+  logger?: Logger;
+  status?: Partial<OperatorStatus>;
+}
+
+const openStatuses = new Set(['running', 'compensating', 'suspended']);
+
+/** {@link OperatorApi} on the database and the runtime, in this process. */
+export class LocalOperator implements OperatorApi {
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly sagaByName: Map<string, SagaDefinition>;
+
+  constructor(private readonly o: LocalOperatorOptions) {
+    this.clock = o.clock ?? systemClock;
+    this.logger = o.logger ?? pino({ level: 'silent' });
+    this.sagaByName = new Map(o.sagas.map((s) => [s.name, s]));
+  }
+
+  async status(): Promise<OperatorStatus> {
+    return { mode: this.o.mode, database: this.o.db.dialect, schema: this.o.schema, sagas: [...this.sagaByName.keys()], ...this.o.status };
+  }
+
+  async migrate(): Promise<MigrateSummary> {
+    return migrate(this.o.db, { schema: this.o.schema });
+  }
+
+  async publish(request: PublishRequest): Promise<PublishResult> {
+    const { registry } = this.o;
+    const event = registry.validate(
+      createEvent(
+        {
+          type: request.type,
+          data: request.data,
+          ...(request.id ? { id: request.id } : {}),
+          ...(request.streamId ? { streamId: request.streamId } : {}),
+          ...(request.metadata ? { metadata: request.metadata } : {}),
+        },
+        this.clock.now(),
+      ),
+    );
+    const { position } = await this.o.publish(event);
+    this.logger.info({ eventId: event.id, type: event.type, streamId: event.streamId }, 'event published by operator');
+    return { id: event.id, type: event.type, streamId: event.streamId, ...(position !== undefined ? { position } : {}) };
+  }
+
+  async queryEvents(request: EventsQueryRequest): Promise<EventsPage> {
+    const limit = request.limit ?? 100;
+    if (request.after !== undefined) {
+      // Gap-free read after the cursor, filtered here; `next` is the last cursor read (even when filtered out).
+      const matchers = (request.types ?? []).map(compilePattern);
+      const out: EventsPage['events'] = [];
+      let after: string | undefined = request.after;
+      for (let pages = 0; pages < 20 && out.length < limit; pages++) {
+        const page = await this.o.store.readAll({ after, limit: Math.max(limit, 100) });
+        if (page.events.length === 0) break;
+        for (const e of page.events) {
+          if (out.length >= limit) break;
+          after = e.cursor;
+          if (request.streamId !== undefined && e.streamId !== request.streamId) continue;
+          if (matchers.length > 0 && !matchers.some((m) => m(e.type))) continue;
+          out.push(e);
+        }
+      }
+      return { events: out, ...(after !== undefined ? { next: after } : {}) };
+    }
+    // Without a cursor: the newest `limit` matching events, oldest first.
+    const events = (
+      await this.o.store.query({
+        ...(request.types ? { types: request.types } : {}),
+        ...(request.streamId ? { streamIds: [request.streamId] } : {}),
+        limit,
+        order: 'desc',
+      })
+    ).reverse();
+    const next = events.at(-1)?.cursor;
+    return { events, ...(next !== undefined ? { next } : {}) };
+  }
+
+  async latestCursor(): Promise<string | undefined> {
+    const [last] = await this.o.store.query({ limit: 1, order: 'desc' });
+    return last?.cursor;
+  }
+
+  listDeadLetters(filter: DeadLetterFilter): Promise<DeadLetter[]> {
+    return this.o.deadLetters.list(filter);
+  }
+
+  async getDeadLetter(id: string): Promise<DeadLetter> {
+    const letter = await this.o.deadLetters.get(id);
+    if (!letter) throw new NotFoundError('dead letter', id);
+    return letter;
+  }
+
+  async retryDeadLetter(id: string): Promise<DeadLetter> {
+    const letter = await this.getDeadLetter(id);
+    if (letter.status !== 'open') throw new SagaflowError(ErrorCode.Validation, `dead letter ${id} is ${letter.status}, not open; nothing to retry`, { details: { id, status: letter.status } });
+    // Deliver first, then mark: if delivery fails (database down) the letter stays open for the next try.
+    // Two operators racing both deliver; the saga step's inbox makes the second a no-op, and only one
+    // of them marks the letter (the other is told it lost the race).
+    await this.o.redeliver(letter);
+    if (!(await this.o.deadLetters.resolve(id, 'retried', `retried by operator at ${this.clock.now().toISOString()}`))) {
+      throw new SagaflowError(ErrorCode.Concurrency, `dead letter ${id} was resolved by someone else meanwhile`, { details: { id } });
+    }
+    return this.getDeadLetter(id);
+  }
+
+  async discardDeadLetter(id: string, reason: string): Promise<DeadLetter> {
+    const letter = await this.getDeadLetter(id);
+    if (letter.status !== 'open') throw new SagaflowError(ErrorCode.Validation, `dead letter ${id} is ${letter.status}, not open; nothing to discard`, { details: { id, status: letter.status } });
+    if (!reason.trim()) throw new ValidationError('discard request', [{ path: 'reason', message: 'a reason is required' }]);
+    if (!(await this.o.deadLetters.resolve(id, 'discarded', reason))) {
+      throw new SagaflowError(ErrorCode.Concurrency, `dead letter ${id} was resolved by someone else meanwhile`, { details: { id } });
+    }
+    return this.getDeadLetter(id);
+  }
+
+  private get queries(): SagaQueries {
+    if (!this.o.queries) throw new UnavailableError('saga queries are not available in this build (the saga runtime is not wired)');
+    return this.o.queries;
+  }
+
+  private saga(name: string): SagaDefinition | undefined {
+    return this.sagaByName.get(name);
+  }
+
+  private async instance(saga: string, key: string): Promise<SagaInstance> {
+    const instance = await this.queries.get(saga, key);
+    if (instance) return instance;
+    if (!this.sagaByName.has(saga)) {
+      const known = [...this.sagaByName.keys()].join(', ') || '(none loaded)';
+      throw new SagaflowError(ErrorCode.NotFound, `unknown saga "${saga}"; known sagas: ${known}`, { details: { what: 'saga', id: saga } });
+    }
+    throw new NotFoundError(`${saga} instance`, key);
+  }
+
+  listSagas(filter: SagaListFilter): Promise<SagaInstance[]> {
+    if (filter.saga !== undefined && !this.sagaByName.has(filter.saga) && this.sagaByName.size > 0) {
+      const known = [...this.sagaByName.keys()].join(', ');
+      return Promise.reject(new SagaflowError(ErrorCode.NotFound, `unknown saga "${filter.saga}"; known sagas: ${known}`, { details: { what: 'saga', id: filter.saga } }));
+    }
+    return this.queries.list(filter);
+  }
+
+  async showSaga(saga: string, key: string): Promise<SagaDetails> {
+    const instance = await this.instance(saga, key);
+    const [timers, outbox, deadLetters, history] = await Promise.all([
+      this.queries.timers(saga, key),
+      this.queries.outbox(saga, key, { unsentOnly: true }),
+      this.o.deadLetters.list({ saga, sagaKey: key }),
+      this.queries.history(saga, key),
+    ]);
+    return { instance, timers, outbox, deadLetters, history: history.slice(-10) };
+  }
+
+  async sagaHistory(saga: string, key: string): Promise<SagaHistoryEntry[]> {
+    await this.instance(saga, key);
+    return this.queries.history(saga, key);
+  }
+
+  async whySaga(saga: string, key: string): Promise<SagaWhy> {
+    const instance = await this.instance(saga, key);
+    const [timers, unsentOutbox, deadLetters, history] = await Promise.all([
+      this.queries.timers(saga, key),
+      this.queries.outbox(saga, key, { unsentOnly: true }),
+      this.o.deadLetters.list({ saga, sagaKey: key, status: 'open' }),
+      this.queries.history(saga, key),
+    ]);
+    const def = this.saga(saga);
+    const accepts = def ? acceptedEvents(def, instance) : [];
+    const rejected = history.filter((h) => h.kind !== 'applied' && h.kind !== 'created').slice(-10);
+    const lastStep = history.at(-1);
+    const now = this.clock.now().getTime();
+    const sinceLastStepMs = Math.max(0, now - new Date(lastStep?.at ?? instance.updatedAt).getTime());
+    const summary: string[] = [];
+    const state = typeof instance.state === 'string' ? instance.state : JSON.stringify(instance.state);
+    if (!openStatuses.has(instance.status)) {
+      summary.push(`${saga} ${key} is ${instance.status} (state ${state}); it waits for nothing.`);
+    } else {
+      summary.push(`${saga} ${key} is ${instance.status} in state ${state}, last step ${formatDuration(sinceLastStepMs)} ago.`);
+      if (accepts.length > 0) summary.push(`It waits for one of: ${accepts.join(', ')}.`);
+      else if (!def) summary.push(`Saga ${saga} is not loaded here, so the events it accepts are unknown.`);
+      for (const t of timers) {
+        const due = new Date(t.dueAt).getTime();
+        summary.push(due <= now ? `Timer ${t.event.type} was due ${formatDuration(now - due)} ago and has not fired (is a daemon running?).` : `Timer ${t.event.type} fires in ${formatDuration(due - now)} (${t.dueAt}).`);
+      }
+      if (timers.length === 0 && accepts.length > 0) summary.push('No timer is pending: only an incoming event moves it on.');
+    }
+    if (deadLetters.length > 0) summary.push(`${deadLetters.length} event(s) for it are dead-lettered: ${deadLetters.map((d) => `${d.event.type} (${d.error.message})`).join('; ')}. Fix the cause, then \`sagaflow replay ${saga} ${key}\`.`);
+    if (unsentOutbox.length > 0) summary.push(`${unsentOutbox.length} emitted event(s) are not yet published: ${unsentOutbox.map((o) => o.event.type).join(', ')}.`);
+    if (rejected.length > 0) summary.push(`${rejected.length} recent event(s) did not apply: ${rejected.map((r) => `${r.eventType} (${r.kind})`).join(', ')}.`);
+    return { instance, accepts, timers, unsentOutbox, deadLetters, rejected, ...(lastStep ? { lastStep } : {}), sinceLastStepMs, summary };
+  }
+
+  async replayTargets(filter: { saga?: string; olderThanMs: number; limit?: number }): Promise<ReplayTarget[]> {
+    const found = await this.listSagas({ ...(filter.saga ? { saga: filter.saga } : {}), stuckForMs: filter.olderThanMs, limit: filter.limit ?? 1000 });
+    return found.filter((i) => openStatuses.has(i.status)).map((i) => ({ saga: i.saga, key: i.key, status: i.status, updatedAt: i.updatedAt }));
+  }
+
+  async replay(saga: string, key: string, options: { dryRun: boolean }): Promise<ReplayResult> {
+    await this.instance(saga, key);
+    const now = this.clock.now().getTime();
+    const [letters, outbox, timers] = await Promise.all([
+      this.o.deadLetters.list({ saga, sagaKey: key, status: 'open' }),
+      this.queries.outbox(saga, key, { unsentOnly: true }),
+      this.queries.timers(saga, key),
+    ]);
+    const overdue = timers.filter((t) => new Date(t.dueAt).getTime() <= now);
+    const outboxSkip = this.o.flushOutbox ? undefined : 'no bus in this process: the rows are published when a daemon runs';
+    const actions: ReplayAction[] = [
+      ...letters.map((l) => ({ kind: ReplayActionKind.RedeliverDeadLetter, id: l.id, description: `redeliver ${l.event.type} ${l.event.id} (failed: ${l.error.message})` })),
+      ...outbox.map((o) => ({ kind: ReplayActionKind.RepublishOutbox, id: o.id, description: `republish ${o.event.type} ${o.id}`, ...(outboxSkip ? { skipped: outboxSkip } : {}) })),
+      ...overdue.map((t) => ({ kind: ReplayActionKind.FireTimer, id: t.id, description: `fire ${t.event.type}, due ${t.dueAt}` })),
+    ];
+    if (!options.dryRun) {
+      for (const l of letters) await this.retryDeadLetter(l.id).catch((err: unknown) => {
+        // Resolved by a racing operator or replay: already handled, which is what replay wants.
+        if (!(err instanceof SagaflowError && err.code === ErrorCode.Concurrency)) throw err;
+      });
+      if (outbox.length > 0 && this.o.flushOutbox) await this.o.flushOutbox();
+      for (const t of overdue) {
+        if (!this.o.fireTimer) throw new UnavailableError('firing timers is not available here');
+        await this.o.fireTimer(t);
+      }
+      this.logger.info({ saga, sagaKey: key, actions: actions.length }, 'instance replayed by operator');
+    }
+    return { saga, key, dryRun: options.dryRun, actions };
+  }
+
+  async close(): Promise<void> {}
+}

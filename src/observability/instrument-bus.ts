@@ -1,0 +1,34 @@
+import type { EventEnvelope } from '../core/events/envelope.js';
+import type { EventBus, EventHandler, PublishOptions, SubscribeOptions, Subscription } from '../core/ports/event-bus.js';
+import type { SagaflowMetrics } from './metrics.js';
+
+/**
+ * Wraps a bus so every publish and handler invocation is counted and timed, whatever the transport.
+ * Returns a plain object implementing {@link EventBus}; extra methods of the wrapped bus are not exposed.
+ */
+export function instrumentBus(bus: EventBus, metrics: SagaflowMetrics): EventBus {
+  return {
+    async publish(events: EventEnvelope | EventEnvelope[], options?: PublishOptions) {
+      await bus.publish(events, options);
+      for (const e of Array.isArray(events) ? events : [events]) metrics.eventsPublished.inc({ event_type: e.type });
+    },
+    subscribe(pattern: string, handler: EventHandler, options?: SubscribeOptions): Promise<Subscription> {
+      const handlerName = options?.handlerId ?? options?.group ?? pattern;
+      const wrapped: EventHandler = async (event, context) => {
+        const end = metrics.processingDuration.startTimer({ event_type: event.type, handler: handlerName });
+        try {
+          await handler(event, context);
+          metrics.eventsProcessed.inc({ event_type: event.type, handler: handlerName, status: 'success' });
+        } catch (err) {
+          metrics.eventsProcessed.inc({ event_type: event.type, handler: handlerName, status: 'error' });
+          throw err;
+        } finally {
+          end();
+        }
+      };
+      return bus.subscribe(pattern, wrapped, options);
+    },
+    start: () => bus.start(),
+    stop: (options) => bus.stop(options),
+  };
+}

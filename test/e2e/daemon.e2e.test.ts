@@ -1,0 +1,383 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PgDb } from '../../src/postgres/pg-db.js';
+import { quoteSchema } from '../../src/postgres/identifiers.js';
+import { databaseUrl, hasPostgres, hasRedis, redisUrl, uniqueSchema } from '../support/services.js';
+
+/**
+ * The daemon and the CLI as subprocesses, built once into node_modules/.cache (plain node, no
+ * TypeScript loader, so each CLI call costs what it costs a user).
+ */
+const root = path.resolve(import.meta.dirname, '../..');
+const buildDir = path.join(root, 'node_modules/.cache/sagaflow-e2e');
+const cliEntry = path.join(buildDir, 'dist/src/cli/main-entry.js');
+const fixtureSagas = path.join(buildDir, 'dist/test/e2e/daemon-fixture-sagas.js');
+
+function build(): void {
+  mkdirSync(buildDir, { recursive: true });
+  writeFileSync(
+    path.join(buildDir, 'tsconfig.json'),
+    JSON.stringify({
+      extends: path.join(root, 'tsconfig.build.json'),
+      compilerOptions: { outDir: './dist', rootDir: root, noEmit: false, declaration: false, sourceMap: false, incremental: true, tsBuildInfoFile: './tsbuildinfo' },
+      include: [path.join(root, 'src'), path.join(root, 'sagas'), path.join(root, 'test/e2e/daemon-fixture-sagas.ts')],
+      exclude: ['**/*.test.ts'],
+    }),
+  );
+  // Type errors elsewhere in a tree under construction must not block this test: tsc still emits.
+  spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(buildDir, 'tsconfig.json')], { stdio: 'ignore', timeout: 120_000 });
+  cpSync(path.join(root, 'src/postgres/migrations'), path.join(buildDir, 'dist/src/postgres/migrations'), { recursive: true });
+  if (!existsSync(cliEntry) || !existsSync(fixtureSagas)) throw new Error(`e2e build did not produce ${cliEntry}`);
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI as a subprocess. */
+function cli(env: Record<string, string>, ...args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliEntry, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout: stdout.trim(), stderr: stderr.trim() });
+    });
+  });
+}
+
+async function cliJson<T>(env: Record<string, string>, ...args: string[]): Promise<T> {
+  const r = await cli(env, ...args, '--json');
+  if (r.code !== 0) throw new Error(`sagaflow ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+interface DaemonProcess {
+  child: ChildProcess;
+  url: string;
+  lines: string[];
+  exited: Promise<number>;
+}
+
+/** Starts `sagaflow run --port 0` and waits for its URL (from the log). */
+async function startDaemon(env: Record<string, string>): Promise<DaemonProcess> {
+  const child = spawn(process.execPath, [cliEntry, 'run', '--port', '0', '--sagas', fixtureSagas], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let buffer = '';
+  const onData = (d: Buffer) => {
+    buffer += d.toString();
+    const parts = buffer.split('\n');
+    buffer = parts.pop() ?? '';
+    lines.push(...parts.filter(Boolean));
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : -1))));
+  const url = await until(
+    'the daemon to listen',
+    async () => {
+      if (child.exitCode !== null) throw new Error(`daemon exited ${child.exitCode}: ${lines.join('\n')}`);
+      const line = lines.find((l) => l.includes('sagaflow daemon listening on'));
+      return line ? (JSON.parse(line) as { url: string }).url : undefined;
+    },
+    90_000,
+  );
+  return { child, url, lines, exited };
+}
+
+async function stopDaemon(d: DaemonProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number> {
+  if (d.child.exitCode !== null) return d.child.exitCode;
+  d.child.kill(signal);
+  const timer = setTimeout(() => d.child.kill('SIGKILL'), 30_000);
+  const code = await d.exited;
+  clearTimeout(timer);
+  return code;
+}
+
+beforeAll(build, 180_000);
+
+describe('daemon on the embedded default (PGlite)', () => {
+  let dir: string;
+  let env: Record<string, string>;
+  let daemon: DaemonProcess;
+  let flag: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'sagaflow-e2e-'));
+    flag = path.join(dir, 'broken');
+    // Small batches: a SIGTERM then leaves stored events after the feeder's checkpoint for the restart to apply.
+    env = { SAGAFLOW_DATA_DIR: path.join(dir, '.sagaflow'), SAGAFLOW_E2E_BROKEN_FLAG: flag, SAGAFLOW_SHUTDOWN_TIMEOUT: '10s', EVENT_PROCESSING_BATCH_SIZE: '5' };
+    daemon = await startDaemon(env);
+  }, 120_000);
+
+  afterAll(async () => {
+    if (daemon) await stopDaemon(daemon, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('says it runs on PGlite first, and leaves a 0600 token and daemon.json for the CLI', () => {
+    expect(JSON.parse(daemon.lines[0]!)).toMatchObject({ msg: expect.stringMatching(/^using embedded PGlite in .*\.sagaflow\/data/) });
+    const tokenFile = path.join(dir, '.sagaflow/api-token');
+    expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+    const info = JSON.parse(readFileSync(path.join(dir, '.sagaflow/daemon.json'), 'utf8')) as { url: string; pid: number };
+    expect(info.url).toBe(daemon.url);
+    expect(info.pid).toBe(daemon.child.pid);
+  });
+
+  it('the CLI finds the daemon and talks to it', async () => {
+    const status = await cliJson<{ mode: string; url: string; database: string; sagas: string[] }>(env, 'status');
+    expect(status).toMatchObject({ mode: 'daemon', url: daemon.url, database: 'pglite' });
+    expect(status.sagas).toContain('Flaky');
+  });
+
+  it('publish → the saga progresses → show / history / why print it', async () => {
+    const pub = await cli(env, 'publish', 'task.created', '--data', '{"taskId":"t-1","taskType":"review"}');
+    expect(pub.code).toBe(0);
+    expect(pub.stdout).toMatch(/^[0-9a-f-]{36}$/);
+    // The relay publishes the assignment request: it shows up in the log and leaves the outbox.
+    await until('the assignment request in the log', async () => {
+      const page = await cliJson<{ events: Array<{ type: string; streamId: string }> }>(env, 'events', 'query', '--type', 'agent.assignment.requested');
+      return page.events.some((e) => e.type === 'agent.assignment.requested' && e.streamId === 't-1');
+    });
+    const shown = await cli(env, 'sagas', 'show', 'TaskProcessing', 't-1');
+    expect(shown.stdout).toContain('state:     {"active":"awaitingAssignment"}');
+    expect(shown.stdout).toContain('unsent outbox (0):');
+
+    await cli(env, 'publish', 'agent.assigned', '--data', '{"taskId":"t-1","agentId":"a-1"}');
+    await cli(env, 'publish', 'task.completed', '--data', '{"taskId":"t-1","completedBy":"a-1"}');
+    const done = await until('completion', async () => {
+      const d = await cliJson<{ instance: { status: string } }>(env, 'sagas', 'show', 'TaskProcessing', 't-1');
+      return d.instance.status === 'completed' ? d : undefined;
+    });
+    expect(done.instance.status).toBe('completed');
+    const history = await cliJson<Array<{ eventType: string; kind: string }>>(env, 'sagas', 'history', 'TaskProcessing', 't-1');
+    expect(history.map((h) => `${h.eventType}:${h.kind}`)).toEqual(['task.created:applied', 'agent.assigned:applied', 'task.completed:applied']);
+    const why = await cli(env, 'sagas', 'why', 'TaskProcessing', 't-1');
+    expect(why.stdout).toContain('TaskProcessing t-1 is completed (state completed); it waits for nothing.');
+  });
+
+  it('a failing step is dead-lettered; after the fix, replay completes the instance', async () => {
+    await cli(env, 'publish', 'flaky.started', '--data', '{"id":"f-1"}');
+    await until('Flaky f-1', async () => (await cli(env, 'sagas', 'show', 'Flaky', 'f-1')).code === 0);
+    writeFileSync(flag, 'broken');
+    await cli(env, 'publish', 'flaky.finish', '--data', '{"id":"f-1"}');
+    const letter = await until('the dead letter', async () => {
+      const open = await cliJson<Array<{ id: string; sagaKey?: string; error: { message: string } }>>(env, 'dlq', 'list', '--saga', 'Flaky');
+      return open.find((l) => l.sagaKey === 'f-1');
+    });
+    expect(letter.error.message).toContain('downstream service is broken');
+    const why = await cli(env, 'sagas', 'why', 'Flaky', 'f-1');
+    expect(why.stdout).toContain('Flaky f-1 is running in state waiting');
+    expect(why.stdout).toContain('1 event(s) for it are dead-lettered: flaky.finish (downstream service is broken)');
+    expect(why.stdout).toContain('sagaflow replay Flaky f-1');
+
+    rmSync(flag);
+    const dry = await cli(env, 'replay', 'Flaky', 'f-1', '--dry-run');
+    expect(dry.stdout).toContain(`would redeliver flaky.finish`);
+    expect((await cliJson<{ instance: { status: string } }>(env, 'sagas', 'show', 'Flaky', 'f-1')).instance.status).toBe('running');
+    const replay = await cli(env, 'replay', 'Flaky', 'f-1');
+    expect(replay.code).toBe(0);
+    expect(replay.stdout).toMatch(/^Flaky f-1: 1 action\(s\)\n\s+redeliver flaky\.finish/);
+    const after = await cliJson<{ instance: { status: string }; deadLetters: Array<{ status: string }> }>(env, 'sagas', 'show', 'Flaky', 'f-1');
+    expect(after.instance.status).toBe('completed');
+    expect(after.deadLetters.map((l) => l.status)).toEqual(['retried']);
+    // Idempotent: nothing left to do.
+    expect((await cli(env, 'replay', 'Flaky', 'f-1')).stdout).toBe('Flaky f-1: nothing to do');
+  });
+
+  it('bad input through the daemon: one line and its exit code', async () => {
+    const cases: Array<[string[], number, RegExp]> = [
+      [['publish', 'task.created', '--data', '{bad'], 2, /^sagaflow: invalid --data JSON/],
+      [['publish', 'nope.x', '--data', '{}'], 2, /^sagaflow: unknown event type "nope\.x"; known types: /],
+      [['publish', 'task.created', '--data', '{"taskId":""}'], 2, /^sagaflow: invalid data of task\.created at data\.taskId: /],
+      [['sagas', 'show', 'Nope', 'k'], 3, /^sagaflow: unknown saga "Nope"; known sagas: /],
+      [['sagas', 'history', 'TaskProcessing', 'nope'], 3, /^sagaflow: TaskProcessing instance "nope" not found$/],
+      [['dlq', 'show', 'not-an-id'], 3, /^sagaflow: dead letter "not-an-id" not found$/],
+    ];
+    for (const [args, code, message] of cases) {
+      const r = await cli(env, ...args);
+      expect({ args, code: r.code }).toEqual({ args, code });
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.split('\n')).toHaveLength(1);
+    }
+    const wrongToken = await cli({ ...env, SAGAFLOW_API_TOKEN: 'wrong-token-0123456789' }, 'sagas', 'list');
+    expect(wrongToken.code).toBe(4);
+    expect(wrongToken.stderr).toBe('sagaflow: missing or wrong bearer token (Authorization: Bearer <token>; see SAGAFLOW_API_TOKEN)');
+  });
+
+  /** Publishes `total` events over HTTP, sends `signal` after 15 answers, restarts, and checks each accepted one applied once. */
+  async function loadThenSignal(signal: 'SIGTERM' | 'SIGKILL', prefix: string): Promise<void> {
+    const token = readFileSync(path.join(dir, '.sagaflow/api-token'), 'utf8').trim();
+    const total = 60;
+    let answered = 0;
+    let signalled = false;
+    const publishes = Array.from({ length: total }, async (_, i) => {
+      const res = await fetch(`${daemon.url}/v1/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'task.created', data: { taskId: `${prefix}-${i}`, taskType: 'load' } }),
+      });
+      answered++;
+      // Stop the daemon in the middle of the load.
+      if (answered === 15 && !signalled) {
+        signalled = true;
+        daemon.child.kill(signal);
+      }
+      if (res.status !== 201) throw new Error(`status ${res.status}`);
+      return i;
+    });
+    const settled = await Promise.allSettled(publishes);
+    const accepted = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    expect(accepted.length).toBeGreaterThanOrEqual(15);
+    // Already signalled: wait for the exit (another signal would force it).
+    const code = await daemon.exited;
+    if (signal === 'SIGTERM') {
+      expect(code).toBe(0);
+      expect(existsSync(path.join(dir, '.sagaflow/daemon.json'))).toBe(false);
+      expect(daemon.lines.some((l) => l.includes('SIGTERM received'))).toBe(true);
+    }
+
+    daemon = await startDaemon(env);
+    const listed = await until('every accepted event applied', async () => {
+      const list = await cliJson<Array<{ key: string }>>(env, 'sagas', 'list', '--saga', 'TaskProcessing', '--limit', '1000');
+      const load = list.filter((i) => i.key.startsWith(`${prefix}-`));
+      return load.length >= accepted.length ? load : undefined;
+    }, 60_000);
+    // Nothing lost, nothing invented: every accepted one (a request cut off by the stop may still have
+    // been stored before its answer was lost, so more may appear, never more than were sent).
+    const keys = new Set(listed.map((i) => i.key));
+    for (const i of accepted) expect(keys.has(`${prefix}-${i}`)).toBe(true);
+    expect(listed.length).toBeLessThanOrEqual(total);
+    // Applied once each.
+    for (const i of accepted.slice(0, 10)) {
+      const h = await fetch(`${daemon.url}/v1/sagas/TaskProcessing/${prefix}-${i}/history`, { headers: { authorization: `Bearer ${token}` } });
+      const entries = (await h.json()) as Array<{ eventType: string }>;
+      expect(entries.filter((e) => e.eventType === 'task.created')).toHaveLength(1);
+    }
+  }
+
+  it('SIGTERM under load loses nothing: every accepted publish is applied exactly once', async () => {
+    await loadThenSignal('SIGTERM', 'term');
+  });
+
+  it('SIGKILL under load loses nothing: the restart applies what was stored and not yet applied', async () => {
+    await loadThenSignal('SIGKILL', 'kill');
+  });
+
+  it('stops cleanly on SIGINT and the CLI then opens the database itself', async () => {
+    expect(await stopDaemon(daemon, 'SIGINT')).toBe(0);
+    expect(existsSync(path.join(dir, '.sagaflow/daemon.json'))).toBe(false);
+    const r = await cliJson<{ instance: { status: string } }>(env, 'sagas', 'show', 'TaskProcessing', 't-1');
+    expect(r.instance.status).toBe('completed');
+  });
+});
+
+function twoDaemons(bus: 'memory' | 'redis'): void {
+  describe(`two daemons on one Postgres, ${bus} bus`, () => {
+    const schema = uniqueSchema('e2e');
+    let dirs: string[] = [];
+    let daemons: DaemonProcess[] = [];
+    let env: Record<string, string>;
+
+    beforeAll(async () => {
+      env = {
+        DATABASE_URL: databaseUrl!,
+        SAGAFLOW_SCHEMA: schema,
+        EVENT_BUS_TYPE: bus,
+        ...(bus === 'redis' ? { REDIS_URL: redisUrl!, REDIS_EVENT_CHANNEL_PREFIX: `sagaflow-e2e-${schema}` } : {}),
+      };
+      dirs = [mkdtempSync(path.join(tmpdir(), 'sagaflow-e2e-a-')), mkdtempSync(path.join(tmpdir(), 'sagaflow-e2e-b-'))];
+      daemons = await Promise.all(dirs.map((d) => startDaemon({ ...env, SAGAFLOW_DATA_DIR: path.join(d, '.sagaflow') })));
+    }, 120_000);
+
+    afterAll(async () => {
+      await Promise.all(daemons.map((d) => stopDaemon(d, 'SIGKILL')));
+      const db = new PgDb({ connectionString: databaseUrl! });
+      await db.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
+      await db.close();
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    });
+
+    it('share the work with no transition applied twice', async () => {
+      const tokens = dirs.map((d) => readFileSync(path.join(d, '.sagaflow/api-token'), 'utf8').trim());
+      const n = 30;
+      const post = (i: number, type: string, data: Record<string, unknown>) =>
+        fetch(`${daemons[i % 2]!.url}/v1/events`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${tokens[i % 2]}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ type, data }),
+        }).then((r) => expect(r.status).toBe(201));
+      await Promise.all(Array.from({ length: n }, (_, i) => post(i, 'task.created', { taskId: `pg-${i}`, taskType: 'x' })));
+      // Replies come after their task exists (events of different streams are not ordered across consumers).
+      await until('every instance created', async () => (await cliJson<unknown[]>(env, 'sagas', 'list', '--limit', '1000')).length === n, 60_000);
+      await Promise.all(Array.from({ length: n }, (_, i) => post(i + 1, 'agent.assigned', { taskId: `pg-${i}`, agentId: 'a' })));
+
+      // The CLI on Postgres goes to the database directly, beside the running daemons.
+      await until('every instance awaiting completion', async () => {
+        const list = await cliJson<Array<{ state: unknown }>>(env, 'sagas', 'list', '--limit', '1000');
+        return list.length === n && list.every((i) => JSON.stringify(i.state) === '{"active":"awaitingCompletion"}');
+      }, 60_000);
+
+      const db = new PgDb({ connectionString: databaseUrl! });
+      try {
+        const s = quoteSchema(schema);
+        const doubled = await db.query(`SELECT saga, key, event_id FROM ${s}.saga_history GROUP BY 1, 2, 3 HAVING count(*) > 1`);
+        expect(doubled.rows).toEqual([]);
+        const applied = await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${s}.saga_history WHERE kind = 'applied'`);
+        expect(Number(applied.rows[0]!.n)).toBe(2 * n);
+        // Each emitted assignment request entered the log exactly once.
+        await until('outbox drained', async () => {
+          const { rows } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${s}.outbox WHERE sent_at IS NULL`);
+          return Number(rows[0]!.n) === 0;
+        });
+        const requests = await db.query<{ n: string; d: string }>(
+          `SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM ${s}.events WHERE type = 'agent.assignment.requested'`,
+        );
+        expect(Number(requests.rows[0]!.n)).toBe(n);
+        expect(Number(requests.rows[0]!.d)).toBe(n);
+      } finally {
+        await db.close();
+      }
+      // Both daemons did saga work (with Redis the consumer group splits it; with memory each offers every event).
+      for (const [i, d] of daemons.entries()) {
+        const text = await (await fetch(`${d.url}/metrics`, { headers: { authorization: `Bearer ${tokens[i]}` } })).text();
+        const processed = [...text.matchAll(/^mcp_events_processed_total\{[^}]*handler="sagaflow\.sagas"[^}]*status="success"\} (\d+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+        expect(processed).toBeGreaterThan(0);
+      }
+      for (const d of daemons) expect(await stopDaemon(d)).toBe(0);
+    });
+  });
+}
+
+describe.runIf(hasPostgres())('scale-out', () => {
+  twoDaemons('memory');
+  describe.runIf(hasRedis())('with Redis', () => twoDaemons('redis'));
+});

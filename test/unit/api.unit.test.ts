@@ -1,0 +1,214 @@
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiClient, ApiRequestError } from '../../src/api/client.js';
+import { isAuthorized } from '../../src/api/auth.js';
+import type { OperatorApi, PublishRequest } from '../../src/api/operator-api.js';
+import { startApiServer, type ApiServer } from '../../src/api/server.js';
+import { NotFoundError, UnknownEventTypeError, ValidationError } from '../../src/core/errors.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+
+const TOKEN = 'test-token-0123456789abcdef';
+
+/** A fake operator that records calls; behaviour per method is what each test needs. */
+function fakeApi(calls: Array<[string, unknown[]]>): OperatorApi {
+  const rec =
+    <T>(name: string, result: (...args: unknown[]) => T) =>
+    async (...args: unknown[]) => {
+      calls.push([name, args]);
+      return result(...args);
+    };
+  return {
+    status: rec('status', () => ({ mode: 'daemon' as const, database: 'pglite' as const, schema: 'sagaflow', sagas: ['S'] })),
+    migrate: rec('migrate', () => ({ applied: [], current: 3 })),
+    publish: rec('publish', (r) => {
+      const req = r as PublishRequest;
+      if (req.type === 'nope.x') throw new UnknownEventTypeError('nope.x', ['task.created']);
+      return { id: '01a21ca9-226d-75a9-8629-2f2e28fd3ee3', type: req.type, streamId: req.streamId ?? 's' };
+    }),
+    queryEvents: rec('queryEvents', () => ({ events: [] })),
+    latestCursor: rec('latestCursor', () => undefined),
+    listDeadLetters: rec('listDeadLetters', () => []),
+    getDeadLetter: rec('getDeadLetter', (id) => {
+      throw new NotFoundError('dead letter', String(id));
+    }),
+    retryDeadLetter: rec('retryDeadLetter', () => {
+      throw new Error('database exploded at /secret/path');
+    }),
+    discardDeadLetter: rec('discardDeadLetter', () => {
+      throw new ValidationError('x', [{ path: 'y', message: 'z' }]);
+    }),
+    listSagas: rec('listSagas', () => []),
+    showSaga: rec('showSaga', (saga, key) => {
+      throw new NotFoundError(`${String(saga)} instance`, String(key));
+    }),
+    sagaHistory: rec('sagaHistory', () => []),
+    whySaga: rec('whySaga', () => {
+      throw new Error('unused');
+    }),
+    replayTargets: rec('replayTargets', () => []),
+    replay: rec('replay', (saga, key, o) => ({ saga: String(saga), key: String(key), dryRun: (o as { dryRun: boolean }).dryRun, actions: [] })),
+    close: async () => {},
+  };
+}
+
+let server: ApiServer;
+const calls: Array<[string, unknown[]]> = [];
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+async function call(method: string, path: string, options: { headers?: Record<string, string>; body?: string } = {}) {
+  const res = await fetch(`${server.url}${path}`, { method, headers: options.headers ?? {}, ...(options.body !== undefined ? { body: options.body } : {}) });
+  const text = await res.text();
+  return { status: res.status, text, json: text && res.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as Record<string, unknown>) : undefined, headers: res.headers };
+}
+
+beforeAll(async () => {
+  server = await startApiServer({ api: fakeApi(calls), token: TOKEN, port: 0, maxBodyBytes: 2048, metrics: createMetrics({ processMetrics: false }) });
+});
+afterAll(() => server.stop({ timeoutMs: 1000 }));
+
+describe('API auth', () => {
+  it('health and readiness need no token', async () => {
+    expect((await call('GET', '/healthz')).json).toEqual({ status: 'ok' });
+    expect((await call('GET', '/readyz')).status).toBe(200);
+  });
+
+  it('every other route needs the bearer token', async () => {
+    for (const path of ['/v1/status', '/metrics', '/v1/sagas', '/v1/nope']) {
+      const missing = await call('GET', path);
+      expect(missing.status).toBe(401);
+      expect(missing.json).toMatchObject({ code: 'UNAUTHORIZED' });
+      const wrong = await call('GET', path, { headers: { authorization: `Bearer ${TOKEN}x` } });
+      expect(wrong.status).toBe(401);
+    }
+    expect((await call('GET', '/v1/status', { headers: auth })).status).toBe(200);
+  });
+
+  it('compares tokens exactly', () => {
+    expect(isAuthorized(`Bearer ${TOKEN}`, TOKEN)).toBe(true);
+    expect(isAuthorized(`bearer ${TOKEN}`, TOKEN)).toBe(true);
+    expect(isAuthorized(`Bearer ${TOKEN.slice(0, -1)}`, TOKEN)).toBe(false);
+    expect(isAuthorized(`Basic ${TOKEN}`, TOKEN)).toBe(false);
+    expect(isAuthorized(undefined, TOKEN)).toBe(false);
+    expect(isAuthorized('Bearer ', TOKEN)).toBe(false);
+  });
+});
+
+describe('API errors', () => {
+  it('caps request bodies with 413', async () => {
+    const r = await call('POST', '/v1/events', { headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ type: 'a.b', data: { x: 'y'.repeat(5000) } }) });
+    expect(r.status).toBe(413);
+    expect(r.json).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', details: { limit: 2048 } });
+  });
+
+  it('caps a chunked body without content-length too', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const u = new URL(`${server.url}/v1/events`);
+      const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { ...auth, 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      for (let i = 0; i < 10; i++) req.write('x'.repeat(500));
+      req.end();
+    });
+    expect(status).toBe(413);
+  });
+
+  it('bad JSON is a 400 naming the parser error', async () => {
+    const r = await call('POST', '/v1/events', { headers: { ...auth, 'content-type': 'application/json' }, body: '{bad' });
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ code: 'VALIDATION' });
+    expect(String(r.json!.message)).toContain('request body JSON');
+  });
+
+  it('a body of the wrong shape is a 400 naming the field', async () => {
+    const r = await call('POST', '/v1/events', { headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ type: 'a.b', data: 'nope' }) });
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ code: 'VALIDATION', details: { issues: [{ path: 'data' }] } });
+  });
+
+  it('typed errors keep their code: unknown type 400, not found 404', async () => {
+    const unknown = await call('POST', '/v1/events', { headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ type: 'nope.x', data: {} }) });
+    expect(unknown.status).toBe(400);
+    expect(unknown.json).toMatchObject({ code: 'UNKNOWN_EVENT_TYPE' });
+    const missing = await call('GET', '/v1/sagas/Task%20Processing/k%2F1', { headers: auth });
+    expect(missing.status).toBe(404);
+    expect(missing.json).toMatchObject({ code: 'NOT_FOUND', message: 'Task Processing instance "k/1" not found' });
+  });
+
+  it('an unexpected error is a 500 with a generic message and no stack', async () => {
+    const r = await call('POST', '/v1/dead-letters/abc/retry', { headers: auth });
+    expect(r.status).toBe(500);
+    expect(r.json).toEqual({ code: 'INTERNAL', message: 'internal error; see the daemon log', details: {} });
+    expect(r.text).not.toContain('/secret/path');
+    expect(r.text).not.toContain('at ');
+  });
+
+  it('unknown routes are 404 and wrong methods 405', async () => {
+    expect((await call('GET', '/v1/nope', { headers: auth })).json).toMatchObject({ code: 'ROUTE_NOT_FOUND' });
+    const r = await call('DELETE', '/v1/events', { headers: auth });
+    expect(r.status).toBe(405);
+    expect(r.json).toMatchObject({ code: 'METHOD_NOT_ALLOWED' });
+  });
+
+  it('validates query parameters', async () => {
+    const r = await call('GET', '/v1/events?limit=abc', { headers: auth });
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ code: 'VALIDATION', details: { issues: [{ path: 'limit' }] } });
+    const s = await call('GET', '/v1/sagas?stuck=soon', { headers: auth });
+    expect(s.status).toBe(400);
+    const t = await call('GET', '/v1/sagas?status=sleeping', { headers: auth });
+    expect(t.status).toBe(400);
+  });
+
+  it('answers JSON with no-store and nosniff headers', async () => {
+    const r = await call('GET', '/v1/status', { headers: auth });
+    expect(r.headers.get('content-type')).toContain('application/json');
+    expect(r.headers.get('cache-control')).toBe('no-store');
+    expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+});
+
+describe('API metrics', () => {
+  it('exposes the design notes metric names', async () => {
+    const r = await call('GET', '/metrics', { headers: auth });
+    expect(r.status).toBe(200);
+    for (const name of ['mcp_events_published_total', 'mcp_events_processed_total', 'mcp_event_processing_duration_seconds', 'mcp_event_queue_depth']) {
+      expect(r.text).toContain(`# TYPE ${name}`);
+    }
+  });
+});
+
+describe('ApiClient', () => {
+  it('round-trips requests and maps parameters', async () => {
+    const client = new ApiClient({ url: server.url, token: TOKEN });
+    calls.length = 0;
+    const published = await client.publish({ type: 'task.created', data: { a: 1 }, streamId: 's1' });
+    expect(published).toMatchObject({ type: 'task.created', streamId: 's1' });
+    await client.queryEvents({ types: ['task.*', '*.created'], streamId: 's1', after: '1.2', limit: 5 });
+    await client.listSagas({ saga: 'S', status: 'running', stuckForMs: 60_000, limit: 7 });
+    const replay = await client.replay('S', 'k 1', { dryRun: true });
+    expect(replay).toEqual({ saga: 'S', key: 'k 1', dryRun: true, actions: [] });
+    expect(calls).toEqual([
+      ['publish', [{ type: 'task.created', data: { a: 1 }, streamId: 's1' }]],
+      ['queryEvents', [{ types: ['task.*', '*.created'], streamId: 's1', after: '1.2', limit: 5 }]],
+      ['listSagas', [{ saga: 'S', status: 'running', stuckForMs: 60_000, limit: 7 }]],
+      ['replay', ['S', 'k 1', { dryRun: true }]],
+    ]);
+  });
+
+  it('turns error bodies into ApiRequestError with the server code', async () => {
+    const client = new ApiClient({ url: server.url, token: TOKEN });
+    const err = await client.getDeadLetter('x').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiRequestError);
+    expect(err).toMatchObject({ status: 404, code: 'NOT_FOUND', message: 'dead letter "x" not found' });
+    const unauthorized = await new ApiClient({ url: server.url, token: 'wrong-token-123456' }).status().catch((e: unknown) => e);
+    expect(unauthorized).toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
+  });
+
+  it('reports an unreachable daemon as UNAVAILABLE', async () => {
+    const err = await new ApiClient({ url: 'http://127.0.0.1:9', token: TOKEN, timeoutMs: 2000 }).status().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'UNAVAILABLE' });
+    expect(String((err as Error).message)).toContain('cannot reach the sagaflow daemon at http://127.0.0.1:9');
+  });
+});
