@@ -17,6 +17,10 @@ function reachable(url: string, defaultPort: number): Promise<boolean> {
 
 /** Says which tiers run, and fails fast when services are required but missing or unreachable. */
 export default async function setup(): Promise<void> {
+  // Every vitest project inherits this setup; check and print once per run.
+  const g = globalThis as { sagaflowTiersChecked?: boolean };
+  if (g.sagaflowTiersChecked) return;
+  g.sagaflowTiersChecked = true;
   const lines: string[] = [];
   for (const [name, url, port, env] of [
     ['Postgres', databaseUrl, 5432, 'SAGAFLOW_TEST_DATABASE_URL'],
