@@ -28,12 +28,16 @@ interface EventRow {
   aggregate_type: string;
   data: Record<string, unknown>;
   metadata: Record<string, string>;
-  occurred_at: Date | string;
+  /** ISO-8601 UTC text with milliseconds, formatted in SQL. */
+  occurred_at: string;
 }
 
 // The text form of tx_id gets its own name: aliasing it as tx_id would make ORDER BY tx_id sort text
 // ("100" < "99"), which both skips events and defeats the (tx_id, position) index.
-const columns = 'position, tx_id::text AS tx_text, event_id, stream_id, version, type, aggregate_type, data, metadata, occurred_at';
+// occurred_at is formatted by the server in the envelope's ISO form: parsing it into a Date and back
+// was a measurable share of catch-up time.
+const columns = `position, tx_id::text AS tx_text, event_id, stream_id, version, type, aggregate_type, data, metadata,
+  to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at`;
 
 function toStored(r: EventRow): StoredEvent {
   const position = Number(r.position);
@@ -43,7 +47,7 @@ function toStored(r: EventRow): StoredEvent {
     streamId: r.stream_id,
     aggregateType: r.aggregate_type,
     version: r.version,
-    timestamp: new Date(r.occurred_at).toISOString(),
+    timestamp: r.occurred_at,
     data: r.data,
     metadata: r.metadata,
     position,
