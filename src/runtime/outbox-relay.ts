@@ -21,6 +21,10 @@ export interface OutboxRelayOptions {
  * `FOR UPDATE SKIP LOCKED` (Postgres) so several relays in several processes split the work, published
  * with the row id as the event id (consumers dedupe on it), and marked sent only after `publish`
  * resolved. A crash between publish and mark re-publishes the row: the duplicate a consumer must expect.
+ *
+ * The claim transaction stays open while `publish` runs. Do not pair it with a bus whose `publish` writes
+ * through the same single-connection database (a durable bus on PGlite would wait on itself): the daemon
+ * uses `OutboxToStore` instead, which moves rows into the event store inside the claim transaction.
  */
 export class OutboxRelay {
   private readonly batchSize: number;
