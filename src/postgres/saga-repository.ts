@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { ConcurrencyError } from '../core/errors.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
@@ -7,6 +6,7 @@ import type { SagaRepository, SagaStepRead, SagaStepTx, SagaStepWrite } from '..
 import type { OutboxEntry, SagaHistoryEntry, SagaInstance, SagaListFilter, TimerEntry } from '../core/ports/saga-store.js';
 import { PostgresDeadLetters } from './dead-letters.js';
 import { quoteSchema } from './identifiers.js';
+import { statementName } from './statement-name.js';
 import { isUniqueViolation } from './sql-errors.js';
 
 /** Options of {@link PostgresSagaRepository}. */
@@ -78,13 +78,13 @@ export class PostgresSagaRepository implements SagaRepository {
     this.readSql = `
       SELECT i.saga, i.key, i.version, i.definition_version, i.status, i.state, i.context, i.snapshot, i.created_at, i.updated_at, EXISTS (SELECT 1 FROM ${this.s}.saga_inbox WHERE saga = $1 AND key = $2 AND event_id = $3) AS seen
       FROM (SELECT 1) AS one LEFT JOIN ${this.s}.saga_instances i ON i.saga = $1 AND i.key = $2`;
-    this.readName = this.statementName(this.readSql);
+    this.readName = statementName(this.readSql);
     this.claimSql = `
       WITH c AS (
         SELECT saga, key, timer_id FROM ${this.s}.timers
         WHERE saga = $1 AND key = $2 AND timer_id = $3 AND due_at = $4::timestamptz FOR UPDATE SKIP LOCKED
       ) DELETE FROM ${this.s}.timers t USING c WHERE t.saga = c.saga AND t.key = c.key AND t.timer_id = c.timer_id RETURNING 1`;
-    this.claimName = this.statementName(this.claimSql);
+    this.claimName = statementName(this.claimSql);
   }
 
   step<T>(fn: (tx: SagaStepTx) => Promise<T>): Promise<T> {
@@ -105,11 +105,6 @@ export class PostgresSagaRepository implements SagaRepository {
       },
       write: (w) => this.write(q, w),
     };
-  }
-
-  /** A prepared statement name for `sql`: a digest of the text, so one name always means one text (and schema). */
-  private statementName(sql: string): string {
-    return `sagaflow_${createHash('sha1').update(sql).digest('hex').slice(0, 24)}`;
   }
 
   /**
@@ -179,7 +174,7 @@ export class PostgresSagaRepository implements SagaRepository {
     if (statement) {
       let name = this.writeNames.get(statement.text);
       if (name === undefined) {
-        name = this.statementName(statement.text);
+        name = statementName(statement.text);
         this.writeNames.set(statement.text, name);
       }
       let res;
