@@ -1,4 +1,4 @@
-import { createEvent, DEFAULT_MAX_EVENT_BYTES, eventEnvelopeSchema, parseEnvelope, toIssues, type EventEnvelope } from '../core/events/envelope.js';
+import { createEvent, DEFAULT_MAX_EVENT_BYTES, eventEnvelopeSchema, parseEnvelope, parseEventJson, toIssues, type EventEnvelope } from '../core/events/envelope.js';
 import type { EventTypeRegistry } from '../core/events/registry.js';
 import { PayloadTooLargeError, ValidationError } from '../core/errors.js';
 
@@ -52,12 +52,7 @@ function parseEntryJson(text: string, limit: number): EventEnvelope {
     const bytes = Buffer.byteLength(text, 'utf8');
     if (bytes > limit) throw new PayloadTooLargeError('event', bytes, limit);
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new ValidationError('event JSON', [{ path: '', message: (err as Error).message }], { cause: err });
-  }
+  const value = parseEventJson(text);
   if (!small) return parseEnvelope(value, { maxBytes: limit });
   if (plainlyValid(value)) return value;
   const parsed = eventEnvelopeSchema.safeParse(value);

@@ -114,11 +114,14 @@ export function parseEnvelopeJson(text: string, options: { maxBytes?: number | u
   const limit = options.maxBytes ?? DEFAULT_MAX_EVENT_BYTES;
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > limit) throw new PayloadTooLargeError('event', bytes, limit);
-  let value: unknown;
+  return parseEnvelope(parseEventJson(text), options);
+}
+
+/** `JSON.parse` whose failure is a {@link ValidationError} at the root with the parser's message. */
+export function parseEventJson(text: string): unknown {
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch (err) {
     throw new ValidationError('event JSON', [{ path: '', message: (err as Error).message }], { cause: err });
   }
-  return parseEnvelope(value, options);
 }
