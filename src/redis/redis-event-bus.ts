@@ -100,8 +100,11 @@ export class RedisEventBus implements EventBus {
 
   /** The connection for non-blocking commands (created on first use). */
   get client(): Redis {
-    // Auto-pipelining batches the XACKs and XADDs issued in one tick into one round trip.
-    if (!this.commandClient) this.commandClient = this.connect('command', { enableAutoPipelining: true });
+    // No auto-pipelining: ioredis keeps at most one auto-pipeline in flight per connection, so a publish
+    // issued while a batched XACK is in flight would wait a full round trip behind it (and vice versa).
+    // Plain commands are written at once, in order; acks are already batched (AckBatcher) and multi-event
+    // publishes use an explicit pipeline.
+    if (!this.commandClient) this.commandClient = this.connect('command');
     return this.commandClient;
   }
 
@@ -110,7 +113,7 @@ export class RedisEventBus implements EventBus {
     if (list.length === 0) return;
     const maxLen = String(this.options.maxLen ?? 1_000_000);
     if (list.length === 1) {
-      // One event: a plain command; auto-pipelining sends it with whatever else this tick issues (acks).
+      // One event: a plain command, written at once (no pipeline object, no wait behind other commands' replies).
       const e = list[0]!;
       try {
         await this.client.xadd(this.stream, 'MAXLEN', '~', maxLen, '*', EntryField.Event, JSON.stringify(e), EntryField.Key, options.orderingKey ?? e.streamId);
