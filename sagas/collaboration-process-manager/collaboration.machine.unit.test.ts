@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { MachineDriver } from '../machine-driver.js';
-import { collaborationMachine } from './machine.js';
+import { MachineDriver } from '../../test/support/machine-driver.js';
+import { CollaborationProcessManager } from './index.js';
 
 const JOIN_TIMER = 'xstate.after.joinTimeout.CollaborationProcessManager.awaitingJoins';
 
 function started(agentIds = ['a', 'b', 'c']): MachineDriver {
-  return new MachineDriver(collaborationMachine, 'c1').start({
+  return new MachineDriver(CollaborationProcessManager, 'c1').start({
     type: 'collaboration.requested',
     data: { collaborationId: 'c1', agentIds, strategy: 'debate', joinTimeoutMs: 120_000 },
   });

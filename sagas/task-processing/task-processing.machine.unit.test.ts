@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { MachineDriver } from '../machine-driver.js';
-import { COMPENSATION_MAX_ATTEMPTS, COMPENSATION_RETRY_MS, taskProcessingMachine } from './machine.js';
+import { MachineDriver } from '../../test/support/machine-driver.js';
+import { TaskProcessing } from './index.js';
+import { COMPENSATION_MAX_ATTEMPTS, COMPENSATION_RETRY_MS } from './machine.js';
 
 const SLA_TIMER = 'xstate.after.slaTimeout.TaskProcessing.active';
 const RETRY_TIMER = 'xstate.after.compensationRetry.TaskProcessing.compensating.awaitingReply';
 
 function started(data: Record<string, unknown> = {}): MachineDriver {
-  return new MachineDriver(taskProcessingMachine, 't1').start({
+  return new MachineDriver(TaskProcessing, 't1').start({
     type: 'task.created',
     data: { taskId: 't1', taskType: 'summarize', priority: 2, slaMs: 60_000, maxAttempts: 3, ...data },
   });
