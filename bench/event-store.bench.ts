@@ -151,19 +151,7 @@ async function appendFigures(ctx: BenchContext, pool: pg.Pool, schema: string, t
 
   // Batches of 100: one append per new stream vs one multi-row INSERT of the same 100 rows.
   ctx.log('append, batches of 100 …');
-  let n = 0;
-  const batch = await compare(
-    timing,
-    async () => {
-      const s = `batch-${n++}`;
-      await store.append(s, makeBatch(s, 100), { expectedVersion: 'no-stream' });
-    },
-    async () => {
-      const s = `batch-${n++}`;
-      const { sql, params } = multiRowInsert(raw, makeBatch(s, 100));
-      await pool.query(sql, params);
-    },
-  );
+  const batch = await compareBatchAppend(timing, store, raw, (sql, params) => pool.query(sql, params));
   out.push(
     result('append, batch of 100', 'raw pg multi-row INSERT, 100 rows', batch.s, batch.b, 100, {
       goal: 0.8,
@@ -225,6 +213,23 @@ async function catchUpFigure(ctx: BenchContext, pool: pg.Pool, schema: string, t
   });
 }
 
+/** Batches of 100: one append per new stream vs one multi-row INSERT of the same 100 rows. */
+function compareBatchAppend(timing: Timing, store: PostgresEventStore, raw: string, rawQuery: (sql: string, params: unknown[]) => Promise<unknown>) {
+  let n = 0;
+  return compare(
+    timing,
+    async () => {
+      const s = `batch-${n++}`;
+      await store.append(s, makeBatch(s, 100), { expectedVersion: 'no-stream' });
+    },
+    async () => {
+      const s = `batch-${n++}`;
+      const { sql, params } = multiRowInsert(raw, makeBatch(s, 100));
+      await rawQuery(sql, params);
+    },
+  );
+}
+
 async function pgliteFigure(ctx: BenchContext, timing: Timing): Promise<Result> {
   ctx.log('PGlite append, batches of 100 …');
   const db = await PgliteDb.open();
@@ -232,19 +237,7 @@ async function pgliteFigure(ctx: BenchContext, timing: Timing): Promise<Result> 
     await migrate(db, { schema: 'sagaflow' });
     const store = new PostgresEventStore(db, { schema: 'sagaflow' });
     const raw = await createRawTable(db, 'sagaflow');
-    let n = 0;
-    const { s, b } = await compare(
-      timing,
-      async () => {
-        const s = `batch-${n++}`;
-        await store.append(s, makeBatch(s, 100), { expectedVersion: 'no-stream' });
-      },
-      async () => {
-        const s = `batch-${n++}`;
-        const { sql, params } = multiRowInsert(raw, makeBatch(s, 100));
-        await db.query(sql, params);
-      },
-    );
+    const { s, b } = await compareBatchAppend(timing, store, raw, (sql, params) => db.query(sql, params));
     return result('PGlite append, batch of 100', 'raw multi-row INSERT on PGlite', s, b, 100, {
       notes: `in-memory PGlite; ${latencyNote('store', s)}; ${latencyNote('raw', b)}`,
     });
