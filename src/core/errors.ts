@@ -19,6 +19,7 @@ export const ErrorCode = {
   SagaVersionMismatch: 'SAGA_VERSION_MISMATCH',
   Unavailable: 'UNAVAILABLE',
   Stopped: 'STOPPED',
+  AppendLockOrder: 'APPEND_LOCK_ORDER',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -8,6 +8,7 @@ import type {
 } from '../core/ports/event-store.js';
 import { validateBatch } from '../core/store/append-check.js';
 import { normalizeQuery, parseCursor, parseExpectedVersion, parseStreamId } from '../core/store/event-query.js';
+import { appendLockFor, appendTransaction, ensureAppendLock, readBoundSql, type AppendLock } from './append-lock.js';
 import { quoteSchema } from './identifiers.js';
 import { statementName } from './statement-name.js';
 import { isUniqueViolation } from './sql-errors.js';
@@ -66,6 +67,10 @@ export class PostgresEventStore implements EventStore {
   private readonly s: string;
   private readonly appendSql: string;
   private readonly appendName: string;
+  /** Held (shared) by every transaction that appends here; the gap-free reader waits only for its holders. */
+  readonly appendLock: AppendLock;
+  private readonly boundSql: string;
+  private readonly boundName: string;
 
   constructor(private readonly db: Db, private readonly options: PostgresEventStoreOptions = {}) {
     this.s = quoteSchema(options.schema ?? 'sagaflow');
@@ -97,13 +102,31 @@ export class PostgresEventStore implements EventStore {
     // Batches do not: after five runs Postgres may switch a prepared statement to a generic plan, and the
     // generic plan of this CTE measured 2x slower for batches of 100.
     this.appendName = statementName(this.appendSql);
+    this.appendLock = appendLockFor(options.schema ?? 'sagaflow');
+    this.boundSql = readBoundSql(this.appendLock);
+    this.boundName = statementName(this.boundSql);
   }
 
-  /** Appends inside a caller's transaction (the saga step uses this to append and commit together). */
-  async appendWith(q: Queryable, streamId: string, events: EventEnvelope[], options: AppendOptions = {}): Promise<AppendResult> {
+  /**
+   * Checks a batch without writing it: what {@link appendWith} would reject (stream id, expected version,
+   * envelope, registered schema, size) is thrown here. Returns the validated batch.
+   */
+  validate(streamId: string, events: EventEnvelope[], options: AppendOptions = {}): EventEnvelope[] {
     parseStreamId(streamId);
+    parseExpectedVersion(options.expectedVersion);
+    return validateBatch(streamId, events, this.options.registry, this.options.maxEventBytes);
+  }
+
+  /**
+   * Appends inside a caller's transaction (the saga step uses this to append and commit together). The
+   * transaction must hold the append lock from before its first write: begin it with
+   * `appendTransaction(db, store.appendLock, fn)`, or append before writing anything else (the lock is then
+   * taken here); a transaction that wrote first gets an {@link AppendLockOrderError}.
+   */
+  async appendWith(q: Queryable, streamId: string, events: EventEnvelope[], options: AppendOptions = {}): Promise<AppendResult> {
     const expected = parseExpectedVersion(options.expectedVersion);
-    const batch = validateBatch(streamId, events, this.options.registry, this.options.maxEventBytes);
+    const batch = this.validate(streamId, events, options);
+    await ensureAppendLock(q, this.appendLock);
     const expectedParam = expected === 'any' ? null : expected === 'no-stream' ? 0 : expected;
     const ids = batch.map((e) => e.id);
     let rows: Array<{ position: string | number; tx_text: string; version: number }>;
@@ -132,8 +155,9 @@ export class PostgresEventStore implements EventStore {
     return { nextVersion: stored.at(-1)!.version, events: stored, duplicate: false };
   }
 
-  append(streamId: string, events: EventEnvelope[], options: AppendOptions = {}): Promise<AppendResult> {
-    return this.appendWith(this.db, streamId, events, options);
+  async append(streamId: string, events: EventEnvelope[], options: AppendOptions = {}): Promise<AppendResult> {
+    this.validate(streamId, events, options); // bad input fails before a transaction is opened
+    return appendTransaction(this.db, this.appendLock, (tx) => this.appendWith(tx, streamId, events, options));
   }
 
   private async findStored(q: Queryable, ids: string[]): Promise<StoredEvent[]> {
@@ -165,19 +189,22 @@ export class PostgresEventStore implements EventStore {
   }
 
   /**
-   * Gap-free catch-up read. Only rows of transactions older than the oldest still running one
-   * (`pg_snapshot_xmin`) are read: all of those are final. Ordering and the cursor are on
-   * (tx_id, position), so a transaction that commits late is read after the ones before it,
-   * never skipped. The price: while any transaction is open, readers wait for it (see ADR 0002).
+   * Gap-free catch-up read in two statements (ADR 0006). Statement 1 finds the bound below which every
+   * transaction that appends here has ended: the snapshot's xmax, lowered to the oldest transaction
+   * still holding the append lock. Statement 2, with a later snapshot, reads rows below that bound past
+   * the (tx_id, position) cursor. A transaction that commits late is read after the ones before it,
+   * never skipped; a transaction that does not append here (another database, another table, a long
+   * read) never holds the reader back.
    */
   async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
     const after = options.after === undefined ? { txId: '0', position: '0' } : parseCursor(options.after);
     const limit = options.limit ?? 1000;
+    const bound = (await this.db.query<{ bound: string }>(this.boundSql, [], { name: this.boundName })).rows[0]!.bound;
     const { rows } = await this.db.query<EventRow>(
       `SELECT ${columns} FROM ${this.s}.events
-       WHERE (tx_id, position) > ($1::xid8, $2::bigint) AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+       WHERE (tx_id, position) > ($1::xid8, $2::bigint) AND tx_id < $4::xid8
        ORDER BY tx_id, position LIMIT $3`,
-      [after.txId, after.position, limit],
+      [after.txId, after.position, limit, bound],
     );
     const events = rows.map(toStored);
     return { events, next: events.at(-1)?.cursor ?? options.after };

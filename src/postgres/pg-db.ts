@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Db, DbTransaction, QueryOptions, QueryResult } from '../core/ports/db.js';
+import type { Db, DbTransaction, QueryOptions, QueryResult, TransactionOptions } from '../core/ports/db.js';
 import { mapDriverError } from './sql-errors.js';
 
 export interface PgDbOptions {
@@ -51,7 +51,7 @@ export class PgDb implements Db {
     await this.query(sql);
   }
 
-  async transaction<T>(fn: (tx: DbTransaction) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: DbTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -69,7 +69,8 @@ export class PgDb implements Db {
     };
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
+      // One simple-protocol round trip for BEGIN and the begin statement (both without parameters).
+      await client.query(options.begin ? `BEGIN; ${options.begin}` : 'BEGIN');
       const result = await fn(tx);
       await client.query('COMMIT');
       return result;

@@ -1,5 +1,5 @@
 import { PGlite } from '@electric-sql/pglite';
-import type { Db, DbTransaction, QueryOptions, QueryResult } from '../core/ports/db.js';
+import type { Db, DbTransaction, QueryOptions, QueryResult, TransactionOptions } from '../core/ports/db.js';
 
 /**
  * {@link Db} over PGlite, the embedded default: PostgreSQL compiled to WASM, one connection.
@@ -29,9 +29,10 @@ export class PgliteDb implements Db {
     await this.pglite.exec(sql);
   }
 
-  async transaction<T>(fn: (tx: DbTransaction) => Promise<T>): Promise<T> {
-    return this.pglite.transaction(async (t) =>
-      fn({
+  async transaction<T>(fn: (tx: DbTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    return this.pglite.transaction(async (t) => {
+      if (options.begin) await t.exec(options.begin);
+      return fn({
         query: async <R>(sql: string, params: readonly unknown[] = []) => {
           const res = await t.query<R>(sql, params as unknown[]);
           return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
@@ -39,8 +40,8 @@ export class PgliteDb implements Db {
         exec: async (sql: string) => {
           await t.exec(sql);
         },
-      }),
-    );
+      });
+    });
   }
 
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {

@@ -21,6 +21,15 @@ export interface Queryable {
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>>;
 }
 
+/** Options of {@link Db.transaction}. */
+export interface TransactionOptions {
+  /**
+   * A statement without parameters run right after `BEGIN`, in the same round trip where the driver
+   * allows it (e.g. the event store's append lock, which must come before the transaction's first write).
+   */
+  begin?: string;
+}
+
 /** A connection inside a transaction. */
 export interface DbTransaction extends Queryable {
   /** Runs several statements with no parameters. */
@@ -32,7 +41,7 @@ export interface Db extends Queryable {
   /** `postgres` for a `pg.Pool`, `pglite` for the embedded engine (one connection, serialised). */
   readonly dialect: 'postgres' | 'pglite';
   /** Runs `fn` in one transaction: commit when it resolves, roll back when it throws. */
-  transaction<T>(fn: (tx: DbTransaction) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: DbTransaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Runs several statements with no parameters (migrations). */
   exec(sql: string): Promise<void>;
   /** Subscribes to `LISTEN channel`; a wake-up hint only, never delivery. Returns an unsubscribe function. */

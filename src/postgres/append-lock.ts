@@ -1,0 +1,116 @@
+import { createHash } from 'node:crypto';
+import { ErrorCode, SagaflowError } from '../core/errors.js';
+import type { Db, DbTransaction, Queryable } from '../core/ports/db.js';
+
+/**
+ * The appenders' marker of the gap-free reader (ADR 0006, `GAP-FREE-READER.md`): every transaction that
+ * may append to a store's `events` takes a **shared** transaction-scoped advisory lock on the store's key
+ * before its first write, so before it has a transaction id. A reader then waits only for the holders of
+ * that lock (found in `pg_locks`), not for every transaction on the server as `pg_snapshot_xmin` would.
+ *
+ * The key is the two-int4 form `(1936158566, hash(schema))`: the first half says "sagaflow", the second
+ * separates two stores (schemas) in one database, so they never wait for each other.
+ */
+export interface AppendLock {
+  /** First half of the advisory key (the same for every sagaflow store). */
+  readonly classId: number;
+  /** Second half: derived from the schema name. */
+  readonly objId: number;
+  /** `SELECT pg_advisory_xact_lock_shared(…)` with the key inlined (two integers: no input text reaches SQL). */
+  readonly sql: string;
+}
+
+/** "sagf" as a big-endian int4: the advisory-lock namespace of sagaflow. */
+const sagaflowClassId = 0x73616766;
+
+/** The append lock of the store in `schema`. */
+export function appendLockFor(schema: string): AppendLock {
+  const objId = createHash('sha1').update(schema).digest().readUInt32BE(0) & 0x7fffffff;
+  return { classId: sagaflowClassId, objId, sql: `SELECT pg_advisory_xact_lock_shared(${sagaflowClassId}, ${objId})` };
+}
+
+/**
+ * Transactions known to hold the append lock of a key (`${classId}.${objId}`): the `Db` marks the ones
+ * it began with the lock, and `ensureAppendLock` marks the ones it took it in. Weak: a finished
+ * transaction object is collected with its mark.
+ */
+const holders = new WeakMap<object, Set<string>>();
+
+const keyOf = (lock: AppendLock) => `${lock.classId}.${lock.objId}`;
+
+/** Records that `tx` took `lock` (called by the `Db` that began the transaction with it). */
+export function markAppendLock(tx: object, lock: AppendLock): void {
+  const set = holders.get(tx) ?? new Set<string>();
+  set.add(keyOf(lock));
+  holders.set(tx, set);
+}
+
+/** Thrown when a transaction wrote before it took the append lock: a reader could pass its events. */
+export class AppendLockOrderError extends SagaflowError {
+  constructor() {
+    super(
+      ErrorCode.AppendLockOrder,
+      'this transaction wrote before it appended to the event store: begin it with the store\'s append lock ' +
+        '(db.transaction(fn, { appendLock })) or append before any other write, or a gap-free reader could skip its events',
+    );
+    this.name = 'AppendLockOrderError';
+  }
+}
+
+/**
+ * Makes sure `tx` holds `lock` before it appends. A transaction begun with the lock passes at once; any
+ * other takes it now, and must not have a transaction id yet (an id assigned before the lock could be
+ * passed by a reader): that is a programming error, reported instead of a silent gap.
+ */
+export async function ensureAppendLock(tx: Queryable, lock: AppendLock): Promise<void> {
+  if (holders.get(tx)?.has(keyOf(lock))) return;
+  const { rows } = await tx.query<{ had_xid: boolean }>(
+    `SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS had_xid, pg_advisory_xact_lock_shared(${lock.classId}, ${lock.objId}) IS NULL AS locked`,
+  );
+  if (rows[0]?.had_xid) throw new AppendLockOrderError();
+  markAppendLock(tx, lock);
+}
+
+/**
+ * Statement 1 of a gap-free read: the bound below which every transaction id is final. It is the
+ * snapshot's xmax, lowered to the smallest transaction id among the current holders of the append lock
+ * in this database. `pg_locks.transactionid` is a 32-bit xid: it is widened to the 64-bit `xid8` of the
+ * snapshot's epoch by its wrap-around distance below xmax (`widenXid` in TypeScript is the same rule, for
+ * tests); an xid at or above xmax (taken after the snapshot) does not lower the bound. A holder with no
+ * xid yet will get one at or above xmax, so it does not lower the bound either.
+ */
+export function readBoundSql(lock: AppendLock): string {
+  return `
+    WITH s AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::numeric AS xmax),
+    h AS (
+      SELECT DISTINCT x.transactionid::text::numeric AS x32
+      FROM pg_locks a JOIN pg_locks x ON x.virtualtransaction = a.virtualtransaction AND x.locktype = 'transactionid'
+      WHERE a.locktype = 'advisory' AND a.classid = ${lock.classId}::oid AND a.objid = ${lock.objId}::oid AND a.objsubid = 2
+        AND a.granted AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    )
+    SELECT least(s.xmax, (SELECT min(s.xmax - d.distance) FROM h,
+      LATERAL (SELECT mod(mod(s.xmax, 4294967296) - h.x32 + 4294967296, 4294967296) AS distance) d
+      WHERE d.distance < 2147483648))::text AS bound
+    FROM s`;
+}
+
+/**
+ * The 64-bit id of a 32-bit xid relative to `xmax` (the rule `readBoundSql` applies in SQL): the id
+ * below xmax at the xid's wrap-around distance, or undefined when the xid is at or above xmax.
+ */
+export function widenXid(xmax: bigint, xid32: bigint): bigint | undefined {
+  const mod = 4294967296n;
+  const distance = (((xmax % mod) - xid32) % mod + mod) % mod;
+  return distance < mod / 2n ? xmax - distance : undefined;
+}
+
+/**
+ * Runs `fn` in a transaction that holds `lock` from its first statement (taken in the same round trip as
+ * `BEGIN`): every transaction that appends events goes through here or through `ensureAppendLock`.
+ */
+export function appendTransaction<T>(db: Db, lock: AppendLock, fn: (tx: DbTransaction) => Promise<T>): Promise<T> {
+  return db.transaction(async (tx) => {
+    markAppendLock(tx, lock);
+    return fn(tx);
+  }, { begin: lock.sql });
+}
