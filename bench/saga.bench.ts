@@ -1,11 +1,17 @@
 /**
  * Saga runtime throughput on local Postgres, each figure beside the raw SQL of the same work run the same way:
  * - saga steps/s at 1 and 16 concurrent instances (one `order.noted` per step: read, transition, versioned write),
- *   baseline: BEGIN; the same read; one raw write statement (inbox + version-checked update + history); COMMIT;
- * - 3-step saga completions/s (placed → payment.failed → stock.released, with outbox rows and timers),
- *   baseline: three raw steps per completion writing the same rows (create: inbox, instance, history, outbox row,
- *   two timers; transition: inbox, update, history, outbox row, two timer deletes; last: inbox, update, history);
+ *   baseline: BEGIN with the append lock; the same read; one raw write statement (inbox + version-checked update
+ *   + history); COMMIT;
+ * - 3-step saga completions/s (placed → payment.failed → stock.released, with emitted events and timers),
+ *   baseline: three raw steps per completion writing the same rows (create: inbox, instance, history, two timers,
+ *   then one emitted event appended to the log; transition: inbox, update, history, two timer deletes, then one
+ *   emitted event appended; last: inbox, update, history);
  * - p50/p99 step latency.
+ * Every step, saga or raw, is one transaction that takes the event log's shared append lock in the same round
+ * trip as BEGIN (`BEGIN; SELECT pg_advisory_xact_lock_shared(…)`), as a step must before it may append. A step
+ * that emits appends its event to the log (`streams` row created or bumped, one `events` row) in one more
+ * statement of that transaction: BEGIN+lock / read / write / append / COMMIT.
  * The baseline sends plain (unnamed) pg queries, as hand-written code does; the runtime uses named prepared
  * statements, which is part of what it does for its users. Saga and baseline run in alternating slices so both
  * see the same background load.
@@ -13,6 +19,7 @@
 import { createEvent } from '../src/core/events/envelope.js';
 import { newId } from '../src/core/ids.js';
 import type { Queryable } from '../src/core/ports/db.js';
+import { appendLockFor } from '../src/postgres/append-lock.js';
 import { quoteSchema } from '../src/postgres/identifiers.js';
 import { migrate } from '../src/postgres/migrate.js';
 import { PgDb } from '../src/postgres/pg-db.js';
@@ -80,14 +87,12 @@ async function sampleRows(runtime: SagaRuntime) {
   };
 }
 
-/** An outbox envelope like the ones the saga emits. */
-const outboxEvent = (key: string) =>
-  JSON.stringify(
-    createEvent({
-      type: 'payment.requested', streamId: key, aggregateType: 'Order', data: { orderId: key },
-      metadata: { correlationId: `Order:${key}`, causationId: newId(), saga: 'Order', sagaKey: key },
-    }),
-  );
+/** An event like the ones the saga emits (on the instance's stream, with the saga's metadata). */
+const emittedEvent = (type: string, key: string, causationId: string) =>
+  createEvent({
+    type, streamId: key, aggregateType: 'Order', data: { orderId: key },
+    metadata: { correlationId: `Order:${key}`, causationId, saga: 'Order', sagaKey: key },
+  });
 
 export default async function bench(ctx: BenchContext): Promise<BenchResult[]> {
   if (!ctx.databaseUrl) {
@@ -104,17 +109,40 @@ export default async function bench(ctx: BenchContext): Promise<BenchResult[]> {
     const runtime = new SagaRuntime({ repository: new PostgresSagaRepository(db, { schema }), sagas: [OrderSaga], timers: false, maxConflictRetries: 50 });
 
     // The raw baseline: the same rows and the same transaction shape as the runtime's step, written by hand
-    // (BEGIN; read the instance and the inbox; one statement writing every row; COMMIT), with the payloads the
-    // saga really stores (snapshot, state, context, history effects, outbox envelope), minus xstate and the
-    // runtime's validation. Its statements are plain (unnamed) pg queries, as hand-written code sends them.
+    // (BEGIN with the append lock, one round trip; read the instance and the inbox; one statement writing the
+    // saga's rows; for a step that emits, one statement appending the event to the log; COMMIT), with the
+    // payloads the saga really stores (snapshot, state, context, history effects, emitted envelope), minus
+    // xstate and the runtime's validation. Its statements are plain (unnamed) pg queries, as hand-written code
+    // sends them.
     const sample = await sampleRows(runtime);
+    /** `SELECT pg_advisory_xact_lock_shared(…)` on this schema's key: the Db sends `BEGIN; <it>` as one simple query. */
+    const begin = { begin: appendLockFor(schema).sql };
     const rawRead = (tx: Queryable, key: string, eventId: string) =>
       tx.query<{ version: number | null; status: string | null; snapshot: unknown; seen: boolean }>(
         `SELECT i.version, i.status, i.snapshot, EXISTS (SELECT 1 FROM ${s}.saga_inbox WHERE saga = $1 AND key = $2 AND event_id = $3) AS seen
          FROM (SELECT 1) one LEFT JOIN ${s}.saga_instances i ON i.saga = $1 AND i.key = $2`,
         ['Raw', key, eventId],
       );
-    /** Inbox row, instance insert, history row, outbox row, two timer rows (like `order.placed`). */
+    /**
+     * Appends one emitted event to the log (like the step's append of a one-event batch to a stream): creates
+     * or bumps the `streams` row, inserts the `events` row at the new version.
+     */
+    const rawAppend = async (tx: Queryable, type: string, key: string, causationId: string) => {
+      const e = emittedEvent(type, key, causationId);
+      const res = await tx.query(
+        `WITH st AS (
+           INSERT INTO ${s}.streams AS st (stream_id, version) VALUES ($1, 1)
+           ON CONFLICT (stream_id) DO UPDATE SET version = st.version + 1, updated_at = now()
+           RETURNING st.version
+         )
+         INSERT INTO ${s}.events (event_id, stream_id, version, type, aggregate_type, data, metadata, occurred_at)
+         SELECT $2::uuid, $1, st.version, $3, $4, $5::jsonb, $6::jsonb, $7::timestamptz FROM st
+         RETURNING position`,
+        [e.streamId, e.id, e.type, e.aggregateType, JSON.stringify(e.data), JSON.stringify(e.metadata), e.timestamp],
+      );
+      if (res.rowCount !== 1) throw new Error('raw baseline: append wrote no event');
+    };
+    /** Inbox row, instance insert, history row, two timer rows, then the emitted event appended (like `order.placed`). */
     const rawCreate = (key: string) =>
       db.transaction(async (tx) => {
         const eventId = newId();
@@ -125,17 +153,20 @@ export default async function bench(ctx: BenchContext): Promise<BenchResult[]> {
           `WITH inbox AS (INSERT INTO ${s}.saga_inbox (saga, key, event_id) VALUES ('Raw', $1, $2) RETURNING 1),
            hist AS (INSERT INTO ${s}.saga_history (saga, key, event_id, event_type, from_state, to_state, effects, kind, at)
                     VALUES ('Raw', $1, $2, 'order.placed', 'null', $4::jsonb, $6::jsonb, 'applied', $3) RETURNING 1),
-           ob AS (INSERT INTO ${s}.outbox (id, saga, key, event, created_at) VALUES ($8::uuid, 'Raw', $1, $7::jsonb, $3) RETURNING 1),
            tup AS (INSERT INTO ${s}.timers (saga, key, timer_id, event, due_at)
                    VALUES ('Raw', $1, 'reminder', '{"type":"order.remind"}', $3::timestamptz + interval '10 seconds'),
                           ('Raw', $1, 'xstate.after.paymentTimeout.Order.awaitingPayment', '{"type":"xstate.after"}', $3::timestamptz + interval '60 seconds')
                    RETURNING 1)
            INSERT INTO ${s}.saga_instances (saga, key, version, definition_version, status, state, context, snapshot, created_at, updated_at)
-           VALUES ('Raw', $1, 1, 1, 'running', $4::jsonb, $5::jsonb, $9::jsonb, $3, $3)`,
-          [key, eventId, now, sample.state, sample.context, sample.placedEffects, outboxEvent(key), newId(), sample.snapshot],
+           VALUES ('Raw', $1, 1, 1, 'running', $4::jsonb, $5::jsonb, $7::jsonb, $3, $3)`,
+          [key, eventId, now, sample.state, sample.context, sample.placedEffects, sample.snapshot],
         );
-      });
-    /** Inbox row, version-checked update, history row; with `transition`, an outbox row and two timer deletes too. */
+        await rawAppend(tx, 'payment.requested', key, eventId);
+      }, begin);
+    /**
+     * Inbox row, version-checked update, history row; with `transition`, two timer deletes too, then the emitted
+     * event appended (like `payment.failed`).
+     */
     const rawUpdate = (key: string, transition: boolean) =>
       db.transaction(async (tx) => {
         const eventId = newId();
@@ -147,14 +178,14 @@ export default async function bench(ctx: BenchContext): Promise<BenchResult[]> {
           `WITH inbox AS (INSERT INTO ${s}.saga_inbox (saga, key, event_id) VALUES ('Raw', $1, $2) RETURNING 1),
            hist AS (INSERT INTO ${s}.saga_history (saga, key, event_id, event_type, from_state, to_state, effects, kind, at)
                     VALUES ('Raw', $1, $2, 'order.noted', $5::jsonb, $5::jsonb, $7::jsonb, 'applied', $3) RETURNING 1)
-           ${transition ? `, ob AS (INSERT INTO ${s}.outbox (id, saga, key, event, created_at) VALUES ($10::uuid, 'Raw', $1, $9::jsonb, $3) RETURNING 1),
-           tdel AS (DELETE FROM ${s}.timers WHERE saga = 'Raw' AND key = $1 AND timer_id IN ('reminder', 'xstate.after.paymentTimeout.Order.awaitingPayment') RETURNING 1)` : ''}
+           ${transition ? `, tdel AS (DELETE FROM ${s}.timers WHERE saga = 'Raw' AND key = $1 AND timer_id IN ('reminder', 'xstate.after.paymentTimeout.Order.awaitingPayment') RETURNING 1)` : ''}
            UPDATE ${s}.saga_instances SET version = version + 1, status = 'running', state = $5::jsonb, context = $6::jsonb, snapshot = $8::jsonb, updated_at = $3
            WHERE saga = 'Raw' AND key = $1 AND version = $4`,
-          [key, eventId, now, version, sample.state, sample.context, transition ? sample.placedEffects : sample.noteEffects, sample.snapshot, ...(transition ? [outboxEvent(key), newId()] : [])],
+          [key, eventId, now, version, sample.state, sample.context, transition ? sample.placedEffects : sample.noteEffects, sample.snapshot],
         );
         if (res.rowCount !== 1) throw new Error('raw baseline lost a race');
-      });
+        if (transition) await rawAppend(tx, 'stock.release-requested', key, eventId);
+      }, begin);
 
     for (const concurrency of [1, 16]) {
       const keys = Array.from({ length: concurrency }, () => `k-${newId()}`);

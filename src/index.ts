@@ -22,7 +22,6 @@ export { MemorySagaRepository } from './memory/saga-repository.js';
 export { PostgresSagaRepository, type PostgresSagaRepositoryOptions } from './postgres/saga-repository.js';
 export { SagaRuntime, type SagaRuntimeOptions } from './runtime/saga-runtime.js';
 export { StepResult, type StepOutcome } from './runtime/saga-step.js';
-export { OutboxRelay, type OutboxRelayOptions } from './runtime/outbox-relay.js';
 export { TimerPoller, type TimerPollerOptions } from './runtime/timer-poller.js';
 export * from './config/index.js';
 export * from './observability/index.js';

@@ -1,6 +1,7 @@
+import type { EventEnvelope } from '../core/events/envelope.js';
 import type { DeadLetter, DeadLetterFilter } from '../core/ports/dead-letters.js';
 import type { StoredEvent } from '../core/ports/event-store.js';
-import type { OutboxEntry, SagaHistoryEntry, SagaInstance, SagaListFilter, TimerEntry } from '../core/ports/saga-store.js';
+import type { SagaHistoryEntry, SagaInstance, SagaListFilter, TimerEntry } from '../core/ports/saga-store.js';
 
 /**
  * What operators can do — the contract shared by the HTTP API, its client, and the direct
@@ -45,8 +46,8 @@ export interface EventsPage {
 export interface SagaDetails {
   instance: SagaInstance;
   timers: TimerEntry[];
-  /** Unsent outbox rows. */
-  outbox: OutboxEntry[];
+  /** The last events the instance emitted (in the event log since the step that emitted them), oldest first. */
+  emitted: EventEnvelope[];
   deadLetters: DeadLetter[];
   /** The last history entries, oldest first. */
   history: SagaHistoryEntry[];
@@ -58,7 +59,6 @@ export interface SagaWhy {
   /** Event types the current state accepts. */
   accepts: string[];
   timers: TimerEntry[];
-  unsentOutbox: OutboxEntry[];
   /** Open dead letters of this instance. */
   deadLetters: DeadLetter[];
   /** Recent history entries that did not apply (ignored, rejected, dropped). */
@@ -78,17 +78,16 @@ export interface ReplayTarget {
 
 export const ReplayActionKind = {
   RedeliverDeadLetter: 'redeliver-dead-letter',
-  RepublishOutbox: 'republish-outbox',
   FireTimer: 'fire-timer',
 } as const;
 export type ReplayActionKind = (typeof ReplayActionKind)[keyof typeof ReplayActionKind];
 
 export interface ReplayAction {
   kind: ReplayActionKind;
-  /** Dead letter, outbox row or timer id. */
+  /** Dead letter or timer id. */
   id: string;
   description: string;
-  /** Why this action was not taken (e.g. no bus in direct mode: a daemon publishes the row when it runs). */
+  /** Why this action was not taken. */
   skipped?: string;
 }
 

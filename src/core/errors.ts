@@ -82,6 +82,16 @@ export class PayloadTooLargeError extends SagaflowError {
 /** Expected stream version: a number, `'no-stream'` (must not exist) or `'any'`. */
 export type ExpectedVersion = number | 'no-stream' | 'any';
 
+/**
+ * The database aborted a transaction to resolve a conflict with another one (a deadlock, a serialization
+ * failure). Nothing was written; retrying the whole transaction resolves it.
+ */
+export class TransactionConflictError extends SagaflowError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(ErrorCode.Concurrency, `transaction aborted by a conflict, retry it: ${message}`, { ...options, retryable: true });
+  }
+}
+
 /** An optimistic-concurrency check failed: somebody else wrote first. Retry after re-reading. */
 export class ConcurrencyError extends SagaflowError {
   readonly streamId: string;

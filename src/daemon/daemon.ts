@@ -32,7 +32,7 @@ export interface Daemon {
 
 /**
  * The composition root: config → database (PGlite in `<dataDir>/data` without `DATABASE_URL`) →
- * migrate → stores → bus → saga runtime (+ outbox relay, timer poller) → HTTP API. On the embedded
+ * migrate → stores → bus → saga runtime (+ saga reader, bus relay, timer poller) → HTTP API. On the embedded
  * default it writes `<dataDir>/api-token` (0600) and `<dataDir>/daemon.json` so the CLI finds it.
  */
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
@@ -74,11 +74,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const schema = quoteSchema(config.database.schema);
     const metrics = createMetrics({
       queueDepths: async () => {
-        const { rows } = await database.db.query<{ outbox: string; timers: string }>(
-          `SELECT (SELECT count(*) FROM ${schema}.outbox WHERE sent_at IS NULL) AS outbox,
-                  (SELECT count(*) FROM ${schema}.timers WHERE due_at <= now()) AS timers`,
-        );
-        return { outbox: Number(rows[0]?.outbox ?? 0), due_timers: Number(rows[0]?.timers ?? 0) };
+        const { rows } = await database.db.query<{ timers: string }>(`SELECT count(*) AS timers FROM ${schema}.timers WHERE due_at <= now()`);
+        return { due_timers: Number(rows[0]?.timers ?? 0) };
       },
     });
     engine = createEngine({ config, database, sagas, mode: 'daemon', logger, metrics });

@@ -19,7 +19,6 @@ import { PostgresSagaRepository } from '../postgres/saga-repository.js';
 import { createRedisBus } from '../redis/redis-event-bus.js';
 import { SagaRuntime } from '../runtime/saga-runtime.js';
 import { LocalOperator } from './local-operator.js';
-import { OutboxToStore } from './outbox-to-store.js';
 import { subscribeConfigured } from './subscriptions.js';
 import type { OpenedDatabase } from './database.js';
 
@@ -73,23 +72,18 @@ function buildTransport(config: SagaflowConfig, parts: { repository: PostgresSag
   throw new UnavailableError(`EVENT_BUS_TYPE=${String(config.bus.type)} is not available`);
 }
 
-/** A bus for the runtime that publishes (outbox relay) but takes no subscriptions: the feeder delivers. */
-function publishOnly(bus: EventBus): EventBus {
-  const none: Subscription = { pattern: '', group: '', unsubscribe: async () => {} };
-  return { publish: (events, options) => bus.publish(events, options), subscribe: async () => none, start: async () => {}, stop: async () => {} };
-}
-
 /**
  * Wires store → registry → saga repository → durable bus → saga runtime → operator, on an open
  * database. The composition root (`startDaemon`) and the CLI's direct mode both build on this.
  *
- * How events reach the sagas in the daemon: every publish (operator, outbox relay) is appended to the
- * event store first. With the Redis (or hybrid) transport the bus relay moves stored events to Redis
- * and the runtime consumes them through consumer groups (shared by several daemons; an entry is
- * acknowledged only after its step committed). With the in-memory transport, whose queue dies with
- * the process, a feeder reads the store's gap-free log and runs the steps itself, saving its
- * checkpoint only after the steps committed: a SIGTERM or crash loses nothing, and what was applied
- * twice is a no-op thanks to the step's inbox.
+ * How events flow in the daemon: every publish (API, CLI, handler) is appended to the event log, and
+ * every event a saga step emits is appended in that step's transaction — the log is the outbox. Readers
+ * of the log follow it gap-free from a checkpoint saved after delivery, woken at once by local commits:
+ * the bus relay moves events to the transport (for subscribers); with the in-memory transport, whose
+ * queue dies with the process, the saga reader applies them to the sagas itself (instances in parallel,
+ * each in log order); with Redis (or hybrid) the runtime consumes the transport's consumer groups
+ * (shared by several daemons; an entry is acknowledged only after its step committed). A crash anywhere
+ * loses nothing, and what is delivered twice is a no-op thanks to the step's inbox.
  */
 export function createEngine(options: EngineOptions): Engine {
   const { config, database, sagas, mode } = options;
@@ -104,76 +98,62 @@ export function createEngine(options: EngineOptions): Engine {
     storeRegistry.registerAll(saga.events);
   }
   const store = new PostgresEventStore(database.db, { schema, registry: storeRegistry });
-  const repository = new PostgresSagaRepository(database.db, { schema });
+  // Emitted events enter the log in the step's transaction: the repository appends through the store.
+  const repository = new PostgresSagaRepository(database.db, { schema, store });
   const checkpoints = new PostgresCheckpoints(database.db, { schema });
 
   let bus: DurableEventBus | undefined;
-  let runtimeBus: EventBus | undefined;
-  const feedsFromStore = config.bus.type === 'memory';
   if (mode === 'daemon') {
     let transport = buildTransport(config, { repository, registry: storeRegistry }, logger);
     if (options.metrics) transport = instrumentBus(transport, options.metrics);
     bus = createDurableBus({ store, transport, checkpoints, relayName: 'bus-relay', batchSize: config.processing.batchSize, logger });
-    runtimeBus = feedsFromStore ? publishOnly(bus) : bus;
   }
+  // With the in-memory transport (whose queue dies with the process) the sagas read the log themselves;
+  // with Redis they consume the transport's consumer groups, shared by several daemons.
+  const readsLog = mode === 'daemon' && config.bus.type === 'memory';
+  const late: { sagaReader?: EventRelay } = {};
+  /** Wakes this process's readers of the log after a local commit that appended. */
+  const wake = () => {
+    bus?.relay.poke();
+    late.sagaReader?.poke();
+  };
   const runtime = new SagaRuntime({
     repository,
     sagas,
-    ...(runtimeBus ? { bus: runtimeBus } : {}),
+    ...(bus && !readsLog ? { bus } : {}),
     logger,
-    // The runtime's OutboxRelay would publish while holding its claim transaction, and a durable
-    // publish appends through the same database (a self-deadlock on PGlite): see OutboxToStore.
-    relay: false,
     timers: mode === 'daemon' ? {} : false,
     subscribe: { group: SAGA_GROUP },
+    onEmitted: wake,
   });
-  // The feeder is built after the outbox (it wakes the outbox, the outbox wakes it): a late-bound reference.
-  const late: { feeder?: EventRelay } = {};
-  const outbox =
-    mode === 'daemon'
-      ? new OutboxToStore({
-          db: database.db, schema, store, deadLetters: repository.deadLetters, batchSize: config.processing.batchSize, logger,
-          // Emitted events may start or move other sagas: wake the log readers instead of waiting for their poll.
-          onMoved: () => {
-            bus?.relay.poke();
-            late.feeder?.poke();
-          },
-        })
-      : undefined;
-  const handled = new Set(runtime.handledTypes());
-  const feeder =
-    mode === 'daemon' && feedsFromStore
-      ? new EventRelay({
-          store,
-          checkpoints,
-          name: SAGA_GROUP,
-          batchSize: config.processing.batchSize,
-          logger,
-          transport: {
-            publish: async (events) => {
-              for (const e of Array.isArray(events) ? events : [events]) {
-                if (!handled.has(e.type)) continue;
-                const end = options.metrics?.processingDuration.startTimer({ event_type: e.type, handler: SAGA_GROUP });
-                const outcomes = await runtime.handle(e);
-                end?.();
-                if (outcomes.some((o) => (o.emitted?.length ?? 0) > 0)) outbox?.wake();
-                options.metrics?.eventsProcessed.inc({ event_type: e.type, handler: SAGA_GROUP, status: 'success' });
-              }
-            },
-            subscribe: () => Promise.reject(new Error('not a transport')),
-            start: async () => {},
-            stop: async () => {},
-          },
-        })
-      : undefined;
-  late.feeder = feeder;
+  const sagaReader = readsLog
+    ? new EventRelay({
+        store,
+        checkpoints,
+        name: SAGA_GROUP,
+        batchSize: config.processing.batchSize,
+        logger,
+        deliver: async (events) => {
+          const end = options.metrics?.processingDuration.startTimer({ event_type: 'batch', handler: SAGA_GROUP });
+          const outcomes = await runtime.applyBatch(events, { concurrency: config.bus.workers });
+          end?.();
+          if (options.metrics) {
+            const typeOf = new Map(events.map((e) => [e.id, e.type]));
+            for (const o of outcomes) {
+              const status = o.result === 'dead-lettered' ? 'error' : 'success';
+              options.metrics.eventsProcessed.inc({ event_type: typeOf.get(o.eventId) ?? 'unknown', handler: SAGA_GROUP, status });
+            }
+          }
+        },
+      })
+    : undefined;
+  late.sagaReader = sagaReader;
   const sagaByName = new Map(sagas.map((s) => [s.name, s]));
 
   const publish = async (event: EventEnvelope): Promise<{ position?: number }> => {
     const appended = await store.append(event.streamId, [event]);
     if (bus) {
-      bus.relay.poke();
-      feeder?.poke();
+      wake();
     } else {
       // Direct mode: run the steps here; a daemon reading the log later finds them applied (inbox).
       await runtime.handle(event);
@@ -192,7 +172,6 @@ export function createEngine(options: EngineOptions): Engine {
   const operator = new LocalOperator({
     mode, db: database.db, schema, store, deadLetters: repository.deadLetters, registry, sagas, queries: repository,
     publish, redeliver,
-    ...(outbox ? { flushOutbox: () => outbox.drain() } : {}),
     fireTimer: async (timer) => void (await runtime.fireTimer(timer)),
     logger,
     status: { bus: mode === 'daemon' ? config.bus.type : 'none (direct)' },
@@ -208,17 +187,15 @@ export function createEngine(options: EngineOptions): Engine {
       await runtime.start();
       if (bus) subscriptions = await subscribeConfigured(bus, config.subscriptions, logger);
       await bus?.start();
-      outbox?.start();
-      feeder?.start();
+      sagaReader?.start();
     },
     async stop({ drainTimeoutMs = config.shutdownTimeoutMs } = {}) {
       if (!started) return;
       started = false;
-      // The feeder finishes its current step batch (checkpoint after commit); the runtime unsubscribes
-      // and stops the outbox relay and timer poller after their batch; the bus drains handlers in flight.
-      await feeder?.stop();
+      // The saga reader finishes its current page (checkpoint after commit); the runtime unsubscribes and
+      // stops the timer poller after its batch; the bus drains handlers in flight.
+      await sagaReader?.stop();
       await runtime.stop();
-      await outbox?.stop();
       for (const sub of subscriptions.splice(0)) await sub.unsubscribe();
       await bus?.stop({ drainTimeoutMs });
     },

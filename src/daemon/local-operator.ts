@@ -34,8 +34,6 @@ export interface LocalOperatorOptions {
   publish(event: EventEnvelope): Promise<{ position?: number }>;
   /** Re-applies a dead-lettered event to the saga or handler that failed it. */
   redeliver(letter: DeadLetter): Promise<void>;
-  /** Publishes unsent outbox rows now (all of them; the relay is idempotent by row id). */
-  flushOutbox?: () => Promise<number>;
   /** Fires one due timer through the step (claimed, so at most once). */
   fireTimer?: (timer: TimerEntry) => Promise<void>;
   clock?: Clock;
@@ -184,13 +182,13 @@ export class LocalOperator implements OperatorApi {
 
   async showSaga(saga: string, key: string): Promise<SagaDetails> {
     const instance = await this.instance(saga, key);
-    const [timers, outbox, deadLetters, history] = await Promise.all([
+    const [timers, emitted, deadLetters, history] = await Promise.all([
       this.queries.timers(saga, key),
-      this.queries.outbox(saga, key, { unsentOnly: true }),
+      this.queries.emitted(saga, key),
       this.o.deadLetters.list({ saga, sagaKey: key }),
       this.queries.history(saga, key),
     ]);
-    return { instance, timers, outbox, deadLetters, history: history.slice(-10) };
+    return { instance, timers, emitted: emitted.slice(-10), deadLetters, history: history.slice(-10) };
   }
 
   async sagaHistory(saga: string, key: string): Promise<SagaHistoryEntry[]> {
@@ -200,9 +198,8 @@ export class LocalOperator implements OperatorApi {
 
   async whySaga(saga: string, key: string): Promise<SagaWhy> {
     const instance = await this.instance(saga, key);
-    const [timers, unsentOutbox, deadLetters, history] = await Promise.all([
+    const [timers, deadLetters, history] = await Promise.all([
       this.queries.timers(saga, key),
-      this.queries.outbox(saga, key, { unsentOnly: true }),
       this.o.deadLetters.list({ saga, sagaKey: key, status: 'open' }),
       this.queries.history(saga, key),
     ]);
@@ -227,9 +224,8 @@ export class LocalOperator implements OperatorApi {
       if (timers.length === 0 && accepts.length > 0) summary.push('No timer is pending: only an incoming event moves it on.');
     }
     if (deadLetters.length > 0) summary.push(`${deadLetters.length} event(s) for it are dead-lettered: ${deadLetters.map((d) => `${d.event.type} (${d.error.message})`).join('; ')}. Fix the cause, then \`sagaflow replay ${saga} ${key}\`.`);
-    if (unsentOutbox.length > 0) summary.push(`${unsentOutbox.length} emitted event(s) are not yet published: ${unsentOutbox.map((o) => o.event.type).join(', ')}.`);
     if (rejected.length > 0) summary.push(`${rejected.length} recent event(s) did not apply: ${rejected.map((r) => `${r.eventType} (${r.kind})`).join(', ')}.`);
-    return { instance, accepts, timers, unsentOutbox, deadLetters, rejected, ...(lastStep ? { lastStep } : {}), sinceLastStepMs, summary };
+    return { instance, accepts, timers, deadLetters, rejected, ...(lastStep ? { lastStep } : {}), sinceLastStepMs, summary };
   }
 
   async replayTargets(filter: { saga?: string; olderThanMs: number; limit?: number }): Promise<ReplayTarget[]> {
@@ -240,16 +236,13 @@ export class LocalOperator implements OperatorApi {
   async replay(saga: string, key: string, options: { dryRun: boolean }): Promise<ReplayResult> {
     await this.instance(saga, key);
     const now = this.clock.now().getTime();
-    const [letters, outbox, timers] = await Promise.all([
+    const [letters, timers] = await Promise.all([
       this.o.deadLetters.list({ saga, sagaKey: key, status: 'open' }),
-      this.queries.outbox(saga, key, { unsentOnly: true }),
       this.queries.timers(saga, key),
     ]);
     const overdue = timers.filter((t) => new Date(t.dueAt).getTime() <= now);
-    const outboxSkip = this.o.flushOutbox ? undefined : 'no bus in this process: the rows are published when a daemon runs';
     const actions: ReplayAction[] = [
       ...letters.map((l) => ({ kind: ReplayActionKind.RedeliverDeadLetter, id: l.id, description: `redeliver ${l.event.type} ${l.event.id} (failed: ${l.error.message})` })),
-      ...outbox.map((o) => ({ kind: ReplayActionKind.RepublishOutbox, id: o.id, description: `republish ${o.event.type} ${o.id}`, ...(outboxSkip ? { skipped: outboxSkip } : {}) })),
       ...overdue.map((t) => ({ kind: ReplayActionKind.FireTimer, id: t.id, description: `fire ${t.event.type}, due ${t.dueAt}` })),
     ];
     if (!options.dryRun) {
@@ -257,7 +250,6 @@ export class LocalOperator implements OperatorApi {
         // Resolved by a racing operator or replay: already handled, which is what replay wants.
         if (!(err instanceof SagaflowError && err.code === ErrorCode.Concurrency)) throw err;
       });
-      if (outbox.length > 0 && this.o.flushOutbox) await this.o.flushOutbox();
       for (const t of overdue) {
         if (!this.o.fireTimer) throw new UnavailableError('firing timers is not available here');
         await this.o.fireTimer(t);

@@ -31,10 +31,16 @@ export class MemoryEventStore implements EventStore {
     this.clock = options.clock ?? systemClock;
   }
 
-  async append(streamId: string, events: EventEnvelope[], options: AppendOptions = {}): Promise<AppendResult> {
+  /** Checks a batch without writing it: throws what {@link append} would reject; returns the validated batch. */
+  validate(streamId: string, events: EventEnvelope[], options: AppendOptions = {}): EventEnvelope[] {
     parseStreamId(streamId);
+    parseExpectedVersion(options.expectedVersion);
+    return validateBatch(streamId, events, this.options.registry, this.options.maxEventBytes);
+  }
+
+  async append(streamId: string, events: EventEnvelope[], options: AppendOptions = {}): Promise<AppendResult> {
     const expected = parseExpectedVersion(options.expectedVersion);
-    const batch = validateBatch(streamId, events, this.options.registry, this.options.maxEventBytes);
+    const batch = this.validate(streamId, events, options);
     const existing = batch.map((e) => this.byId.get(e.id)).filter((e): e is StoredEvent => e !== undefined);
     const stream = this.streams.get(streamId) ?? [];
     if (existing.length === batch.length) return { nextVersion: stream.length, events: existing, duplicate: true };

@@ -4,8 +4,9 @@ import type { Clock } from '../core/ports/clock.js';
 import { systemClock } from '../core/ports/clock.js';
 import type { DeadLetters, NewDeadLetter } from '../core/ports/dead-letters.js';
 import type { SagaRepository, SagaStepRead, SagaStepTx, SagaStepWrite } from '../core/ports/saga-repository.js';
-import type { OutboxEntry, SagaHistoryEntry, SagaInstance, SagaListFilter, TimerEntry } from '../core/ports/saga-store.js';
+import type { SagaHistoryEntry, SagaInstance, SagaListFilter, TimerEntry } from '../core/ports/saga-store.js';
 import { MemoryDeadLetters } from './dead-letters.js';
+import { MemoryEventStore } from './event-store.js';
 
 const json = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T));
 const k = (saga: string, key: string) => `${saga}\u0000${key}`;
@@ -26,16 +27,17 @@ export class MemorySagaRepository implements SagaRepository {
   private readonly instances = new Map<string, SagaInstance>();
   private readonly inbox = new Set<string>();
   private readonly historyRows: SagaHistoryEntry[] = [];
-  private readonly outboxRows: OutboxEntry[] = [];
   private readonly timerRows = new Map<string, TimerEntry>();
   private readonly parkedRows = new Map<string, EventEnvelope[]>();
   private lock: Promise<unknown> = Promise.resolve();
   private seq = 0;
-  private relaying = false;
+  /** The event log emitted events are appended to (with the step's other writes). */
+  readonly store: MemoryEventStore;
 
-  constructor(options: { deadLetters?: DeadLetters; clock?: Clock } = {}) {
+  constructor(options: { deadLetters?: DeadLetters; clock?: Clock; store?: MemoryEventStore } = {}) {
     this.deadLetters = options.deadLetters ?? new MemoryDeadLetters();
     this.clock = options.clock ?? systemClock;
+    this.store = options.store ?? new MemoryEventStore({ clock: this.clock });
   }
 
   step<T>(fn: (tx: SagaStepTx) => Promise<T>): Promise<T> {
@@ -71,6 +73,8 @@ export class MemorySagaRepository implements SagaRepository {
             throw new ConcurrencyError(`saga:${w.saga}/${w.key}`, w.instance.expectedVersion, cur?.version ?? 0);
           }
         }
+        // Emitted events are checked before the write is staged, as the Postgres repository does.
+        for (const e of w.emitted ?? []) this.store.validate(e.streamId, [e]);
         staged.writes.push(json(w));
       },
     };
@@ -102,7 +106,7 @@ export class MemorySagaRepository implements SagaRepository {
         const h: SagaHistoryEntry = { seq: ++this.seq, saga: w.saga, key: w.key, eventId: w.event.id, eventType: w.event.type, ...w.history, at };
         this.historyRows.push(h);
       }
-      for (const e of w.outbox ?? []) this.outboxRows.push({ id: e.id, saga: w.saga, key: w.key, event: e, createdAt: at, attempts: 0 });
+      for (const e of w.emitted ?? []) await this.store.append(e.streamId, [e]);
       for (const t of w.cancelledTimers ?? []) this.timerRows.delete(`${id}\u0000${t}`);
       for (const t of w.timers ?? []) this.timerRows.set(`${id}\u0000${t.id}`, t);
       if (w.deadLetter) letters.push(w.deadLetter);
@@ -126,33 +130,6 @@ export class MemorySagaRepository implements SagaRepository {
         .sort((a, b) => a.dueAt.localeCompare(b.dueAt))
         .slice(0, limit),
     );
-  }
-
-  async relayOutbox(limit: number, publish: (entries: OutboxEntry[]) => Promise<void>): Promise<number> {
-    // One relay at a time in a process stands in for SKIP LOCKED.
-    if (this.relaying) return 0;
-    this.relaying = true;
-    try {
-      const batch = this.outboxRows.filter((r) => r.sentAt === undefined).slice(0, limit);
-      if (batch.length === 0) return 0;
-      try {
-        await publish(json(batch));
-      } catch (err) {
-        for (const r of batch) {
-          r.attempts += 1;
-          r.lastError = err instanceof Error ? err.message : String(err);
-        }
-        throw err;
-      }
-      const at = this.clock.now().toISOString();
-      for (const r of batch) {
-        r.attempts += 1;
-        r.sentAt = at;
-      }
-      return batch.length;
-    } finally {
-      this.relaying = false;
-    }
   }
 
   async parked(saga: string, key: string): Promise<EventEnvelope[]> {
@@ -186,7 +163,8 @@ export class MemorySagaRepository implements SagaRepository {
     return json([...this.timerRows.values()].filter((t) => t.saga === saga && t.key === key).sort((a, b) => a.dueAt.localeCompare(b.dueAt)));
   }
 
-  async outbox(saga: string, key: string, options: { unsentOnly?: boolean } = {}): Promise<OutboxEntry[]> {
-    return json(this.outboxRows.filter((r) => r.saga === saga && r.key === key && (!options.unsentOnly || r.sentAt === undefined)));
+  async emitted(saga: string, key: string, options: { limit?: number } = {}): Promise<EventEnvelope[]> {
+    const events = await this.store.query({ metadata: { saga, sagaKey: key }, limit: Math.min(options.limit ?? 1000, 10_000) });
+    return events.map(({ position: _p, cursor: _c, ...envelope }) => envelope);
   }
 }

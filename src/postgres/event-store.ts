@@ -124,8 +124,12 @@ export class PostgresEventStore implements EventStore {
    * taken here); a transaction that wrote first gets an {@link AppendLockOrderError}.
    */
   async appendWith(q: Queryable, streamId: string, events: EventEnvelope[], options: AppendOptions = {}): Promise<AppendResult> {
+    return this.appendValidated(q, streamId, this.validate(streamId, events, options), options);
+  }
+
+  /** {@link appendWith} for a batch that already passed {@link validate} (the saga step checks before it writes). */
+  async appendValidated(q: Queryable, streamId: string, batch: EventEnvelope[], options: AppendOptions = {}): Promise<AppendResult> {
     const expected = parseExpectedVersion(options.expectedVersion);
-    const batch = this.validate(streamId, events, options);
     await ensureAppendLock(q, this.appendLock);
     const expectedParam = expected === 'any' ? null : expected === 'no-stream' ? 0 : expected;
     const ids = batch.map((e) => e.id);

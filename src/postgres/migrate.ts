@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Db } from '../core/ports/db.js';
+import { appendLockFor } from './append-lock.js';
 import { quoteSchema } from './identifiers.js';
 
 /** A numbered, forward-only migration. */
@@ -34,6 +35,8 @@ export async function migrate(db: Db, options: { schema?: string; migrations?: M
   const schemaName = options.schema ?? 'sagaflow';
   const schema = quoteSchema(schemaName);
   const migrations = options.migrations ?? loadMigrations();
+  // A migration may append to the log (0004 moves unsent outbox rows into it): it holds the append lock
+  // from BEGIN like every other appender, so a gap-free reader never passes its events.
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`sagaflow.migrate.${schemaName}`]);
     await tx.exec(`CREATE SCHEMA IF NOT EXISTS ${schema};
@@ -50,5 +53,5 @@ export async function migrate(db: Db, options: { schema?: string; migrations?: M
     }
     const current = Math.max(0, ...done, ...migrations.filter((m) => applied.includes(m.name)).map((m) => m.version));
     return { applied, current };
-  });
+  }, { begin: appendLockFor(schemaName).sql });
 }

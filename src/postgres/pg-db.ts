@@ -8,6 +8,12 @@ export interface PgDbOptions {
   max?: number;
   /** Per-statement timeout in ms (`statement_timeout`). @default 30000 */
   statementTimeoutMs?: number;
+  /**
+   * The server ends a session that stays idle inside a transaction this long
+   * (`idle_in_transaction_session_timeout`): a frozen or paused process holding the event log's append lock
+   * is cut off, so gap-free readers wait for it at most this long. @default 10000
+   */
+  idleInTransactionTimeoutMs?: number;
   applicationName?: string;
 }
 
@@ -31,6 +37,7 @@ export class PgDb implements Db {
             connectionString: options.connectionString,
             max: options.max ?? 10,
             statement_timeout: options.statementTimeoutMs ?? 30_000,
+            idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 10_000,
             application_name: options.applicationName ?? 'sagaflow',
           });
     // An idle client that loses its connection emits 'error' on the pool; without a listener

@@ -3,7 +3,9 @@ import type { EventEnvelope } from '../core/events/envelope.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
 import type { Db, Queryable } from '../core/ports/db.js';
 import type { SagaRepository, SagaStepRead, SagaStepTx, SagaStepWrite } from '../core/ports/saga-repository.js';
-import type { OutboxEntry, SagaHistoryEntry, SagaInstance, SagaListFilter, TimerEntry } from '../core/ports/saga-store.js';
+import type { SagaHistoryEntry, SagaInstance, SagaListFilter, TimerEntry } from '../core/ports/saga-store.js';
+import { appendTransaction } from './append-lock.js';
+import { PostgresEventStore } from './event-store.js';
 import { PostgresDeadLetters } from './dead-letters.js';
 import { quoteSchema } from './identifiers.js';
 import { statementName } from './statement-name.js';
@@ -13,8 +15,13 @@ import { isUniqueViolation } from './sql-errors.js';
 export interface PostgresSagaRepositoryOptions {
   /** @default 'sagaflow' */
   schema?: string;
-  /** Timestamps of rows (created, updated, history, sent). @default systemClock */
+  /** Timestamps of rows (created, updated, history). @default systemClock */
   clock?: Clock;
+  /**
+   * The event log that emitted events are appended to, in the step's transaction (pass the store with the
+   * registry, so emitted events are checked against their schemas). @default a store on the same schema
+   */
+  store?: PostgresEventStore;
 }
 
 interface InstanceRow {
@@ -30,9 +37,6 @@ interface InstanceRow {
   updated_at: Date | string;
 }
 interface TimerRow { saga: string; key: string; timer_id: string; event: TimerEntry['event']; due_at: Date | string }
-interface OutboxRow {
-  id: string; saga: string; key: string; event: EventEnvelope; created_at: Date | string; sent_at: Date | string | null; attempts: number; last_error: string | null;
-}
 
 const iso = (d: Date | string) => new Date(d).toISOString();
 
@@ -43,22 +47,20 @@ function toInstance(r: InstanceRow): SagaInstance {
   };
 }
 const toTimer = (r: TimerRow): TimerEntry => ({ id: r.timer_id, saga: r.saga, key: r.key, event: r.event, dueAt: iso(r.due_at) });
-function toOutbox(r: OutboxRow): OutboxEntry {
-  const e: OutboxEntry = { id: r.id, saga: r.saga, key: r.key, event: r.event, createdAt: iso(r.created_at), attempts: r.attempts };
-  if (r.sent_at !== null) e.sentAt = iso(r.sent_at);
-  if (r.last_error !== null) e.lastError = r.last_error;
-  return e;
-}
 
 /**
  * Saga storage on Postgres or PGlite (same SQL through {@link Db}). A step is one transaction of two
  * round trips besides BEGIN/COMMIT: one read (instance + inbox check) and one write statement whose CTEs
- * insert the inbox row, insert or version-check-update the instance, and write history, outbox and timers
- * (only the parts the step uses). Both are named prepared statements on Postgres: parsed and planned once
- * per connection instead of on every step.
+ * insert the inbox row, insert or version-check-update the instance, and write history and timers (only
+ * the parts the step uses); a step that emits events appends them to the event log in the same
+ * transaction (one more statement per target stream). The transaction holds the log's append lock from
+ * BEGIN, so the gap-free reader never passes it. Statements are named prepared statements on Postgres:
+ * parsed and planned once per connection instead of on every step.
  */
 export class PostgresSagaRepository implements SagaRepository {
   readonly deadLetters: PostgresDeadLetters;
+  /** The event log emitted events are appended to. */
+  readonly store: PostgresEventStore;
   private readonly s: string;
   private readonly clock: Clock;
   private readonly readSql: string;
@@ -73,6 +75,7 @@ export class PostgresSagaRepository implements SagaRepository {
     this.s = quoteSchema(schema);
     this.clock = options.clock ?? systemClock;
     this.deadLetters = new PostgresDeadLetters(db, { schema });
+    this.store = options.store ?? new PostgresEventStore(db, { schema });
     // Columns listed, not `i.*`: a prepared statement whose result shape changes (a later migration adding a
     // column while this process runs) fails with "cached plan must not change result type".
     this.readSql = `
@@ -88,7 +91,7 @@ export class PostgresSagaRepository implements SagaRepository {
   }
 
   step<T>(fn: (tx: SagaStepTx) => Promise<T>): Promise<T> {
-    return this.db.transaction((tx) => fn(this.txFor(tx)));
+    return appendTransaction(this.db, this.store.appendLock, (tx) => fn(this.txFor(tx)));
   }
 
   private txFor(q: Queryable): SagaStepTx {
@@ -143,12 +146,6 @@ export class PostgresSagaRepository implements SagaRepository {
            ${p(h.kind)}::text, ${p(h.note ?? null)}::text, ${at()}) RETURNING 1)`,
       );
     }
-    if (w.outbox && w.outbox.length > 0) {
-      ctes.push(
-        `ob AS (INSERT INTO ${s}.outbox (id, saga, key, event, created_at)
-         SELECT (e->>'id')::uuid, $1::text, $2::text, e, ${at()} FROM jsonb_array_elements(${json(w.outbox)}) e RETURNING 1)`,
-      );
-    }
     if (w.cancelledTimers && w.cancelledTimers.length > 0) {
       ctes.push(
         `tdel AS (DELETE FROM ${s}.timers WHERE saga = $1::text AND key = $2::text AND timer_id IN (SELECT jsonb_array_elements_text(${json(w.cancelledTimers)})) RETURNING 1)`,
@@ -170,6 +167,10 @@ export class PostgresSagaRepository implements SagaRepository {
   private async write(q: Queryable, w: SagaStepWrite): Promise<void> {
     const now = this.clock.now().toISOString();
     const inst = w.instance;
+    // Emitted events are checked before anything is written: a rejection leaves the transaction clean for
+    // the dead letter of the cause. Streams in a fixed order, so two steps lock them in the same order.
+    const emitted = [...groupByStream(w.emitted ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const batches = emitted.map(([streamId, events]) => ({ streamId, batch: this.store.validate(streamId, events) }));
     const statement = this.writeStatement(w, now);
     if (statement) {
       let name = this.writeNames.get(statement.text);
@@ -189,6 +190,7 @@ export class PostgresSagaRepository implements SagaRepository {
       }
       if (inst && res.rows[0]!.instance_rows !== 1) throw new ConcurrencyError(`saga:${w.saga}/${w.key}`, inst.expectedVersion, -1);
     }
+    for (const { streamId, batch } of batches) await this.store.appendValidated(q, streamId, batch);
     if (w.deadLetter) await this.deadLetters.addWith(q, w.deadLetter);
     if (w.park) {
       await q.query(
@@ -207,40 +209,6 @@ export class PostgresSagaRepository implements SagaRepository {
       [now.toISOString(), sagas ? JSON.stringify(sagas) : null, Math.min(limit, 10_000)],
     );
     return rows.map(toTimer);
-  }
-
-  async relayOutbox(limit: number, publish: (entries: OutboxEntry[]) => Promise<void>): Promise<number> {
-    let claimed: OutboxEntry[] = [];
-    try {
-      return await this.db.transaction(async (tx) => {
-        // FOR UPDATE SKIP LOCKED: relays in several processes take disjoint batches; the row locks are held
-        // while publishing, so a row is marked sent only by the relay that published it.
-        const { rows } = await tx.query<OutboxRow>(
-          `SELECT * FROM ${this.s}.outbox WHERE sent_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
-          [Math.min(limit, 10_000)],
-        );
-        if (rows.length === 0) return 0;
-        claimed = rows.map(toOutbox);
-        await publish(claimed);
-        await tx.query(
-          `UPDATE ${this.s}.outbox SET sent_at = $2, attempts = attempts + 1
-           WHERE id IN (SELECT (jsonb_array_elements_text($1::jsonb))::uuid)`,
-          [JSON.stringify(claimed.map((e) => e.id)), this.clock.now().toISOString()],
-        );
-        return rows.length;
-      });
-    } catch (err) {
-      if (claimed.length > 0) {
-        await this.db
-          .query(
-            `UPDATE ${this.s}.outbox SET attempts = attempts + 1, last_error = $2
-             WHERE id IN (SELECT (jsonb_array_elements_text($1::jsonb))::uuid) AND sent_at IS NULL`,
-            [JSON.stringify(claimed.map((e) => e.id)), (err instanceof Error ? err.message : String(err)).slice(0, 2000)],
-          )
-          .catch(() => undefined);
-      }
-      throw err;
-    }
   }
 
   async parked(saga: string, key: string): Promise<EventEnvelope[]> {
@@ -288,11 +256,15 @@ export class PostgresSagaRepository implements SagaRepository {
     return rows.map(toTimer);
   }
 
-  async outbox(saga: string, key: string, options: { unsentOnly?: boolean } = {}): Promise<OutboxEntry[]> {
-    const { rows } = await this.db.query<OutboxRow>(
-      `SELECT * FROM ${this.s}.outbox WHERE saga = $1 AND key = $2 AND (NOT $3::boolean OR sent_at IS NULL) ORDER BY seq`,
-      [saga, key, options.unsentOnly ?? false],
-    );
-    return rows.map(toOutbox);
+  async emitted(saga: string, key: string, options: { limit?: number } = {}): Promise<EventEnvelope[]> {
+    const events = await this.store.query({ metadata: { saga, sagaKey: key }, limit: Math.min(options.limit ?? 1000, 10_000) });
+    return events.map(({ position: _p, cursor: _c, ...envelope }) => envelope);
   }
+
+}
+
+function groupByStream(events: readonly EventEnvelope[]): Map<string, EventEnvelope[]> {
+  const byStream = new Map<string, EventEnvelope[]>();
+  for (const e of events) byStream.set(e.streamId, [...(byStream.get(e.streamId) ?? []), e]);
+  return byStream;
 }

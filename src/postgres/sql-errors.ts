@@ -1,4 +1,4 @@
-import { UnavailableError } from '../core/errors.js';
+import { TransactionConflictError, UnavailableError } from '../core/errors.js';
 
 /** SQLSTATE codes sagaflow reacts to. One module maps driver codes to domain errors. */
 export const SqlState = {
@@ -45,8 +45,12 @@ export function isConnectionError(err: unknown): boolean {
   return /Connection terminated|connection.*(closed|refused)/i.test(msg);
 }
 
-/** Wraps connection failures into {@link UnavailableError}; returns other errors unchanged. */
+/**
+ * Wraps connection failures into {@link UnavailableError} and deadlocks / serialization failures into a
+ * retryable {@link TransactionConflictError}; returns other errors unchanged.
+ */
 export function mapDriverError(err: unknown, what = 'database'): unknown {
+  if (isTransientConflict(err)) return new TransactionConflictError((err as Error).message, { cause: err });
   if (isConnectionError(err)) {
     return new UnavailableError(`${what} is unreachable: ${(err as Error).message || sqlStateOf(err)}`, { cause: err });
   }

@@ -1,12 +1,12 @@
 import { pino, type Logger } from 'pino';
-import { ConcurrencyError, SagaDefinitionError, ValidationError } from '../core/errors.js';
+import { ErrorCode, SagaDefinitionError, SagaflowError, ValidationError } from '../core/errors.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
 import type { EventBus, Subscription, SubscribeOptions } from '../core/ports/event-bus.js';
 import type { SagaRepository } from '../core/ports/saga-repository.js';
 import type { TimerEntry } from '../core/ports/saga-store.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
-import { OutboxRelay, type OutboxRelayOptions } from './outbox-relay.js';
+import { Semaphore } from '../core/bus/semaphore.js';
 import { runStep, StepResult, timerInput, type StepOutcome } from './saga-step.js';
 import { TimerPoller, type TimerPollerOptions } from './timer-poller.js';
 
@@ -14,15 +14,19 @@ import { TimerPoller, type TimerPollerOptions } from './timer-poller.js';
 export interface SagaRuntimeOptions {
   repository: SagaRepository;
   sagas: readonly SagaDefinition[];
-  /** Events in (subscriptions) and outbox out (relay). Without a bus, call `handle` and `relay.runOnce` yourself. */
+  /**
+   * Events in, through a subscription (the Redis transport). Without one, hand events to `handle` or
+   * `applyBatch` (the daemon's saga reader does, from the event log). Emitted events need no bus: the
+   * step appends them to the event log.
+   */
   bus?: EventBus;
   /** @default systemClock */
   clock?: Clock;
   logger?: Logger;
   /** Retries of a step that lost an optimistic-concurrency race. @default 10 */
   maxConflictRetries?: number;
-  /** Outbox relay settings, or false to run none in this process (needs `bus`). */
-  relay?: Omit<OutboxRelayOptions, 'repository' | 'bus' | 'logger'> | false;
+  /** Called after a step that appended emitted events committed (wake the log's readers). */
+  onEmitted?: () => void;
   /** Timer poller settings, or false to run none in this process. */
   timers?: TimerPollerOptions | false;
   /** Options of the bus subscription (one `*` subscription for all sagas). @default group 'sagaflow.sagas', concurrency 16 */
@@ -34,16 +38,16 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /**
  * Runs sagas durably: routes each event to every saga that declares its type, correlates it to an instance
  * key and applies it in one transaction per (event, instance) — inbox dedupe, versioned snapshot, history,
- * outbox, timers. Poison goes to dead letters in that same transaction while the instance keeps working.
+ * emitted events appended to the event log, timers. Poison goes to dead letters in that same transaction
+ * while the instance keeps working.
  *
  * @example
  * const runtime = new SagaRuntime({ repository, sagas: [TaskProcessing], bus });
- * await runtime.start();   // subscribes, starts the outbox relay and the timer poller
+ * await runtime.start();   // subscribes (when given a bus) and starts the timer poller
  * await runtime.stop();
  */
 export class SagaRuntime {
   readonly repository: SagaRepository;
-  readonly relay: OutboxRelay | undefined;
   readonly poller: TimerPoller | undefined;
   private readonly sagas = new Map<string, SagaDefinition>();
   private readonly byType = new Map<string, SagaDefinition[]>();
@@ -65,10 +69,6 @@ export class SagaRuntime {
       this.sagas.set(saga.name, saga);
       for (const type of saga.eventTypes) this.byType.set(type, [...(this.byType.get(type) ?? []), saga]);
     }
-    this.relay =
-      options.bus && options.relay !== false
-        ? new OutboxRelay({ ...(options.relay ?? {}), repository: this.repository, bus: options.bus, logger: this.logger })
-        : undefined;
     this.poller = options.timers !== false ? new TimerPoller(this, { ...(options.timers ?? {}), logger: this.logger }) : undefined;
   }
 
@@ -85,16 +85,57 @@ export class SagaRuntime {
     return out;
   }
 
+  /**
+   * Applies a page of events (in log order) to every saga that declares their types: one instance's
+   * events one at a time and in order, different instances concurrently (at most `concurrency` steps at
+   * once). Resolves when every step committed; rejects on the first infrastructure failure, after the
+   * steps in flight settled (redelivering the page is safe: the inbox makes applied events no-ops).
+   */
+  async applyBatch(events: readonly EventEnvelope[], options: { concurrency?: number } = {}): Promise<StepOutcome[]> {
+    const lanes = new Map<string, Array<{ saga: SagaDefinition; event: EventEnvelope }>>();
+    for (const event of events) {
+      for (const saga of this.byType.get(event.type) ?? []) {
+        let lane: string;
+        try {
+          lane = `${saga.name}\u0000${this.keyFor(saga, event)}`;
+        } catch {
+          lane = `\u0000${event.id}`; // no key: handleFor dead-letters it, on its own lane
+        }
+        const list = lanes.get(lane);
+        if (list) list.push({ saga, event });
+        else lanes.set(lane, [{ saga, event }]);
+      }
+    }
+    const permits = new Semaphore(options.concurrency ?? 16);
+    const outcomes: StepOutcome[] = [];
+    const results = await Promise.allSettled(
+      [...lanes.values()].map((lane) =>
+        permits.run(async () => {
+          for (const { saga, event } of lane) outcomes.push(await this.handleFor(saga, event));
+        }),
+      ),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return outcomes;
+  }
+
+  /** The instance key of `event` for `saga`; throws a `ValidationError` when it cannot be correlated. */
+  private keyFor(saga: SagaDefinition, event: EventEnvelope): string {
+    const fn = saga.correlate[event.type];
+    if (!fn) throw new ValidationError(`event for saga ${saga.name}`, [{ path: 'type', message: `"${event.type}" has no correlate function` }]);
+    const key = fn(event);
+    if (typeof key !== 'string' || key.length === 0 || key.length > 200) {
+      throw new ValidationError(`correlation key of ${event.type} for saga ${saga.name}`, [{ path: '', message: `must be a string of 1..200 characters, got ${JSON.stringify(key)}` }]);
+    }
+    return key;
+  }
+
   /** Applies an event to one saga. */
   async handleFor(saga: SagaDefinition, event: EventEnvelope, options: { unpark?: boolean } = {}): Promise<StepOutcome> {
     let key: string;
     try {
-      const fn = saga.correlate[event.type];
-      if (!fn) throw new ValidationError(`event for saga ${saga.name}`, [{ path: 'type', message: `"${event.type}" has no correlate function` }]);
-      key = fn(event);
-      if (typeof key !== 'string' || key.length === 0 || key.length > 200) {
-        throw new ValidationError(`correlation key of ${event.type} for saga ${saga.name}`, [{ path: '', message: `must be a string of 1..200 characters, got ${JSON.stringify(key)}` }]);
-      }
+      key = this.keyFor(saga, event);
     } catch (err) {
       // No key, so no instance to hold a transaction on: the letter goes in on its own.
       const at = this.clock.now().toISOString();
@@ -132,7 +173,7 @@ export class SagaRuntime {
     return fired;
   }
 
-  /** Subscribes to the bus and starts the relay and the timer poller. Idempotent. */
+  /** Subscribes to the bus (when given one) and starts the timer poller. Idempotent. */
   async start(): Promise<void> {
     if (this.started) return;
     this.starting ??= this.doStart();
@@ -155,13 +196,12 @@ export class SagaRuntime {
         ),
       );
     }
-    this.relay?.start();
     this.poller?.start();
     this.started = true;
     this.logger.info({ sagas: [...this.sagas.keys()] }, 'saga runtime started');
   }
 
-  /** Unsubscribes and stops the relay and the poller after their work in flight. Idempotent. */
+  /** Unsubscribes and stops the timer poller after its work in flight. Idempotent. */
   async stop(): Promise<void> {
     if (this.starting) await this.starting.catch(() => undefined);
     if (!this.started) return;
@@ -170,7 +210,7 @@ export class SagaRuntime {
     const subs = this.subscriptions;
     this.subscriptions = [];
     for (const s of subs) await s.unsubscribe();
-    await Promise.all([this.relay?.stop(), this.poller?.stop()]);
+    await this.poller?.stop();
     this.logger.info('saga runtime stopped');
   }
 
@@ -179,7 +219,8 @@ export class SagaRuntime {
       try {
         return await run();
       } catch (err) {
-        if (!(err instanceof ConcurrencyError) || attempt > this.maxRetries) throw err;
+        // A version conflict, a racing insert, a deadlock or serialization failure: re-read and decide again.
+        if (!(err instanceof SagaflowError && err.code === ErrorCode.Concurrency) || attempt > this.maxRetries) throw err;
         this.logger.debug({ saga: saga.name, sagaKey: key, eventId: event.id, attempt }, 'step lost a race; retrying');
         // Jittered, growing pause so racing writers spread out instead of colliding again.
         await sleep(Math.random() * Math.min(50, 2 ** attempt));
@@ -188,7 +229,7 @@ export class SagaRuntime {
   }
 
   private async afterStep(saga: SagaDefinition, outcome: StepOutcome): Promise<void> {
-    if ((outcome.emitted?.length ?? 0) > 0) this.relay?.wake();
+    if ((outcome.emitted?.length ?? 0) > 0) this.options.onEmitted?.();
     // A new instance may have events that arrived before it (onMissing: 'park'): apply them now.
     if (outcome.result === StepResult.Created && saga.onMissing === 'park' && outcome.key !== undefined) {
       for (const parked of await this.repository.parked(saga.name, outcome.key)) await this.handleFor(saga, parked, { unpark: true });

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { SagaVersionMismatchError, SagaflowError } from '../core/errors.js';
+import { ConcurrencyError, SagaVersionMismatchError, SagaflowError } from '../core/errors.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import type { NewDeadLetter } from '../core/ports/dead-letters.js';
 import type { SagaStepTx, SagaStepWrite } from '../core/ports/saga-repository.js';
@@ -39,7 +39,7 @@ export interface StepOutcome {
   result: StepResult;
   status?: SagaStatus;
   state?: unknown;
-  /** Events put in the outbox by this step. */
+  /** Events this step appended to the log. */
   emitted?: EventEnvelope[];
   timers?: TimerEntry[];
   cancelledTimers?: string[];
@@ -163,20 +163,29 @@ export async function runStep(tx: SagaStepTx, input: StepInput): Promise<StepOut
     return { ...base, result: decision.reason === 'after-completion' ? StepResult.AfterCompletion : StepResult.Ignored, status: i.status, state: i.state };
   }
 
-  await tx.write({
-    saga: saga.name, key, event: envelope, unpark: input.unpark ?? false,
-    instance: {
-      create: !instance, expectedVersion: instance?.version ?? 0, definitionVersion: instance?.definitionVersion ?? saga.version,
-      status: decision.status, state: decision.state, context: decision.context, snapshot: decision.snapshot,
-    },
-    history: { fromState: decision.fromState, toState: decision.state, effects: decision.effects, kind: 'applied' },
-    outbox: decision.outbox,
-    timers: decision.timers,
-    cancelledTimers: decision.cancelledTimers,
-  });
+  try {
+    await tx.write({
+      saga: saga.name, key, event: envelope, unpark: input.unpark ?? false,
+      instance: {
+        create: !instance, expectedVersion: instance?.version ?? 0, definitionVersion: instance?.definitionVersion ?? saga.version,
+        status: decision.status, state: decision.state, context: decision.context, snapshot: decision.snapshot,
+      },
+      history: { fromState: decision.fromState, toState: decision.state, effects: decision.effects, kind: 'applied' },
+      emitted: decision.emitted,
+      timers: decision.timers,
+      cancelledTimers: decision.cancelledTimers,
+    });
+  } catch (err) {
+    // The log rejected an emitted event (checked before anything was written): the cause is poison.
+    if (!(err instanceof SagaflowError) || err.retryable || err instanceof ConcurrencyError) throw err;
+    input.logger.warn({ err, saga: saga.name, sagaKey: key, eventId: envelope.id }, 'an emitted event was rejected by the event log; cause dead-lettered');
+    const dl = deadLetterWrite(input, err, instance);
+    await tx.write(dl.write);
+    return dl.outcome;
+  }
   return {
     ...base, result: instance ? StepResult.Applied : StepResult.Created, status: decision.status, state: decision.state,
-    emitted: decision.outbox, timers: decision.timers, cancelledTimers: decision.cancelledTimers,
+    emitted: decision.emitted, timers: decision.timers, cancelledTimers: decision.cancelledTimers,
   };
 }
 

@@ -106,9 +106,9 @@ export class SagaSpec {
     return this.lastOutcomes.flatMap((o) => o.emitted ?? []);
   }
 
-  /** Every event the instance ever emitted (its outbox). */
+  /** Every event the instance ever emitted (appended to the log by its steps). */
   async allEmitted(key = this.key()): Promise<EventEnvelope[]> {
-    return (await this.repository.outbox(this.saga.name, key)).map((r) => r.event);
+    return this.repository.emitted(this.saga.name, key);
   }
 
   async state(key = this.key()): Promise<unknown> {

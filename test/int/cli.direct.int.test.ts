@@ -49,7 +49,8 @@ function directSuite(name: string, makeEnv: () => Promise<{ env: Record<string, 
       expect(shown.code).toBe(0);
       expect(shown.stdout).toContain('status:    running');
       expect(shown.stdout).toContain('state:     {"active":"awaitingAssignment"}');
-      expect(shown.stdout).toMatch(/unsent outbox \(1\):\n\s+agent\.assignment\.requested/);
+      // The emitted command entered the log in the step's transaction: nothing waits for a daemon to move it.
+      expect(shown.stdout).toMatch(/emitted \(last 1\):\n\s+agent\.assignment\.requested [0-9a-f-]{36} → stream/);
       expect(shown.stdout).toMatch(/pending timers \(1\):/);
 
       expect((await cli('publish', 'agent.assigned', '--data', '{"taskId":"t-1","agentId":"a-1"}')).code).toBe(0);
@@ -155,14 +156,13 @@ function directSuite(name: string, makeEnv: () => Promise<{ env: Record<string, 
       expect(JSON.parse(json.stdout)).toMatchObject({ type: 'task.created', data: { taskId: 't-1' } });
     });
 
-    full('replay fires an overdue timer; unsent outbox rows are left for a daemon', async () => {
+    full('replay fires an overdue timer', async () => {
       // slaMs 1: the SLA timer is overdue at once, and no poller runs in direct mode.
       await cli('publish', 'task.created', '--data', '{"taskId":"t-9","taskType":"review","slaMs":1}');
       const dry = await jsonOf<Array<{ actions: Array<{ kind: string; skipped?: string }> }>>('replay', 'TaskProcessing', 't-9', '--dry-run');
-      expect(dry[0]!.actions.map((a) => a.kind)).toEqual(['republish-outbox', 'fire-timer']);
-      expect(dry[0]!.actions[0]!.skipped).toContain('published when a daemon runs');
+      expect(dry[0]!.actions.map((a) => a.kind)).toEqual(['fire-timer']);
       const text = await cli('replay', 'TaskProcessing', 't-9', '--dry-run');
-      expect(text.stdout).toMatch(/TaskProcessing t-9: 2 action\(s\) \(dry run\)\n\s+skipped: republish agent\.assignment\.requested .*\n\s+would fire xstate\.after\.slaTimeout/);
+      expect(text.stdout).toMatch(/TaskProcessing t-9: 1 action\(s\) \(dry run\)\n\s+would fire xstate\.after\.slaTimeout/);
       expect((await jsonOf<{ instance: { status: string } }>('sagas', 'show', 'TaskProcessing', 't-9')).instance.status).toBe('running');
 
       const real = await cli('replay', 'TaskProcessing', 't-9');

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, type EventEnvelope } from '../../src/core/events/envelope.js';
 import type { SagaStatus } from '../../src/core/ports/saga-store.js';
-import { createMemoryBus, type MemoryEventBus } from '../../src/memory/event-bus.js';
+import { createDurableBus, type DurableEventBus } from '../../src/core/bus/durable-bus.js';
+import { createMemoryBus } from '../../src/memory/event-bus.js';
+import { PostgresEventStore } from '../../src/postgres/event-store.js';
 import { PostgresSagaRepository } from '../../src/postgres/saga-repository.js';
 import { SagaRuntime } from '../../src/runtime/saga-runtime.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
@@ -10,13 +12,15 @@ import { pgliteTestDb, pgTestDb, type TestDb } from '../support/postgres.js';
 import { hasPostgres } from '../support/services.js';
 
 /**
- * The example sagas running durably: a live memory bus, the runtime subscribed to it, the outbox relay
- * publishing its commands, and a simulated "world" answering them — on PGlite and real Postgres.
+ * The example sagas running durably, composed as a library user would: a durable bus (publish appends to
+ * the event log, the relay carries the log to an in-memory transport), the runtime subscribed to it, the
+ * commands the steps emit entering the log in their transactions, and a simulated "world" answering them
+ * — on PGlite and real Postgres.
  */
 function exampleSagasDurably(name: string, open: () => Promise<TestDb>): void {
   describe(`example sagas, durably on ${name}`, () => {
     let t: TestDb;
-    let bus: MemoryEventBus;
+    let bus: DurableEventBus;
     let runtime: SagaRuntime;
     let repository: PostgresSagaRepository;
     const clock = new FakeClock('2026-01-01T00:00:00.000Z');
@@ -30,9 +34,12 @@ function exampleSagasDurably(name: string, open: () => Promise<TestDb>): void {
 
     beforeAll(async () => {
       t = await open();
-      repository = new PostgresSagaRepository(t.db, { schema: t.schema });
-      bus = createMemoryBus();
-      runtime = new SagaRuntime({ repository, sagas: [TaskProcessing, CollaborationProcessManager], bus, clock, timers: false, relay: { intervalMs: 20 } });
+      const store = new PostgresEventStore(t.db, { schema: t.schema });
+      repository = new PostgresSagaRepository(t.db, { schema: t.schema, store });
+      bus = createDurableBus({ store, transport: createMemoryBus(), pollIntervalMs: 200 });
+      runtime = new SagaRuntime({
+        repository, sagas: [TaskProcessing, CollaborationProcessManager], bus, clock, timers: false, onEmitted: () => bus.relay.poke(),
+      });
       // The world: agents and workers that answer the sagas' commands.
       await bus.subscribe('*', async (e) => {
         seen.push(e);
@@ -67,14 +74,14 @@ function exampleSagasDurably(name: string, open: () => Promise<TestDb>): void {
       }
     }
     const emittedFor = (key: string) => seen.filter((e) => e.metadata.sagaKey === key).map((e) => e.type);
-    /** The relay publishes after the step commits: wait until the outbox of this instance is drained. */
-    async function waitForOutboxDrained(saga: string, key: string): Promise<void> {
+    /** The emitted events are in the log; wait until the relay carried them to the world. */
+    async function waitForDelivered(saga: string, key: string): Promise<void> {
+      const emitted = (await repository.emitted(saga, key)).map((e) => e.id);
       const deadline = Date.now() + 15_000;
-      while ((await repository.outbox(saga, key, { unsentOnly: true })).length > 0) {
-        if (Date.now() > deadline) throw new Error(`${saga} ${key}: outbox not drained`);
+      while (!emitted.every((id) => seen.some((e) => e.id === id))) {
+        if (Date.now() > deadline) throw new Error(`${saga} ${key}: emitted events not delivered`);
         await new Promise((r) => setTimeout(r, 20));
       }
-      await new Promise((r) => setTimeout(r, 50)); // let the bus hand the last publish to the world
     }
 
     it('TaskProcessing: created → assigned → completed', async () => {
@@ -83,7 +90,7 @@ function exampleSagasDurably(name: string, open: () => Promise<TestDb>): void {
       await waitForStatus('TaskProcessing', taskId, 'completed');
       expect(emittedFor(taskId)).toEqual(['agent.assignment.requested']);
       expect(await repository.timers('TaskProcessing', taskId)).toEqual([]);
-      expect(await repository.outbox('TaskProcessing', taskId, { unsentOnly: true })).toEqual([]);
+      await waitForDelivered('TaskProcessing', taskId);
     });
 
     it('TaskProcessing: a failure releases the agent and re-queues the task', async () => {
@@ -91,7 +98,7 @@ function exampleSagasDurably(name: string, open: () => Promise<TestDb>): void {
       failing.add(taskId);
       await publish('task.created', taskId, { taskId, taskType: 'summarize' });
       await waitForStatus('TaskProcessing', taskId, 'compensated');
-      await waitForOutboxDrained('TaskProcessing', taskId);
+      await waitForDelivered('TaskProcessing', taskId);
       expect(emittedFor(taskId)).toEqual(['agent.assignment.requested', 'agent.release.requested', 'task.requeued']);
     });
 
@@ -104,7 +111,7 @@ function exampleSagasDurably(name: string, open: () => Promise<TestDb>): void {
       clock.advance(60_001);
       expect(await runtime.fireDueTimers()).toBeGreaterThanOrEqual(1);
       await waitForStatus('TaskProcessing', taskId, 'compensated');
-      await waitForOutboxDrained('TaskProcessing', taskId);
+      await waitForDelivered('TaskProcessing', taskId);
       expect(emittedFor(taskId)).toContain('task.requeued');
     });
 
@@ -112,7 +119,7 @@ function exampleSagasDurably(name: string, open: () => Promise<TestDb>): void {
       const collaborationId = `c-${crypto.randomUUID()}`;
       await publish('collaboration.requested', collaborationId, { collaborationId, agentIds: ['a1', 'a2', 'a3'], topic: 'plan' });
       await waitForStatus('CollaborationProcessManager', collaborationId, 'completed');
-      await waitForOutboxDrained('CollaborationProcessManager', collaborationId);
+      await waitForDelivered('CollaborationProcessManager', collaborationId);
       const out = emittedFor(collaborationId);
       expect(out.filter((x) => x === 'agent.invited')).toHaveLength(3);
       expect(out).toContain('collaboration.started');
@@ -123,7 +130,7 @@ function exampleSagasDurably(name: string, open: () => Promise<TestDb>): void {
       declining.add('a-declines');
       await publish('collaboration.requested', collaborationId, { collaborationId, agentIds: ['b1', 'a-declines'], topic: 'plan' });
       await waitForStatus('CollaborationProcessManager', collaborationId, 'compensated');
-      await waitForOutboxDrained('CollaborationProcessManager', collaborationId);
+      await waitForDelivered('CollaborationProcessManager', collaborationId);
       const out = emittedFor(collaborationId);
       expect(out).toContain('invitation.cancelled');
       expect(out).toContain('notification.requested');

@@ -69,7 +69,7 @@ function ambiguousCommits(name: string, open: () => Promise<TestDb>): void {
       const history = await repository.history('Order', key, { limit: 1000 });
       expect(history.filter((h) => h.kind === 'applied')).toHaveLength(notes + 1);
       expect(new Set(history.map((h) => h.eventId)).size).toBe(history.length);
-      expect((await repository.outbox('Order', key)).map((o) => o.event.type)).toEqual(['payment.requested']);
+      expect((await repository.emitted('Order', key)).map((o) => o.type)).toEqual(['payment.requested']);
     });
   });
 }

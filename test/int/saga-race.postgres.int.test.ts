@@ -44,7 +44,7 @@ describe.runIf(hasPostgres())('saga runtimes racing on real Postgres (two pools)
       expect(inst).toMatchObject({ state: 'compensating', context: { notes: 6 } });
       // placed + ignored second start + 6 notes + failed
       expect(inst!.version).toBe(9);
-      const types = (await repo.outbox('Order', k)).map((r) => r.event.type);
+      const types = (await repo.emitted('Order', k)).map((r) => r.type);
       expect(types).toEqual(['payment.requested', 'stock.release-requested']);
       const applied = (await repo.history('Order', k)).filter((h) => h.kind === 'applied');
       expect(applied).toHaveLength(8);

@@ -100,7 +100,7 @@ export class MachineDriver {
       this.emitted = [];
       return false;
     }
-    this.emitted = decision.outbox.map((e) => ({ type: e.type, data: e.data }));
+    this.emitted = decision.emitted.map((e) => ({ type: e.type, data: e.data }));
     for (const id of decision.cancelledTimers) this.timers.delete(id);
     for (const t of decision.timers) this.timers.set(t.id, { event: t.event, dueAt: Date.parse(t.dueAt) });
     this.persisted = JSON.parse(JSON.stringify({ snapshot: decision.snapshot, state: decision.state })) as { snapshot: unknown; state: unknown };

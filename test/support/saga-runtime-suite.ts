@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, type EventEnvelope } from '../../src/core/events/envelope.js';
 import type { SagaRepository } from '../../src/core/ports/saga-repository.js';
-import type { OutboxEntry } from '../../src/core/ports/saga-store.js';
+import { emittedEventId } from '../../src/core/saga/event-mapping.js';
 import { defineSaga } from '../../src/core/saga/define-saga.js';
 import { SagaRuntime } from '../../src/runtime/saga-runtime.js';
 import { StepResult } from '../../src/runtime/saga-step.js';
@@ -39,20 +39,22 @@ export function sagaRuntimeSuite(name: string, factory: SagaRepositoryFactory): 
     const ev = (type: string, orderId: string, extra: Record<string, unknown> = {}): EventEnvelope =>
       createEvent({ type, streamId: orderId, data: { orderId, ...extra } }, clock.now());
     const newKey = () => `o-${crypto.randomUUID()}`;
-    const types = (rows: OutboxEntry[]) => rows.map((r) => r.event.type);
+    const types = (rows: EventEnvelope[]) => rows.map((r) => r.type);
     const forOrder = (outcomes: Awaited<ReturnType<SagaRuntime['handle']>>) => outcomes.find((o) => o.saga === 'Order')!;
 
-    it('a start event creates the instance, its outbox row and its timers in one step', async () => {
+    it('a start event creates the instance, its emitted event and its timers in one step', async () => {
       const key = newKey();
       const placed = ev('order.placed', key, { amount: 7 });
       const out = forOrder(await runtime.handle(placed));
       expect(out.result).toBe(StepResult.Created);
       const inst = await repository.get('Order', key);
       expect(inst).toMatchObject({ version: 1, definitionVersion: 1, status: 'running', state: 'awaitingPayment', context: { orderId: key, amount: 7, notes: 0 } });
-      const outbox = await repository.outbox('Order', key);
-      expect(types(outbox)).toEqual(['payment.requested']);
-      expect(outbox[0]!.event.metadata).toMatchObject({ causationId: placed.id, saga: 'Order', sagaKey: key });
-      expect(outbox[0]!.id).toBe(outbox[0]!.event.id);
+      const emitted = await repository.emitted('Order', key);
+      expect(types(emitted)).toEqual(['payment.requested']);
+      expect(emitted[0]!.metadata).toMatchObject({ causationId: placed.id, saga: 'Order', sagaKey: key });
+      // Derived from saga, key, cause and index: a step decided twice emits the same ids.
+      expect(emitted[0]!.id).toBe(emittedEventId('Order', key, placed.id, 0));
+      expect(out.emitted!.map((e) => e.id)).toEqual([emitted[0]!.id]);
       const timers = await repository.timers('Order', key);
       expect(timers.map((t) => t.id).sort()).toEqual(['reminder', 'xstate.after.paymentTimeout.Order.awaitingPayment']);
       expect(timers.find((t) => t.id === 'reminder')!.dueAt).toBe(new Date(clock.now().getTime() + orderDelays.remind).toISOString());
@@ -81,7 +83,7 @@ export function sagaRuntimeSuite(name: string, factory: SagaRepositoryFactory): 
       const outcomes = await Promise.all([runtime.handle(ev('order.placed', key)), runtime.handle(ev('order.placed', key))]);
       const results = outcomes.map((o) => forOrder(o).result).sort();
       expect(results).toEqual([StepResult.Created, StepResult.Ignored]);
-      expect(types(await repository.outbox('Order', key))).toEqual(['payment.requested']);
+      expect(types(await repository.emitted('Order', key))).toEqual(['payment.requested']);
       expect((await repository.list({ saga: 'Order' })).filter((i) => i.key === key)).toHaveLength(1);
     });
 
@@ -97,12 +99,12 @@ export function sagaRuntimeSuite(name: string, factory: SagaRepositoryFactory): 
       expect(fired.map((f) => f.result).sort()).toEqual([StepResult.Applied, StepResult.TimerSkipped]);
       expect(forOrder([await runtime.fireTimer(reminder!)]).result).toBe(StepResult.TimerSkipped);
       await restarted.fireDueTimers(); // a poller pass: the reminder is gone, nothing of this instance is due
-      expect(types(await repository.outbox('Order', key))).toEqual(['payment.requested', 'customer.reminded']);
+      expect(types(await repository.emitted('Order', key))).toEqual(['payment.requested', 'customer.reminded']);
       expect((await repository.timers('Order', key)).map((t) => t.id)).toEqual(['xstate.after.paymentTimeout.Order.awaitingPayment']);
       clock.advance(orderDelays.paymentTimeout);
       await restarted.fireDueTimers();
       expect(await repository.get('Order', key)).toMatchObject({ state: 'compensating', status: 'compensating' });
-      expect(types(await repository.outbox('Order', key))).toEqual(['payment.requested', 'customer.reminded', 'stock.release-requested']);
+      expect(types(await repository.emitted('Order', key))).toEqual(['payment.requested', 'customer.reminded', 'stock.release-requested']);
     });
 
     it('a cancelled timer never fires', async () => {
@@ -113,7 +115,7 @@ export function sagaRuntimeSuite(name: string, factory: SagaRepositoryFactory): 
       expect((await repository.timers('Order', key)).map((t) => t.id)).not.toContain('reminder');
       clock.advance(orderDelays.remind + 1);
       await runtime.fireDueTimers();
-      expect(types(await repository.outbox('Order', key))).not.toContain('customer.reminded');
+      expect(types(await repository.emitted('Order', key))).not.toContain('customer.reminded');
     });
 
     it('a reply arriving after completion is recorded in history and ignored', async () => {
@@ -125,7 +127,7 @@ export function sagaRuntimeSuite(name: string, factory: SagaRepositoryFactory): 
       const late = ev('payment.failed', key);
       expect(forOrder(await runtime.handle(late)).result).toBe(StepResult.AfterCompletion);
       expect(await repository.get('Order', key)).toMatchObject({ status: 'completed', state: 'paid' });
-      expect(types(await repository.outbox('Order', key))).toEqual(['payment.requested', 'order.confirmed']);
+      expect(types(await repository.emitted('Order', key))).toEqual(['payment.requested', 'order.confirmed']);
       const h = (await repository.history('Order', key)).at(-1)!;
       expect(h).toMatchObject({ eventId: late.id, kind: 'after-completion', fromState: 'paid', toState: 'paid' });
     });
@@ -183,28 +185,18 @@ export function sagaRuntimeSuite(name: string, factory: SagaRepositoryFactory): 
       expect((await repository.history('Order', key)).at(-1)).toMatchObject({ kind: 'timer-dropped', eventType: 'order.remind' });
     });
 
-    it('the relay publishes each outbox row with its id, keeps failed rows unsent, and a deduping consumer applies each once', async () => {
+    it('an emitted event the log rejects dead-letters its cause in the same transaction and writes nothing else', async () => {
       const key = newKey();
       await runtime.handle(ev('order.placed', key));
-      await runtime.handle(ev('payment.failed', key));
-      const rows = await repository.outbox('Order', key, { unsentOnly: true });
-      expect(types(rows)).toEqual(['payment.requested', 'stock.release-requested']);
-      await expect(repository.relayOutbox(1000, async () => { throw new Error('bus down'); })).rejects.toThrow('bus down');
-      const after = await repository.outbox('Order', key, { unsentOnly: true });
-      expect(after.map((r) => [r.attempts, r.lastError])).toEqual([[1, 'bus down'], [1, 'bus down']]);
-      const seen = new Set<string>();
-      const applied: string[] = [];
-      const consume = async (entries: OutboxEntry[]) => {
-        for (const e of entries) {
-          if (e.saga !== 'Order' || e.key !== key || seen.has(e.event.id)) continue;
-          seen.add(e.event.id);
-          applied.push(e.event.type);
-        }
-      };
-      for (let i = 0; i < 100 && (await repository.relayOutbox(1000, consume)) > 0; i++);
-      expect(await repository.outbox('Order', key, { unsentOnly: true })).toEqual([]);
-      expect(applied).toEqual(['payment.requested', 'stock.release-requested']);
-      expect(await repository.relayOutbox(1000, consume)).toBe(0);
+      const before = await repository.get('Order', key);
+      // The emitted event is over the log's size cap (256 KiB): the step must not half-commit.
+      const huge = ev('order.echo', key, { text: 'x'.repeat(300 * 1024) });
+      const out = forOrder(await runtime.handle(huge));
+      expect(out.result).toBe(StepResult.DeadLettered);
+      expect(await repository.get('Order', key)).toEqual(before);
+      expect(types(await repository.emitted('Order', key))).toEqual(['payment.requested']);
+      const letters = await repository.deadLetters.list({ saga: 'Order', sagaKey: key });
+      expect(letters.map((l) => l.event.id)).toEqual([huge.id]);
     });
 
     it('queries list instances by saga and status', async () => {

@@ -13,7 +13,7 @@ type Ev = SagaMachineEvent<Record<string, unknown>>;
  * order.placed → awaitingPayment (emits payment.requested; payment timeout; a cancellable reminder)
  * → payment.succeeded → paid (final, emits order.confirmed)
  * → payment.failed or timeout → compensating (emits stock.release-requested) → stock.released → compensated.
- * `order.noted` counts notes; its guard throws on `data.poison` (a poison event).
+ * `order.noted` counts notes; its guard throws on `data.poison` (a poison event). `order.echo` emits its text.
  */
 export const orderMachine = setup({
   types: { context: {} as { orderId: string; notes: number; amount: number }, events: {} as Ev | { type: 'order.remind' }, input: {} as { key: string; event: Ev } },
@@ -49,6 +49,8 @@ export const orderMachine = setup({
         'order.remind': { actions: emit(({ context }) => ({ type: 'customer.reminded', data: { orderId: context.orderId } })) },
         'order.noted': { guard: 'notPoison', actions: assign({ notes: ({ context }) => context.notes + 1 }) },
         'order.cancel-reminder': { actions: cancel('reminder') },
+        // Emits what it was given: lets a test make a step emit an event the log refuses (too large).
+        'order.echo': { actions: emit(({ event }) => ({ type: 'order.echoed', data: { text: String((event as Ev).data.text) } })) },
         'payment.succeeded': {
           target: 'paid',
           actions: [emit(({ context }) => ({ type: 'order.confirmed', data: { orderId: context.orderId } }))],
@@ -78,6 +80,7 @@ export const OrderSaga = defineSaga({
     'order.placed': orderId.extend({ amount: z.number().optional() }),
     'order.noted': orderId.extend({ poison: z.boolean().optional() }),
     'order.cancel-reminder': orderId,
+    'order.echo': orderId.extend({ text: z.string() }),
     'payment.succeeded': orderId,
     'payment.failed': orderId,
     'stock.released': orderId,
@@ -86,6 +89,7 @@ export const OrderSaga = defineSaga({
     'order.placed': byOrder,
     'order.noted': byOrder,
     'order.cancel-reminder': byOrder,
+    'order.echo': byOrder,
     'payment.succeeded': byOrder,
     'payment.failed': byOrder,
     'stock.released': byOrder,

@@ -18,7 +18,7 @@ interface ReplayOptions {
 export function replayCommand(program: Command, ctx: CliContext): void {
   program
     .command('replay')
-    .description('re-drive instances: redeliver their dead letters, republish unsent outbox rows, fire overdue timers (idempotent)')
+    .description('re-drive instances: redeliver their dead letters, fire overdue timers (idempotent)')
     .argument('[saga]')
     .argument('[key]')
     .option('--stuck', 'every running/compensating instance without a step for --older-than')

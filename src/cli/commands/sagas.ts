@@ -49,8 +49,8 @@ function details(d: SagaDetails, isTTY: boolean): string {
     '',
     `pending timers (${d.timers.length}):`,
     ...d.timers.map((t) => `  ${t.event.type} due ${when(t.dueAt)}  [${t.id}]`),
-    `unsent outbox (${d.outbox.length}):`,
-    ...d.outbox.map((o) => `  ${o.event.type} ${o.id} attempts=${o.attempts}${o.lastError ? ` last error: ${o.lastError}` : ''}`),
+    `emitted (last ${d.emitted.length}):`,
+    ...d.emitted.map((e) => `  ${e.type} ${e.id} → stream ${e.streamId}`),
     `dead letters (${d.deadLetters.length}):`,
     ...d.deadLetters.map((l) => `  ${l.id} ${l.status} ${l.event.type}: ${l.error.message}`),
     '',
@@ -68,7 +68,6 @@ function why(w: SagaWhy): string {
     `timers:        ${w.timers.map((t) => `${t.event.type} due ${when(t.dueAt)}`).join('; ') || '(none)'}`,
     `dead letters:  ${w.deadLetters.map((l) => `${l.id} ${l.event.type}: ${l.error.message}`).join('; ') || '(none)'}`,
     `not applied:   ${w.rejected.map((r) => `${r.eventType} (${r.kind}${r.note ? `: ${r.note}` : ''}) at ${r.at}`).join('; ') || '(none)'}`,
-    `unsent outbox: ${w.unsentOutbox.map((o) => o.event.type).join(', ') || '(none)'}`,
     `last step:     ${w.lastStep ? `${w.lastStep.eventType} at ${when(w.lastStep.at)}` : '(none)'}`,
   ].join('\n');
 }
@@ -106,7 +105,7 @@ export function sagasCommand(program: Command, ctx: CliContext): void {
 
   sagas
     .command('show')
-    .description('state, status, context, timers, unsent outbox, dead letters and recent history of an instance')
+    .description('state, status, context, timers, emitted events, dead letters and recent history of an instance')
     .argument('<saga>')
     .argument('<key>')
     .action(async (saga: string, key: string, _o: unknown, cmd: Command) => {

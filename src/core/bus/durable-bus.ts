@@ -3,7 +3,7 @@ import type { EventEnvelope } from '../events/envelope.js';
 import type { EventBus, EventHandler, PublishOptions, SubscribeOptions, Subscription } from '../ports/event-bus.js';
 import type { EventStore } from '../ports/event-store.js';
 import { MemoryCheckpoints, type CheckpointStore } from './checkpoints.js';
-import { EventRelay } from './event-relay.js';
+import { EventRelay, publishTo } from './event-relay.js';
 import type { Sleep } from './sleep.js';
 
 /** Options of {@link createDurableBus}. */
@@ -35,7 +35,7 @@ export class DurableEventBus implements EventBus {
   constructor(private readonly options: DurableBusOptions) {
     this.relay = new EventRelay({
       store: options.store,
-      transport: options.transport,
+      deliver: publishTo(options.transport),
       checkpoints: options.checkpoints ?? new MemoryCheckpoints(),
       ...(options.relayName === undefined ? {} : { name: options.relayName }),
       ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),

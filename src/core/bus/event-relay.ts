@@ -8,7 +8,11 @@ import { realSleep, type Sleep } from './sleep.js';
 /** Options of {@link EventRelay}. */
 export interface EventRelayOptions {
   store: EventStore;
-  transport: EventBus;
+  /**
+   * Where each page of the log goes: resolves when the page is handled (published, applied), and only
+   * then is the checkpoint saved. Use {@link publishTo} for a transport.
+   */
+  deliver: (events: StoredEvent[]) => Promise<void>;
   checkpoints: CheckpointStore;
   /** Checkpoint name. @default 'bus-relay' */
   name?: string;
@@ -21,10 +25,12 @@ export interface EventRelayOptions {
 }
 
 /**
- * Moves stored events onto the transport: reads the store's gap-free global log after the saved
- * checkpoint, publishes, then saves the new checkpoint. A crash between publish and checkpoint sends
- * the batch again (at-least-once; consumers dedupe by event id); a crash before publish loses nothing,
- * because the event is already in the store.
+ * The one follower of the event log: reads the store's gap-free global log after the saved checkpoint,
+ * hands each page to `deliver` (the bus relay publishes it to a transport; the saga reader applies it to
+ * saga instances), then saves the new checkpoint. A crash between delivery and checkpoint delivers the
+ * page again (at-least-once; consumers dedupe by event id); a crash before delivery loses nothing,
+ * because the event is already in the store. Woken by `poke()` after local appends; the poll interval is
+ * only the backstop for appends it was not told about.
  */
 export class EventRelay {
   private readonly name: string;
@@ -35,6 +41,7 @@ export class EventRelay {
   private stopController = new AbortController();
   private pokeController = new AbortController();
   private busy: Promise<number> | undefined;
+  private cursor: { after: string | undefined } | undefined;
 
   constructor(private readonly options: EventRelayOptions) {
     this.name = options.name ?? 'bus-relay';
@@ -74,17 +81,23 @@ export class EventRelay {
   }
 
   private async drain(): Promise<number> {
-    const { store, transport, checkpoints } = this.options;
+    const { store, checkpoints } = this.options;
     let sent = 0;
-    let after = await checkpoints.load(this.name);
-    for (;;) {
-      const page = await store.readAll({ after, limit: this.options.batchSize ?? 100 });
-      if (page.events.length === 0 || page.next === undefined) return sent;
-      // One publish per stream run keeps each stream's events in order on the transport.
-      for (const run of streamRuns(page.events)) await transport.publish(run.map(toEnvelope), { orderingKey: run[0]!.streamId });
-      await checkpoints.save(this.name, page.next);
-      after = page.next;
-      sent += page.events.length;
+    // The checkpoint is loaded once and then followed in memory (saved after every page); after a failure
+    // it is loaded again, so a pass never starts from a position it has not saved.
+    this.cursor ??= { after: await checkpoints.load(this.name) };
+    try {
+      for (;;) {
+        const page = await store.readAll({ ...(this.cursor.after === undefined ? {} : { after: this.cursor.after }), limit: this.options.batchSize ?? 100 });
+        if (page.events.length === 0 || page.next === undefined) return sent;
+        await this.options.deliver(page.events);
+        await checkpoints.save(this.name, page.next);
+        this.cursor.after = page.next;
+        sent += page.events.length;
+      }
+    } catch (err) {
+      this.cursor = undefined;
+      throw err;
     }
   }
 
@@ -106,7 +119,15 @@ export class EventRelay {
   }
 }
 
-function toEnvelope(e: StoredEvent): EventEnvelope {
+/** A `deliver` that publishes a page to `transport`, one publish per stream run (each stream stays in order). */
+export function publishTo(transport: EventBus): (events: StoredEvent[]) => Promise<void> {
+  return async (events) => {
+    for (const run of streamRuns(events)) await transport.publish(run.map(toEnvelope), { orderingKey: run[0]!.streamId });
+  };
+}
+
+/** The envelope of a stored event (without its place in the log). */
+export function toEnvelope(e: StoredEvent): EventEnvelope {
   return { id: e.id, type: e.type, streamId: e.streamId, aggregateType: e.aggregateType, version: e.version, timestamp: e.timestamp, data: e.data, metadata: e.metadata };
 }
 

@@ -1,6 +1,6 @@
 import type { EventEnvelope } from '../events/envelope.js';
 import type { DeadLetters, NewDeadLetter } from './dead-letters.js';
-import type { OutboxEntry, SagaInstance, SagaQueries, StepEffects, TimerEntry } from './saga-store.js';
+import type { SagaInstance, SagaQueries, StepEffects, TimerEntry } from './saga-store.js';
 
 /** What the read phase of a step sees. */
 export interface SagaStepRead {
@@ -33,7 +33,8 @@ export interface SagaStepWrite {
   instance?: SagaInstanceWrite;
   /** One history row; omit to write none. */
   history?: { fromState: unknown; toState: unknown; effects: StepEffects; kind: string; note?: string };
-  outbox?: EventEnvelope[];
+  /** Events the step emits: appended to the event log in this same transaction (the log is the outbox). */
+  emitted?: EventEnvelope[];
   /** Upserted by (saga, key, id). */
   timers?: TimerEntry[];
   /** Timer ids deleted for this instance. */
@@ -56,14 +57,16 @@ export interface SagaStepTx {
   /**
    * Writes the step. Throws a retryable {@link import('../errors.js').ConcurrencyError} when another writer
    * got there first (instance version moved, instance created concurrently, inbox row inserted concurrently);
-   * the caller rolls back and retries the whole step.
+   * the caller rolls back and retries the whole step. An emitted event the event log rejects (its data fails
+   * the registered schema, it is too large) is a non-retryable `ValidationError` / `PayloadTooLargeError`
+   * thrown **before anything is written**, so the caller can dead-letter the cause in the same transaction.
    */
   write(write: SagaStepWrite): Promise<void>;
 }
 
 /**
- * Storage of saga instances with a unit of work per step: inbox, instance (versioned), history, outbox,
- * timers, dead letters and parked events commit together or not at all.
+ * Storage of saga instances with a unit of work per step: inbox, instance (versioned), history, emitted
+ * events (appended to the event log), timers, dead letters and parked events commit together or not at all.
  */
 export interface SagaRepository extends SagaQueries {
   /** Dead letters written by steps land here (same database as the steps). */
@@ -72,12 +75,6 @@ export interface SagaRepository extends SagaQueries {
   step<T>(fn: (tx: SagaStepTx) => Promise<T>): Promise<T>;
   /** Timers due at `now`, oldest first, of the named sagas (all when omitted). Not claimed: the step claims each one. */
   dueTimers(now: Date, limit: number, sagas?: readonly string[]): Promise<TimerEntry[]>;
-  /**
-   * Claims up to `limit` unsent outbox rows (skipping rows another relay holds), calls `publish` with them,
-   * and marks them sent once it resolves. When it throws, the rows stay unsent with `attempts + 1` and the
-   * error, and the error is rethrown. Returns how many rows were published.
-   */
-  relayOutbox(limit: number, publish: (entries: OutboxEntry[]) => Promise<void>): Promise<number>;
   /** Parked events of a key, oldest first. */
   parked(saga: string, key: string): Promise<EventEnvelope[]>;
 }

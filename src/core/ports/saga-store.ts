@@ -52,19 +52,6 @@ export interface SagaHistoryEntry {
   at: string;
 }
 
-/** An outbox row: an event or command emitted by a step, published after commit. */
-export interface OutboxEntry {
-  /** Stable id; also the published event's id, so consumers can dedupe. */
-  id: string;
-  saga: string;
-  key: string;
-  event: EventEnvelope;
-  createdAt: string;
-  sentAt?: string;
-  attempts: number;
-  lastError?: string;
-}
-
 /** A durable timer: a delayed event for an instance. */
 export interface TimerEntry {
   /** xstate send id (`xstate.after.<delay>.<stateId>` or the raise's `id`), unique per instance. */
@@ -89,5 +76,9 @@ export interface SagaQueries {
   get(saga: string, key: string): Promise<SagaInstance | undefined>;
   history(saga: string, key: string, options?: { limit?: number }): Promise<SagaHistoryEntry[]>;
   timers(saga: string, key: string): Promise<TimerEntry[]>;
-  outbox(saga: string, key: string, options?: { unsentOnly?: boolean }): Promise<OutboxEntry[]>;
+  /**
+   * Events the instance emitted, oldest first. They entered the event log in the step that emitted
+   * them (the log is the outbox), so there is no "unsent" state to show.
+   */
+  emitted(saga: string, key: string, options?: { limit?: number }): Promise<EventEnvelope[]>;
 }

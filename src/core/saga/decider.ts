@@ -4,7 +4,7 @@ import { SagaDefinitionError } from '../errors.js';
 import type { EventEnvelope } from '../events/envelope.js';
 import type { SagaStatus, StepEffects, TimerEntry } from '../ports/saga-store.js';
 import type { SagaDefinition } from './define-saga.js';
-import { toMachineEvent, toOutboxEnvelope } from './event-mapping.js';
+import { toEmittedEnvelope, toMachineEvent } from './event-mapping.js';
 import { deriveStatus } from './status.js';
 
 /** The stored part of an instance the decider needs. */
@@ -36,7 +36,8 @@ export type Decision =
       state: unknown;
       context: Record<string, unknown>;
       status: SagaStatus;
-      outbox: EventEnvelope[];
+      /** Events the step emits, appended to the log in the step's transaction (ids derived, see `emittedEventId`). */
+      emitted: EventEnvelope[];
       timers: TimerEntry[];
       cancelledTimers: string[];
       effects: StepEffects;
@@ -102,13 +103,13 @@ function restoreIn(machine: AnyStateMachine, persisted: unknown, scope: AnyActor
 }
 
 function collect(saga: SagaDefinition, key: string, actions: readonly ActionLike[], cause: EventEnvelope, now: Date) {
-  const outbox: EventEnvelope[] = [];
+  const emitted: EventEnvelope[] = [];
   const timers = new Map<string, TimerEntry>();
   const cancelled = new Set<string>();
   for (const action of actions) {
     const p = (action.params ?? {}) as Record<string, unknown>;
     if (action.type === 'xstate.emit') {
-      outbox.push(toOutboxEnvelope(saga, key, p.event, cause, now));
+      emitted.push(toEmittedEnvelope(saga, key, p.event, cause, now, emitted.length));
     } else if (action.type === 'xstate.raise' && p.delay !== undefined) {
       // A raise without delay is already applied inside the snapshot; only delayed ones become timers.
       const id = typeof p.id === 'string' ? p.id : undefined;
@@ -126,14 +127,14 @@ function collect(saga: SagaDefinition, key: string, actions: readonly ActionLike
     }
     // xstate.log and custom named actions perform nothing on the durable path.
   }
-  return { outbox, timers: [...timers.values()], cancelled: [...cancelled] };
+  return { emitted, timers: [...timers.values()], cancelled: [...cancelled] };
 }
 
 /**
- * The pure step: restore → transition → effects. Executes nothing, performs no I/O; the only
- * non-determinism is the fresh ids of outbox events (a retried step recomputes them, which is fine
- * because the losing attempt's rows were rolled back). Throws on a poison event (bad data, a guard or
- * assign that throws, a machine error) so the caller can dead-letter it.
+ * The pure step: restore → transition → effects. Executes nothing, performs no I/O, and is
+ * deterministic: the same instance, event and time give the same decision, emitted event ids included.
+ * Throws on a poison event (bad data, a guard or assign that throws, a machine error) so the caller can
+ * dead-letter it.
  */
 export function decide(input: DecideInput): Decision {
   const { saga, key, envelope, now } = input;
@@ -162,7 +163,7 @@ export function decide(input: DecideInput): Decision {
   if (nextSnapshot.status === 'error') {
     throw (nextSnapshot as { error?: unknown }).error ?? new Error(`machine error on ${event.type}`);
   }
-  const { outbox, timers, cancelled } = collect(saga, key, actions, envelope, now);
+  const { emitted, timers, cancelled } = collect(saga, key, actions, envelope, now);
   const persisted = machine.getPersistedSnapshot(nextSnapshot);
   return {
     kind: 'applied',
@@ -171,11 +172,11 @@ export function decide(input: DecideInput): Decision {
     state: nextSnapshot.value,
     context: (nextSnapshot.context ?? {}) as Record<string, unknown>,
     status: deriveStatus(nextSnapshot),
-    outbox,
+    emitted,
     timers,
     cancelledTimers: cancelled,
     effects: {
-      emitted: outbox.map((e) => ({ id: e.id, type: e.type })),
+      emitted: emitted.map((e) => ({ id: e.id, type: e.type })),
       timersScheduled: timers.map((t) => ({ id: t.id, event: t.event.type, dueAt: t.dueAt })),
       timersCancelled: cancelled,
     },

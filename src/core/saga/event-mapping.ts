@@ -11,12 +11,14 @@
  * IN (timer → machine): a fired timer delivers the exact event the machine scheduled: `after` sends
  * xstate's own `xstate.after.<delay>.<stateId>`; `raise(evt, { id, delay })` sends `evt` unchanged.
  *
- * OUT (machine → world): `emit({ type, data, streamId?, aggregateType?, metadata? })` becomes one outbox
- * row, published after commit as an envelope with a fresh uuid v7 id, `streamId` defaulting to the
+ * OUT (machine → world): `emit({ type, data, streamId?, aggregateType?, metadata? })` becomes one event
+ * appended to the event log in the step's transaction, with an id derived from saga, key, cause and
+ * its index in the step (see {@link emittedEventId}), `streamId` defaulting to the
  * instance key, `aggregateType` to the saga name, and metadata `correlationId` (the cause's, else
  * `<saga>:<key>`), `causationId` (the id of the event that caused the step), `saga`, `sagaKey`.
  * Fields other than those listed are not allowed: put payload under `data`.
  */
+import { v5 as uuidv5 } from 'uuid';
 import type { EventObject } from 'xstate';
 import { ValidationError } from '../errors.js';
 import { createEvent, parseEnvelope, toIssues, type EventEnvelope } from '../events/envelope.js';
@@ -42,8 +44,19 @@ export function toMachineEvent(saga: SagaDefinition, envelope: EventEnvelope): S
 
 const emitKeys = new Set(['type', 'data', 'streamId', 'aggregateType', 'metadata']);
 
-/** Builds the outbox envelope of an emitted event. Throws {@link ValidationError} on a malformed one. */
-export function toOutboxEnvelope(saga: SagaDefinition, key: string, emitted: unknown, cause: EventEnvelope, now: Date): EventEnvelope {
+const emittedNamespace = '3b8e5f4a-2c1d-4e6f-9a7b-5d0c8e1f2a93';
+
+/**
+ * The id of the `index`-th event a step emits: derived from saga, key, cause and index, so deciding the
+ * same step twice (a retry after a conflict, a redelivery after a crash) yields the same ids, and the
+ * log and every consumer dedupe them.
+ */
+export function emittedEventId(saga: string, key: string, causeId: string, index: number): string {
+  return uuidv5(`${saga}\n${key}\n${causeId}\n${index}`, emittedNamespace);
+}
+
+/** Builds the envelope of the `index`-th event a step emits. Throws {@link ValidationError} on a malformed one. */
+export function toEmittedEnvelope(saga: SagaDefinition, key: string, emitted: unknown, cause: EventEnvelope, now: Date, index: number): EventEnvelope {
   const e = (emitted ?? {}) as Record<string, unknown>;
   const extra = Object.keys(e).filter((k) => !emitKeys.has(k));
   if (extra.length > 0) {
@@ -58,6 +71,7 @@ export function toOutboxEnvelope(saga: SagaDefinition, key: string, emitted: unk
   };
   const envelope = createEvent(
     {
+      id: emittedEventId(saga.name, key, cause.id, index),
       type: String(e.type),
       data: (e.data as Record<string, unknown> | undefined) ?? {},
       streamId: typeof e.streamId === 'string' ? e.streamId : key,

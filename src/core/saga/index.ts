@@ -2,7 +2,7 @@
 export * from './definition.js';
 export { defineSaga, type SagaDefinition, type DefineSagaOptions } from './define-saga.js';
 export { decide, restoreSnapshot, timerEventId, type Decision, type DecideInput, type DeciderInstance } from './decider.js';
-export { toMachineEvent, toOutboxEnvelope, type SagaMachineEvent } from './event-mapping.js';
+export { emittedEventId, toEmittedEnvelope, toMachineEvent, type SagaMachineEvent } from './event-mapping.js';
 export { deriveStatus, SagaTag, finishedStatuses } from './status.js';
 export { timerEnvelope } from './timer-event.js';
 export type { SagaRepository, SagaStepTx, SagaStepRead, SagaStepWrite, SagaInstanceWrite } from '../ports/saga-repository.js';
