@@ -20,8 +20,11 @@ export interface ApiServerOptions {
   port?: number;
   /** @default 1 MiB */
   maxBodyBytes?: number;
-  /** Readiness probe for `/readyz` (e.g. a `SELECT 1` and "runtime started"). @default always ready */
-  ready?: () => Promise<boolean>;
+  /**
+   * Readiness probe for `/readyz`: true/false, or a report naming each dependency's state (`ok` or what is
+   * wrong), which `/readyz` returns as `checks`. @default always ready
+   */
+  ready?: () => Promise<boolean | { ready: boolean; checks: Record<string, string> }>;
   metrics?: SagaflowMetrics;
   logger?: Logger;
 }
@@ -89,8 +92,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       return 'healthz';
     }
     if (url.pathname === '/readyz') {
-      const isReady = await ready().catch(() => false);
-      send(res, isReady ? 200 : 503, { status: isReady ? 'ready' : 'not ready' });
+      const report = await ready().catch((err: unknown) => ({ ready: false, checks: { probe: err instanceof Error ? err.message : String(err) } }));
+      const isReady = typeof report === 'boolean' ? report : report.ready;
+      send(res, isReady ? 200 : 503, { status: isReady ? 'ready' : 'not ready', ...(typeof report === 'boolean' ? {} : { checks: report.checks }) });
       return 'readyz';
     }
     if (!isAuthorized(req.headers.authorization, options.token)) {
@@ -119,7 +123,18 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     throw new HttpError(404, HttpErrorCode.RouteNotFound, `no route ${method} ${url.pathname}; see docs/api.md`);
   };
 
+  // Once stop() begins, every request is refused at once (503, `Connection: close`), also on keep-alive
+  // connections opened before: nothing is accepted after the signal.
+  let closing = false;
+  const inFlight = new Set<ServerResponse>();
   const server = createServer((req, res) => {
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+    if (closing) {
+      options.metrics?.httpRequests.inc({ route: 'shutting-down', status: '503' });
+      send(res, 503, { code: 'UNAVAILABLE', message: 'the daemon is shutting down; retry against another daemon or after restart', details: {} }, { connection: 'close' });
+      return;
+    }
     handle(req, res).then(
       (route) => options.metrics?.httpRequests.inc({ route, status: String(res.statusCode) }),
       (err: unknown) => {
@@ -156,6 +171,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     url,
     server,
     stop({ timeoutMs = 5000 } = {}) {
+      closing = true;
+      // Requests in flight finish, and their connections close after the response instead of idling.
+      for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
       stopping ??= new Promise<void>((resolve) => {
         const force = setTimeout(() => server.closeAllConnections(), timeoutMs);
         force.unref();

@@ -20,6 +20,7 @@ export const ErrorCode = {
   Unavailable: 'UNAVAILABLE',
   Stopped: 'STOPPED',
   AppendLockOrder: 'APPEND_LOCK_ORDER',
+  LeaseLost: 'LEASE_LOST',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -153,6 +154,18 @@ export class NonRetryableError extends SagaflowError {
 export class UnavailableError extends SagaflowError {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super(ErrorCode.Unavailable, message, { ...options, retryable: true });
+  }
+}
+
+/**
+ * A write carried a lease epoch that is no longer current: another daemon took the lease (this one was
+ * paused or cut off past its lease). Nothing was written; the work belongs to the new owner. Never retried.
+ */
+export class LeaseLostError extends SagaflowError {
+  constructor(lease: string, owner: string, epoch: number) {
+    super(ErrorCode.LeaseLost, `lease "${lease}" is no longer held by ${owner} at epoch ${epoch}: another daemon owns it now`, {
+      details: { lease, owner, epoch },
+    });
   }
 }
 

@@ -83,17 +83,22 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
     const token = config.http.token ?? ensureTokenFile(config.dataDir);
     let ready = false;
+    const started = { engine };
     api = await startApiServer({
       api: engine.operator, token, host: config.http.host, port: config.http.port, maxBodyBytes: config.http.maxBodyBytes, metrics,
       logger: logger.child({ component: 'api' }),
-      ready: async () => ready && (await database.db.query('SELECT 1').then(() => true, () => false)),
+      ready: async () => {
+        if (!ready) return { ready: false, checks: { daemon: 'starting or stopping' } };
+        const checks = await started.engine.health();
+        return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
+      },
     });
     const url = api.url;
     writeDaemonInfo(config.dataDir, { pid: process.pid, url, startedAt: new Date().toISOString(), database: database.kind, schema: config.database.schema });
     ready = true;
     logger.info({ url, sagas: sagas.map((s) => s.name), bus: config.bus.type }, `sagaflow daemon listening on ${url}`);
 
-    const started = { engine, api };
+    const running = { engine, api };
     let stopping: Promise<void> | undefined;
     return {
       url,
@@ -104,8 +109,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         stopping ??= (async () => {
           ready = false;
           logger.info({ timeoutMs }, 'stopping: draining work in flight');
-          await started.api.stop({ timeoutMs });
-          await started.engine.stop({ drainTimeoutMs: timeoutMs });
+          await running.api.stop({ timeoutMs });
+          await running.engine.stop({ drainTimeoutMs: timeoutMs });
           await database.db.close();
           removeDaemonInfo(config.dataDir);
           release();

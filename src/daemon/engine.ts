@@ -1,14 +1,14 @@
+import os from 'node:os';
 import type { Logger } from 'pino';
 import pino from 'pino';
 import type { SagaflowConfig } from '../config/schema.js';
 import { createDurableBus, type DurableEventBus } from '../core/bus/durable-bus.js';
-import { EventRelay } from '../core/bus/event-relay.js';
-import { createHybridBus } from '../core/bus/hybrid-bus.js';
-import { UnavailableError } from '../core/errors.js';
+import { createHybridBus, type ProbedBus } from '../core/bus/hybrid-bus.js';
+import { ConfigError, LeaseLostError, UnavailableError } from '../core/errors.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import { EventTypeRegistry } from '../core/events/registry.js';
 import type { DeadLetter } from '../core/ports/dead-letters.js';
-import type { EventBus, Subscription } from '../core/ports/event-bus.js';
+import type { Subscription } from '../core/ports/event-bus.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
 import { createMemoryBus } from '../memory/event-bus.js';
 import type { SagaflowMetrics } from '../observability/metrics.js';
@@ -17,13 +17,23 @@ import { PostgresCheckpoints } from '../postgres/checkpoints.js';
 import { PostgresEventStore } from '../postgres/event-store.js';
 import { PostgresSagaRepository } from '../postgres/saga-repository.js';
 import { createRedisBus } from '../redis/redis-event-bus.js';
+import { Ownership } from '../runtime/ownership.js';
+import { SagaReader } from '../runtime/saga-reader.js';
 import { SagaRuntime } from '../runtime/saga-runtime.js';
+import { PostgresLeases } from '../postgres/leases.js';
 import { LocalOperator } from './local-operator.js';
 import { subscribeConfigured } from './subscriptions.js';
 import type { OpenedDatabase } from './database.js';
 
-/** Subscription group (prefix) of the saga runtime on the bus, and the feeder's checkpoint name. */
+/** Subscription group (prefix) of the saga runtime on the bus (and the checkpoint of the unpartitioned reader before 0.2). */
 export const SAGA_GROUP = 'sagaflow.sagas';
+/** The lease of the bus relay (store → transport): one owner across the daemons of a schema. */
+export const RELAY_LEASE = 'relay:bus-relay';
+
+/** `host:pid:random`, in the characters a lease owner and a notification payload allow. */
+function defaultInstanceId(): string {
+  return `${os.hostname().replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 60)}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+}
 
 export interface EngineOptions {
   config: SagaflowConfig;
@@ -31,6 +41,8 @@ export interface EngineOptions {
   sagas: readonly SagaDefinition[];
   /** `daemon`: a bus, subscriptions, relays and timer poller. `direct`: steps run in this process on demand, no bus. */
   mode: 'daemon' | 'direct';
+  /** This process's identity in leases and notifications. @default host:pid:random */
+  instanceId?: string;
   logger?: Logger;
   metrics?: SagaflowMetrics;
 }
@@ -46,11 +58,13 @@ export interface Engine {
   readonly operator: LocalOperator;
   /** Starts the bus, the saga delivery, the outbox relay and the timer poller (daemon mode). */
   start(): Promise<void>;
+  /** Each dependency this configuration uses (`database`, `redis`) and its state: `ok` or what is wrong. */
+  health(): Promise<Record<string, string>>;
   /** Stops taking work and drains work in flight for up to `drainTimeoutMs`. Does not close the database. */
   stop(options?: { drainTimeoutMs?: number }): Promise<void>;
 }
 
-function buildTransport(config: SagaflowConfig, parts: { repository: PostgresSagaRepository; registry: EventTypeRegistry }, logger: Logger): EventBus {
+function buildTransport(config: SagaflowConfig, parts: { repository: PostgresSagaRepository; registry: EventTypeRegistry }, logger: Logger): ProbedBus {
   const handlerDefaults = {
     maxAttempts: config.processing.retry.maxAttempts,
     timeoutMs: config.processing.timeoutMs,
@@ -97,22 +111,39 @@ export function createEngine(options: EngineOptions): Engine {
     registry.registerAll(saga.events);
     storeRegistry.registerAll(saga.events);
   }
-  const store = new PostgresEventStore(database.db, { schema, registry: storeRegistry });
+  const instanceId = options.instanceId ?? defaultInstanceId();
+  const store = new PostgresEventStore(database.db, { schema, registry: storeRegistry, notifier: instanceId });
   // Emitted events enter the log in the step's transaction: the repository appends through the store.
   const repository = new PostgresSagaRepository(database.db, { schema, store });
   const checkpoints = new PostgresCheckpoints(database.db, { schema });
+  const leases = new PostgresLeases(database.db, { schema });
 
   let bus: DurableEventBus | undefined;
+  let probe: ProbedBus['ping'];
   if (mode === 'daemon') {
-    let transport = buildTransport(config, { repository, registry: storeRegistry }, logger);
-    if (options.metrics) transport = instrumentBus(transport, options.metrics);
-    bus = createDurableBus({ store, transport, checkpoints, relayName: 'bus-relay', batchSize: config.processing.batchSize, logger });
+    const built = buildTransport(config, { repository, registry: storeRegistry }, logger);
+    if (built.ping && config.bus.type !== 'memory') probe = (ms) => built.ping!(ms);
+    const transport = options.metrics ? instrumentBus(built, options.metrics) : built;
+    // One relay across daemons: it runs where the `relay:bus-relay` lease is, its checkpoint fenced by it.
+    const relayCheckpoints = {
+      load: (name: string) => checkpoints.load(name),
+      save: async (name: string, cursor: string) => {
+        const fence = late.ownership?.fence(RELAY_LEASE);
+        if (!fence || (await checkpoints.saveFenced([{ name, cursor, fence }])).length > 0) {
+          late.ownership?.lost(RELAY_LEASE);
+          throw new LeaseLostError(RELAY_LEASE, instanceId, fence?.epoch ?? 0);
+        }
+      },
+    };
+    bus = createDurableBus({
+      store, transport, checkpoints: relayCheckpoints, relayName: 'bus-relay', batchSize: config.processing.batchSize, logger, startRelay: false,
+    });
   }
-  // With the in-memory transport (whose queue dies with the process) the sagas read the log themselves;
-  // with Redis they consume the transport's consumer groups, shared by several daemons.
+  // With the in-memory transport (whose queue dies with the process) the sagas read the log themselves,
+  // split across daemons by partition; with Redis they consume the transport's consumer groups.
   const readsLog = mode === 'daemon' && config.bus.type === 'memory';
-  const late: { sagaReader?: EventRelay } = {};
-  /** Wakes this process's readers of the log after a local commit that appended. */
+  const late: { sagaReader?: SagaReader; ownership?: Ownership } = {};
+  /** Wakes this process's readers of the log after a commit that appended (here, or another process's NOTIFY). */
   const wake = () => {
     bus?.relay.poke();
     late.sagaReader?.poke();
@@ -126,27 +157,40 @@ export function createEngine(options: EngineOptions): Engine {
     subscribe: { group: SAGA_GROUP },
     onEmitted: wake,
   });
-  const sagaReader = readsLog
-    ? new EventRelay({
-        store,
-        checkpoints,
-        name: SAGA_GROUP,
-        batchSize: config.processing.batchSize,
-        logger,
-        deliver: async (events) => {
-          const end = options.metrics?.processingDuration.startTimer({ event_type: 'batch', handler: SAGA_GROUP });
-          const outcomes = await runtime.applyBatch(events, { concurrency: config.bus.workers });
-          end?.();
-          if (options.metrics) {
+  const ownership =
+    mode === 'daemon'
+      ? new Ownership({
+          leases, owner: instanceId, partitions: readsLog ? config.processing.partitions : 0, ttlMs: config.processing.leaseTtlMs,
+          singletons: [RELAY_LEASE], logger,
+          onChange: () => {
+            if (!started) return; // stopping: the relay and the reader are being stopped
+            late.sagaReader?.rewind();
+            if (!bus) return;
+            if (ownership!.fence(RELAY_LEASE)) {
+              bus.relay.rewind();
+              bus.relay.start();
+            } else {
+              void bus.relay.stop();
+            }
+          },
+        })
+      : undefined;
+  late.ownership = ownership;
+  const sagaReader =
+    readsLog && ownership
+      ? new SagaReader({
+          store, runtime, ownership, checkpoints, partitions: config.processing.partitions, batchSize: config.processing.batchSize,
+          concurrency: config.bus.workers, legacyCheckpoint: SAGA_GROUP, logger,
+          onApplied: (events, outcomes) => {
+            if (!options.metrics) return;
             const typeOf = new Map(events.map((e) => [e.id, e.type]));
             for (const o of outcomes) {
               const status = o.result === 'dead-lettered' ? 'error' : 'success';
               options.metrics.eventsProcessed.inc({ event_type: typeOf.get(o.eventId) ?? 'unknown', handler: SAGA_GROUP, status });
             }
-          }
-        },
-      })
-    : undefined;
+          },
+        })
+      : undefined;
   late.sagaReader = sagaReader;
   const sagaByName = new Map(sagas.map((s) => [s.name, s]));
 
@@ -179,14 +223,42 @@ export function createEngine(options: EngineOptions): Engine {
 
   let started = false;
   let subscriptions: Subscription[] = [];
+  let unlisten: (() => Promise<void>) | undefined;
   return {
     store, repository, registry, runtime, bus, operator,
+    async health() {
+      const reason = (err: unknown) => (err instanceof Error ? err.message : String(err)) || 'failed';
+      const checks: Record<string, string> = {};
+      const [db, redis] = await Promise.all([
+        database.db.query('SELECT 1').then(() => 'ok', reason),
+        probe ? probe(1000).then(() => 'ok', reason) : undefined,
+      ]);
+      checks.database = db;
+      if (redis !== undefined) checks.redis = redis;
+      return checks;
+    },
     async start() {
       if (started) return;
       started = true;
+      if (readsLog) {
+        const agreed = await leases.agree('sagas.partitions', String(config.processing.partitions));
+        if (agreed !== String(config.processing.partitions)) {
+          throw new ConfigError(
+            `SAGAFLOW_PARTITIONS=${config.processing.partitions}, but the daemons of schema "${schema}" use ${agreed}: every daemon of a schema must use the same number`,
+            { key: 'processing.partitions', value: config.processing.partitions },
+          );
+        }
+      }
       await runtime.start();
       if (bus) subscriptions = await subscribeConfigured(bus, config.subscriptions, logger);
       await bus?.start();
+      // Commits of other processes wake this one (a hint: the readers' poll is the backstop).
+      if (mode === 'daemon' && database.db.listen) {
+        unlisten = await database.db.listen(store.channel, (from) => {
+          if (from !== instanceId) wake();
+        });
+      }
+      await ownership?.start();
       sagaReader?.start();
     },
     async stop({ drainTimeoutMs = config.shutdownTimeoutMs } = {}) {
@@ -194,7 +266,12 @@ export function createEngine(options: EngineOptions): Engine {
       started = false;
       // The saga reader finishes its current page (checkpoint after commit); the runtime unsubscribes and
       // stops the timer poller after its batch; the bus drains handlers in flight.
+      // The reader finishes its page (checkpoints saved after the steps committed), the relay its pass; then
+      // partitions and the relay are handed back at once: the next owner need not wait for them to expire.
       await sagaReader?.stop();
+      await bus?.relay.stop();
+      await ownership?.stop();
+      await unlisten?.().catch(() => undefined);
       await runtime.stop();
       for (const sub of subscriptions.splice(0)) await sub.unsubscribe();
       await bus?.stop({ drainTimeoutMs });

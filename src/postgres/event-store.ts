@@ -1,4 +1,4 @@
-import { ConcurrencyError, DuplicateEventError } from '../core/errors.js';
+import { ConcurrencyError, DuplicateEventError, ValidationError } from '../core/errors.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import type { EventTypeRegistry } from '../core/events/registry.js';
 import { patternToLike } from '../core/events/pattern.js';
@@ -16,6 +16,11 @@ import { isUniqueViolation } from './sql-errors.js';
 export interface PostgresEventStoreOptions {
   /** @default 'sagaflow' */
   schema?: string;
+  /**
+   * Who appends through this store, sent as the payload of the commit's wake-up notification (`NOTIFY
+   * <logChannel(schema)>`), so a process can ignore its own. @default a random id per store
+   */
+  notifier?: string;
   registry?: EventTypeRegistry;
   maxEventBytes?: number;
 }
@@ -57,6 +62,12 @@ function toStored(r: EventRow): StoredEvent {
   };
 }
 
+/** The `LISTEN` channel on which commits that appended to the store in `schema` notify (schema is allow-listed). */
+export function logChannel(schema: string): string {
+  quoteSchema(schema);
+  return `sagaflow_log_${schema}`;
+}
+
 /**
  * The event store on Postgres or PGlite (same SQL through {@link Db}).
  *
@@ -72,8 +83,17 @@ export class PostgresEventStore implements EventStore {
   private readonly boundSql: string;
   private readonly boundName: string;
 
+  /** `LISTEN` channel of this store's commits that appended (a wake-up hint: delivered at commit, never data). */
+  readonly channel: string;
+  /** Payload of this store's notifications. */
+  readonly notifier: string;
+
   constructor(private readonly db: Db, private readonly options: PostgresEventStoreOptions = {}) {
     this.s = quoteSchema(options.schema ?? 'sagaflow');
+    this.channel = logChannel(options.schema ?? 'sagaflow');
+    // Inlined into the statement text: both are checked here to be plain identifiers / ids.
+    this.notifier = options.notifier ?? crypto.randomUUID();
+    if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(this.notifier)) throw new ValidationError('event store options', [{ path: 'notifier', message: 'must be 1-100 letters, digits, _ . : -' }]);
     const s = this.s;
     // $1 stream, $2 batch size, $3 expected version (null = any), $4 events as a JSON array.
     // An existing stream is bumped only when its version equals the expected one (the row lock
@@ -95,7 +115,7 @@ export class PostgresEventStore implements EventStore {
       INSERT INTO ${s}.events (event_id, stream_id, version, type, aggregate_type, data, metadata, occurred_at)
       SELECT (e->>'id')::uuid, $1, bumped.before + u.ord::int, e->>'type', e->>'aggregateType', e->'data', e->'metadata',
              (e->>'timestamp')::timestamptz
-      FROM bumped, jsonb_array_elements($4::jsonb) WITH ORDINALITY AS u(e, ord)
+      FROM bumped, (SELECT pg_notify('${this.channel}', '${this.notifier}')) AS wake, jsonb_array_elements($4::jsonb) WITH ORDINALITY AS u(e, ord)
       ORDER BY u.ord
       RETURNING position, tx_id::text AS tx_text, version`;
     // Single-event appends use a prepared statement: planning the CTE cost about as much as running it.

@@ -6,6 +6,8 @@ import type { SagaRepository, SagaStepRead, SagaStepTx, SagaStepWrite } from '..
 import type { SagaHistoryEntry, SagaInstance, SagaListFilter, TimerEntry } from '../core/ports/saga-store.js';
 import { appendTransaction } from './append-lock.js';
 import { PostgresEventStore } from './event-store.js';
+import { PostgresLeases } from './leases.js';
+import type { Fence } from '../core/ports/leases.js';
 import { PostgresDeadLetters } from './dead-letters.js';
 import { quoteSchema } from './identifiers.js';
 import { statementName } from './statement-name.js';
@@ -61,6 +63,7 @@ export class PostgresSagaRepository implements SagaRepository {
   readonly deadLetters: PostgresDeadLetters;
   /** The event log emitted events are appended to. */
   readonly store: PostgresEventStore;
+  private readonly leases: PostgresLeases;
   private readonly s: string;
   private readonly clock: Clock;
   private readonly readSql: string;
@@ -76,6 +79,7 @@ export class PostgresSagaRepository implements SagaRepository {
     this.clock = options.clock ?? systemClock;
     this.deadLetters = new PostgresDeadLetters(db, { schema });
     this.store = options.store ?? new PostgresEventStore(db, { schema });
+    this.leases = new PostgresLeases(db, { schema });
     // Columns listed, not `i.*`: a prepared statement whose result shape changes (a later migration adding a
     // column while this process runs) fails with "cached plan must not change result type".
     this.readSql = `
@@ -90,8 +94,12 @@ export class PostgresSagaRepository implements SagaRepository {
     this.claimName = statementName(this.claimSql);
   }
 
-  step<T>(fn: (tx: SagaStepTx) => Promise<T>): Promise<T> {
-    return appendTransaction(this.db, this.store.appendLock, (tx) => fn(this.txFor(tx)));
+  step<T>(fn: (tx: SagaStepTx) => Promise<T>, options: { fence?: Fence } = {}): Promise<T> {
+    const fence = options.fence;
+    return appendTransaction(this.db, this.store.appendLock, async (tx) => {
+      if (fence) await this.leases.checkWith(tx, fence);
+      return fn(this.txFor(tx));
+    });
   }
 
   private txFor(q: Queryable): SagaStepTx {

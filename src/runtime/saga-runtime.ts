@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
-import { ErrorCode, SagaDefinitionError, SagaflowError, ValidationError } from '../core/errors.js';
+import { ErrorCode, LeaseLostError, SagaDefinitionError, SagaflowError, ValidationError } from '../core/errors.js';
+import type { Fence } from '../core/ports/leases.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
 import type { EventBus, Subscription, SubscribeOptions } from '../core/ports/event-bus.js';
@@ -31,6 +32,19 @@ export interface SagaRuntimeOptions {
   timers?: TimerPollerOptions | false;
   /** Options of the bus subscription (one `*` subscription for all sagas). @default group 'sagaflow.sagas', concurrency 16 */
   subscribe?: SubscribeOptions;
+}
+
+/** Options of {@link SagaRuntime.applyBatch}. */
+export interface ApplyBatchOptions {
+  /** Steps in flight at once, across instances. @default 16 */
+  concurrency?: number;
+  /**
+   * Whether this process applies `event` to the instance (saga, key), and under which lease fence;
+   * undefined skips it (another daemon owns its partition, or it was applied before). @default apply all, unfenced
+   */
+  route?: (saga: string, key: string, event: EventEnvelope) => { fence?: Fence } | undefined;
+  /** Called with the lease name when a fenced step found its lease taken by another daemon. */
+  onLeaseLost?: (lease: string) => void;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -88,30 +102,44 @@ export class SagaRuntime {
   /**
    * Applies a page of events (in log order) to every saga that declares their types: one instance's
    * events one at a time and in order, different instances concurrently (at most `concurrency` steps at
-   * once). Resolves when every step committed; rejects on the first infrastructure failure, after the
-   * steps in flight settled (redelivering the page is safe: the inbox makes applied events no-ops).
+   * once). `route` decides per instance whether this process applies it (and under which lease fence);
+   * a lane whose lease was lost stops and is reported through `onLeaseLost`. Resolves when every step
+   * committed; rejects on the first other failure, after the steps in flight settled (redelivering the
+   * page is safe: the inbox makes applied events no-ops).
    */
-  async applyBatch(events: readonly EventEnvelope[], options: { concurrency?: number } = {}): Promise<StepOutcome[]> {
-    const lanes = new Map<string, Array<{ saga: SagaDefinition; event: EventEnvelope }>>();
+  async applyBatch(events: readonly EventEnvelope[], options: ApplyBatchOptions = {}): Promise<StepOutcome[]> {
+    const lanes = new Map<string, { fence: Fence | undefined; items: Array<{ saga: SagaDefinition; event: EventEnvelope }> }>();
     for (const event of events) {
       for (const saga of this.byType.get(event.type) ?? []) {
         let lane: string;
+        let fence: Fence | undefined;
         try {
-          lane = `${saga.name}\u0000${this.keyFor(saga, event)}`;
+          const key = this.keyFor(saga, event);
+          if (options.route) {
+            const routed = options.route(saga.name, key, event);
+            if (!routed) continue;
+            fence = routed.fence;
+          }
+          lane = `${saga.name}\u0000${key}`;
         } catch {
           lane = `\u0000${event.id}`; // no key: handleFor dead-letters it, on its own lane
         }
         const list = lanes.get(lane);
-        if (list) list.push({ saga, event });
-        else lanes.set(lane, [{ saga, event }]);
+        if (list) list.items.push({ saga, event });
+        else lanes.set(lane, { fence, items: [{ saga, event }] });
       }
     }
     const permits = new Semaphore(options.concurrency ?? 16);
     const outcomes: StepOutcome[] = [];
     const results = await Promise.allSettled(
-      [...lanes.values()].map((lane) =>
+      [...lanes.values()].map(({ fence, items }) =>
         permits.run(async () => {
-          for (const { saga, event } of lane) outcomes.push(await this.handleFor(saga, event));
+          try {
+            for (const { saga, event } of items) outcomes.push(await this.handleFor(saga, event, fence ? { fence } : {}));
+          } catch (err) {
+            if (!(err instanceof LeaseLostError)) throw err;
+            options.onLeaseLost?.(String(err.details.lease));
+          }
         }),
       ),
     );
@@ -131,8 +159,8 @@ export class SagaRuntime {
     return key;
   }
 
-  /** Applies an event to one saga. */
-  async handleFor(saga: SagaDefinition, event: EventEnvelope, options: { unpark?: boolean } = {}): Promise<StepOutcome> {
+  /** Applies an event to one saga (under a lease fence when given: a lost lease throws `LeaseLostError`). */
+  async handleFor(saga: SagaDefinition, event: EventEnvelope, options: { unpark?: boolean; fence?: Fence } = {}): Promise<StepOutcome> {
     let key: string;
     try {
       key = this.keyFor(saga, event);
@@ -147,7 +175,10 @@ export class SagaRuntime {
       return { saga: saga.name, key: undefined, eventId: event.id, result: StepResult.DeadLettered, error: { message: e.message } };
     }
     const outcome = await this.withRetries(saga, key, event, () =>
-      this.repository.step((tx) => runStep(tx, { saga, key, envelope: event, now: this.clock.now(), logger: this.logger, unpark: options.unpark ?? false })),
+      this.repository.step(
+        (tx) => runStep(tx, { saga, key, envelope: event, now: this.clock.now(), logger: this.logger, unpark: options.unpark ?? false }),
+        options.fence ? { fence: options.fence } : {},
+      ),
     );
     await this.afterStep(saga, outcome);
     return outcome;

@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgDb } from '../../src/postgres/pg-db.js';
 import { quoteSchema } from '../../src/postgres/identifiers.js';
@@ -328,6 +329,20 @@ function twoDaemons(bus: 'memory' | 'redis'): void {
 
     it('share the work with no transition applied twice', async () => {
       const tokens = dirs.map((d) => readFileSync(path.join(d, '.sagaflow/api-token'), 'utf8').trim());
+      if (bus === 'memory') {
+        // The first daemon took every partition; within a renewal round or two it gives half back.
+        const db = new PgDb({ connectionString: databaseUrl! });
+        try {
+          await until('the partitions split between the two daemons', async () => {
+            const { rows } = await db.query<{ owner: string; n: string }>(
+              `SELECT owner, count(*) AS n FROM ${quoteSchema(schema)}.leases WHERE name LIKE 'sagas:partition:%' AND owner IS NOT NULL GROUP BY owner`,
+            );
+            return rows.length === 2 && rows.every((r) => Number(r.n) === 8);
+          }, 20_000);
+        } finally {
+          await db.close();
+        }
+      }
       const n = 30;
       const post = (i: number, type: string, data: Record<string, unknown>) =>
         fetch(`${daemons[i % 2]!.url}/v1/events`, {
@@ -359,6 +374,27 @@ function twoDaemons(bus: 'memory' | 'redis'): void {
         );
         expect(Number(requests.rows[0]!.n)).toBe(n);
         expect(Number(requests.rows[0]!.d)).toBe(n);
+        // One owner per piece of work: the relay on one daemon; with the in-memory transport the 16 saga
+        // partitions split between the two daemons, each partition held by exactly one.
+        const live = async (like: string) =>
+          (await db.query<{ name: string; owner: string }>(`SELECT name, owner FROM ${s}.leases WHERE name LIKE $1 AND owner IS NOT NULL AND expires_at > now()`, [like])).rows;
+        expect(await live('relay:%')).toHaveLength(1);
+        if (bus === 'memory') {
+          const partitions = await live('sagas:partition:%');
+          expect(partitions.map((r) => r.name).sort()).toEqual(Array.from({ length: 16 }, (_, p) => `sagas:partition:${p}`).sort());
+          expect(new Set(partitions.map((r) => r.owner)).size).toBe(2);
+        } else {
+          // Each stored event is sent to Redis once: one relay, whose checkpoint only moves forward.
+          const redis = new Redis(redisUrl!);
+          try {
+            const stored = async () => Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${s}.events`)).rows[0]!.n);
+            await until('the relay to catch up', async () => (await redis.xlen(`sagaflow-e2e-${schema}:stream`)) >= (await stored()));
+            await new Promise((r) => setTimeout(r, 1500)); // a second relay would add its copies by now
+            expect(await redis.xlen(`sagaflow-e2e-${schema}:stream`)).toBe(await stored());
+          } finally {
+            redis.disconnect();
+          }
+        }
       } finally {
         await db.close();
       }
@@ -368,8 +404,41 @@ function twoDaemons(bus: 'memory' | 'redis'): void {
         const processed = [...text.matchAll(/^mcp_events_processed_total\{[^}]*handler="sagaflow\.sagas"[^}]*status="success"\} (\d+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
         expect(processed).toBeGreaterThan(0);
       }
-      for (const d of daemons) expect(await stopDaemon(d)).toBe(0);
+      if (bus === 'redis') for (const d of daemons) expect(await stopDaemon(d)).toBe(0);
     });
+
+    if (bus === 'memory') {
+      it("a killed daemon's partitions are taken over within the lease, and its work is done once", async () => {
+        const [survivor, victim] = daemons as [DaemonProcess, DaemonProcess];
+        victim.child.kill('SIGKILL');
+        await victim.exited;
+        const token = readFileSync(path.join(dirs[0]!, '.sagaflow/api-token'), 'utf8').trim();
+        const post = (type: string, data: Record<string, unknown>) =>
+          fetch(`${survivor.url}/v1/events`, {
+            method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ type, data }),
+          }).then((r) => expect(r.status).toBe(201));
+        const killedAt = Date.now();
+        const m = 20;
+        await Promise.all(Array.from({ length: m }, (_, i) => post('task.created', { taskId: `after-kill-${i}`, taskType: 'x' })));
+        await until('every new instance created', async () => {
+          const list = await cliJson<Array<{ key: string }>>(env, 'sagas', 'list', '--limit', '1000');
+          return list.filter((i) => i.key.startsWith('after-kill-')).length === m;
+        }, 30_000);
+        // Within the lease (5 s) plus a renewal round, not after 30 s.
+        expect(Date.now() - killedAt).toBeLessThan(15_000);
+        const db = new PgDb({ connectionString: databaseUrl! });
+        try {
+          const s = quoteSchema(schema);
+          const owners = await db.query<{ owner: string }>(`SELECT DISTINCT owner FROM ${s}.leases WHERE name LIKE 'sagas:partition:%' AND expires_at > now()`);
+          expect(owners.rows).toHaveLength(1);
+          const doubled = await db.query(`SELECT saga, key, event_id FROM ${s}.saga_history GROUP BY 1, 2, 3 HAVING count(*) > 1`);
+          expect(doubled.rows).toEqual([]);
+        } finally {
+          await db.close();
+        }
+        expect(await stopDaemon(survivor)).toBe(0);
+      });
+    }
   });
 }
 

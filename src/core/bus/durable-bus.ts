@@ -22,6 +22,8 @@ export interface DurableBusOptions {
   pollIntervalMs?: number;
   logger?: Logger;
   sleep?: Sleep;
+  /** Start the relay with the bus. False when its owner decides (one relay across daemons). @default true */
+  startRelay?: boolean;
 }
 
 /**
@@ -60,7 +62,7 @@ export class DurableEventBus implements EventBus {
 
   async start(): Promise<void> {
     await this.options.transport.start();
-    this.relay.start();
+    if (this.options.startRelay !== false) this.relay.start();
   }
 
   async stop(options: { drainTimeoutMs?: number } = {}): Promise<void> {

@@ -42,6 +42,7 @@ export class EventRelay {
   private pokeController = new AbortController();
   private busy: Promise<number> | undefined;
   private cursor: { after: string | undefined } | undefined;
+  private rewound = false;
 
   constructor(private readonly options: EventRelayOptions) {
     this.name = options.name ?? 'bus-relay';
@@ -69,6 +70,12 @@ export class EventRelay {
     this.pokeController.abort();
   }
 
+  /** Forgets the cursor followed in memory: the next pass loads the checkpoint again (after a change of owned work). */
+  rewind(): void {
+    this.rewound = true;
+    this.poke();
+  }
+
   /** Relays everything stored after the checkpoint; returns how many events were sent. Serialised. */
   async runOnce(): Promise<number> {
     while (this.busy) await this.busy.catch(() => undefined);
@@ -85,6 +92,10 @@ export class EventRelay {
     let sent = 0;
     // The checkpoint is loaded once and then followed in memory (saved after every page); after a failure
     // it is loaded again, so a pass never starts from a position it has not saved.
+    if (this.rewound) {
+      this.rewound = false;
+      this.cursor = undefined;
+    }
     this.cursor ??= { after: await checkpoints.load(this.name) };
     try {
       for (;;) {

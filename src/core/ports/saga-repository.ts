@@ -1,5 +1,6 @@
 import type { EventEnvelope } from '../events/envelope.js';
 import type { DeadLetters, NewDeadLetter } from './dead-letters.js';
+import type { Fence } from './leases.js';
 import type { SagaInstance, SagaQueries, StepEffects, TimerEntry } from './saga-store.js';
 
 /** What the read phase of a step sees. */
@@ -71,8 +72,12 @@ export interface SagaStepTx {
 export interface SagaRepository extends SagaQueries {
   /** Dead letters written by steps land here (same database as the steps). */
   readonly deadLetters: DeadLetters;
-  /** Runs `fn` as one transaction; rolls back when it throws. */
-  step<T>(fn: (tx: SagaStepTx) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` as one transaction; rolls back when it throws. With a `fence`, the transaction first checks
+   * that the lease is still held at its epoch (and holds it against a takeover until it commits), else it
+   * throws `LeaseLostError` and writes nothing: a daemon paused past its lease cannot apply a step.
+   */
+  step<T>(fn: (tx: SagaStepTx) => Promise<T>, options?: { fence?: Fence }): Promise<T>;
   /** Timers due at `now`, oldest first, of the named sagas (all when omitted). Not claimed: the step claims each one. */
   dueTimers(now: Date, limit: number, sagas?: readonly string[]): Promise<TimerEntry[]>;
   /** Parked events of a key, oldest first. */
