@@ -58,7 +58,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
   let database: OpenedDatabase;
   try {
-    database = await openDatabase(config, { applicationName: 'sagaflow-daemon' });
+    database = await openDatabase(config, { applicationName: `sagaflow-daemon/${process.pid}` });
   } catch (err) {
     removeDaemonInfo(config.dataDir);
     release();

@@ -42,7 +42,7 @@ export function isConnectionError(err: unknown): boolean {
   const code = sqlStateOf(err);
   if (code && (connectionCodes.has(code) || code.startsWith('08'))) return true;
   const msg = err instanceof Error ? err.message : '';
-  return /Connection terminated|connection.*(closed|refused)/i.test(msg);
+  return /Connection terminated|connection.*(closed|refused)|not queryable|terminating connection/i.test(msg);
 }
 
 /**

@@ -446,3 +446,76 @@ describe.runIf(hasPostgres())('scale-out', () => {
   twoDaemons('memory');
   describe.runIf(hasRedis())('with Redis', () => twoDaemons('redis'));
 });
+
+// The daemon's connections are cut by the server (57P01 "terminating connection due to administrator
+// command", what a Postgres restart or failover does to every session) six times under load: the process
+// must survive each time, and every publish it accepted must be applied exactly once.
+describe.runIf(hasPostgres())('Postgres connections cut under load', () => {
+  const schema = uniqueSchema('e2e');
+  let dir: string;
+  let daemon: DaemonProcess;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'sagaflow-e2e-cut-'));
+    env = { DATABASE_URL: databaseUrl!, SAGAFLOW_SCHEMA: schema, SAGAFLOW_DATA_DIR: path.join(dir, '.sagaflow') };
+    daemon = await startDaemon(env);
+  }, 120_000);
+  afterAll(async () => {
+    await stopDaemon(daemon, 'SIGKILL');
+    const db = new PgDb({ connectionString: databaseUrl! });
+    await db.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('survives six cuts and applies every accepted publish once', async () => {
+    const token = readFileSync(path.join(dir, '.sagaflow/api-token'), 'utf8').trim();
+    const accepted: string[] = [];
+    let i = 0;
+    let loading = true;
+    const publisher = async () => {
+      while (loading) {
+        const taskId = `cut-${i++}`;
+        const r = await fetch(`${daemon.url}/v1/events`, {
+          method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ type: 'task.created', data: { taskId, taskType: 'x' } }),
+        }).catch(() => undefined);
+        if (r?.status === 201) accepted.push(taskId);
+        else if (r && r.status !== 503) throw new Error(`publish answered ${r.status}: ${await r.text()}\n${daemon.lines.filter((l) => l.includes("API request failed")).slice(-2).join("\n")}`);
+      }
+    };
+    const admin = new PgDb({ connectionString: databaseUrl! });
+    try {
+      const load = Promise.all([publisher(), publisher(), publisher(), publisher()]);
+      for (let cut = 0; cut < 6; cut++) {
+        await new Promise((r) => setTimeout(r, 400));
+        // Once the daemon has reconnected (its pool opens connections on demand), cut all of them.
+        const cutNow = await until(`the daemon's connections (cut ${cut + 1})`, async () => {
+          const { rows } = await admin.query<{ n: string }>(
+            `SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE application_name = $1`,
+            [`sagaflow-daemon/${daemon.child.pid}`],
+          );
+          return Number(rows[0]!.n) > 0 ? Number(rows[0]!.n) : undefined;
+        }, 10_000);
+        expect(cutNow).toBeGreaterThan(0);
+        expect(daemon.child.exitCode).toBeNull();
+      }
+      await new Promise((r) => setTimeout(r, 400));
+      loading = false;
+      await load;
+      expect(daemon.child.exitCode, daemon.lines.slice(-20).join('\n')).toBeNull();
+      expect((await fetch(`${daemon.url}/healthz`)).status).toBe(200);
+      expect(accepted.length).toBeGreaterThan(50);
+      const s = quoteSchema(schema);
+      await until('every accepted publish applied', async () => {
+        const { rows } = await admin.query<{ n: string }>(`SELECT count(*) AS n FROM ${s}.saga_instances WHERE key = ANY($1::text[])`, [accepted]);
+        return Number(rows[0]!.n) === accepted.length;
+      }, 30_000);
+      const doubled = await admin.query(`SELECT saga, key, event_id FROM ${s}.saga_history GROUP BY 1, 2, 3 HAVING count(*) > 1`);
+      expect(doubled.rows).toEqual([]);
+    } finally {
+      await admin.close();
+    }
+    expect(await stopDaemon(daemon)).toBe(0);
+  }, 120_000);
+});

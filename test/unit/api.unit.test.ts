@@ -212,3 +212,58 @@ describe('ApiClient', () => {
     expect(String((err as Error).message)).toContain('cannot reach the sagaflow daemon at http://127.0.0.1:9');
   });
 });
+
+describe('API readiness and shutdown', () => {
+  it('/readyz names each dependency and answers 503 when one is down', async () => {
+    let redis = 'ok';
+    const s = await startApiServer({
+      api: fakeApi([]), token: TOKEN, port: 0,
+      ready: async () => ({ ready: redis === 'ok', checks: { database: 'ok', redis } }),
+    });
+    try {
+      const up = await fetch(`${s.url}/readyz`);
+      expect(up.status).toBe(200);
+      expect(await up.json()).toEqual({ status: 'ready', checks: { database: 'ok', redis: 'ok' } });
+      redis = 'connect ECONNREFUSED 127.0.0.1:6390';
+      const down = await fetch(`${s.url}/readyz`);
+      expect(down.status).toBe(503);
+      expect(await down.json()).toEqual({ status: 'not ready', checks: { database: 'ok', redis } });
+    } finally {
+      await s.stop({ timeoutMs: 1000 });
+    }
+  });
+
+  // A client on a keep-alive connection opened before the signal must not get a publish accepted after it.
+  it('refuses every request once stop() began, also on a keep-alive connection opened before', async () => {
+    let release!: () => void;
+    const slow = new Promise<void>((r) => (release = r));
+    const api = { ...fakeApi([]), listSagas: async () => (await slow, []) };
+    const s = await startApiServer({ api, token: TOKEN, port: 0 });
+    const { Agent } = await import('node:http');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (path: string, method = 'GET') =>
+      new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+        const req = request(`${s.url}${path}`, { method, agent, headers: { ...auth, 'content-type': 'application/json' } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+        });
+        req.on('error', reject);
+        req.end(method === 'POST' ? JSON.stringify({ type: 'task.created', data: {} }) : undefined);
+      });
+    try {
+      expect((await get('/v1/status')).status).toBe(200); // the keep-alive connection is open
+      const inFlight = get('/v1/sagas');
+      await new Promise((r) => setTimeout(r, 50));
+      const stopped = s.stop({ timeoutMs: 2000 });
+      release();
+      const first = await inFlight; // in flight: finished, and its connection closes after it
+      expect(first.status).toBe(200);
+      expect(first.connection).toBe('close');
+      const after = await get('/v1/events', 'POST').catch((err: unknown) => ({ status: 0, connection: String(err) }));
+      expect([0, 503]).toContain(after.status); // refused (503) or the connection is already gone: never 201
+      await stopped;
+    } finally {
+      agent.destroy();
+    }
+  });
+});
