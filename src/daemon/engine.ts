@@ -91,13 +91,12 @@ function buildTransport(config: SagaflowConfig, parts: { repository: PostgresSag
  * database. The composition root (`startDaemon`) and the CLI's direct mode both build on this.
  *
  * How events flow in the daemon: every publish (API, CLI, handler) is appended to the event log, and
- * every event a saga step emits is appended in that step's transaction — the log is the outbox. Readers
- * of the log follow it gap-free from a checkpoint saved after delivery, woken at once by local commits:
- * the bus relay moves events to the transport (for subscribers); with the in-memory transport, whose
- * queue dies with the process, the saga reader applies them to the sagas itself (instances in parallel,
- * each in log order); with Redis (or hybrid) the runtime consumes the transport's consumer groups
- * (shared by several daemons; an entry is acknowledged only after its step committed). A crash anywhere
- * loses nothing, and what is delivered twice is a no-op thanks to the step's inbox.
+ * every event a saga step emits is appended in that step's transaction — the log is the outbox. Two
+ * followers read the log gap-free from checkpoints saved after delivery, woken at once by local commits
+ * and by other daemons' NOTIFY: the saga reader applies the events of the saga partitions this daemon
+ * holds (instances in parallel, each in log order, every step fenced by its partition's lease), and the
+ * bus relay — on the one daemon holding its lease — carries every event to the transport for
+ * subscribers. A crash anywhere loses nothing, and what is delivered twice is a no-op (the inbox).
  */
 export function createEngine(options: EngineOptions): Engine {
   const { config, database, sagas, mode } = options;
@@ -139,9 +138,10 @@ export function createEngine(options: EngineOptions): Engine {
       store, transport, checkpoints: relayCheckpoints, relayName: 'bus-relay', batchSize: config.processing.batchSize, logger, startRelay: false,
     });
   }
-  // With the in-memory transport (whose queue dies with the process) the sagas read the log themselves,
-  // split across daemons by partition; with Redis they consume the transport's consumer groups.
-  const readsLog = mode === 'daemon' && config.bus.type === 'memory';
+  // Sagas read the log themselves on every transport, split across daemons by partition: the log keeps
+  // each instance's events in order and a dead daemon's partitions move within a lease. The transport
+  // (memory, Redis, hybrid) carries events to subscribers: workers, built-in handlers, other services.
+  const readsLog = mode === 'daemon';
   const late: { sagaReader?: SagaReader; ownership?: Ownership } = {};
   /** Wakes this process's readers of the log after a commit that appended (here, or another process's NOTIFY). */
   const wake = () => {
@@ -151,7 +151,6 @@ export function createEngine(options: EngineOptions): Engine {
   const runtime = new SagaRuntime({
     repository,
     sagas,
-    ...(bus && !readsLog ? { bus } : {}),
     logger,
     timers: mode === 'daemon' ? {} : false,
     subscribe: { group: SAGA_GROUP },
