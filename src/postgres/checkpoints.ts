@@ -35,16 +35,22 @@ export class PostgresCheckpoints implements CheckpointStore {
   /**
    * Saves several cursors in one statement, each only forward and, when it has a fence, only while that
    * lease is held at its epoch. Returns the names whose fence failed (the caller lost those leases).
+   *
+   * The statement commits with `synchronous_commit = off` (set for its own transaction): it does not wait
+   * for the WAL flush. A checkpoint lost in a server crash only makes its reader deliver some events again,
+   * which at-least-once readers accept (the saga inbox, consumers' dedupe by id); every commit of events
+   * and steps stays synchronous.
    */
   async saveFenced(entries: ReadonlyArray<{ name: string; cursor: string; fence?: Fence }>): Promise<string[]> {
     if (entries.length === 0) return [];
     const { rows } = await this.db.query<{ name: string; held: boolean }>(
-      `WITH e AS (
+      `WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v
+       ), e AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS e(name, cursor, lease, owner, epoch)
        ), ok AS (
          SELECT e.name, e.cursor, (e.lease IS NULL OR EXISTS (
            SELECT 1 FROM ${this.s}.leases l WHERE l.name = e.lease AND l.owner = e.owner AND l.epoch = e.epoch)) AS held
-         FROM e
+         FROM e, async
        ), saved AS (
          INSERT INTO ${this.s}.checkpoints AS c (name, cursor) SELECT name, cursor FROM ok WHERE held
          ON CONFLICT (name) DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = now()

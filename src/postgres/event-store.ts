@@ -223,10 +223,12 @@ export class PostgresEventStore implements EventStore {
   async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
     const after = options.after === undefined ? { txId: '0', position: '0' } : parseCursor(options.after);
     const limit = options.limit ?? 1000;
-    const bound = (await this.db.query<{ bound: string }>(this.boundSql, [], { name: this.boundName })).rows[0]!.bound;
+    // PGlite has one connection and runs each transaction alone: while this read runs no transaction is
+    // open, so every visible row is final and the bound is not needed (one statement instead of two).
+    const bound = this.db.dialect === 'pglite' ? null : (await this.db.query<{ bound: string }>(this.boundSql, [], { name: this.boundName })).rows[0]!.bound;
     const { rows } = await this.db.query<EventRow>(
       `SELECT ${columns} FROM ${this.s}.events
-       WHERE (tx_id, position) > ($1::xid8, $2::bigint) AND tx_id < $4::xid8
+       WHERE (tx_id, position) > ($1::xid8, $2::bigint) AND ($4::xid8 IS NULL OR tx_id < $4::xid8)
        ORDER BY tx_id, position LIMIT $3`,
       [after.txId, after.position, limit, bound],
     );

@@ -43,8 +43,11 @@ export class PostgresLeases implements Leases {
   async renew(held: readonly LeaseGrant[], owner: string, ttlMs: number): Promise<string[]> {
     if (held.length === 0) return [];
     const { rows } = await this.db.query<{ name: string }>(
-      `UPDATE ${this.s}.leases l SET expires_at = now() + make_interval(secs => $4::double precision / 1000), updated_at = now()
-       FROM unnest($1::text[], $2::bigint[]) AS h(name, epoch)
+      // A renewal need not wait for the WAL flush (synchronous_commit off for its own transaction): one lost
+      // in a server crash only shortens the lease, and fencing keeps an early takeover safe.
+      `WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v)
+       UPDATE ${this.s}.leases l SET expires_at = now() + make_interval(secs => $4::double precision / 1000), updated_at = now()
+       FROM unnest($1::text[], $2::bigint[]) AS h(name, epoch), async
        WHERE l.name = h.name AND l.epoch = h.epoch AND l.owner = $3
        RETURNING l.name`,
       [held.map((h) => h.name), held.map((h) => h.epoch), owner, ttlMs],

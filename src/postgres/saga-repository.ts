@@ -1,4 +1,4 @@
-import { ConcurrencyError } from '../core/errors.js';
+import { ConcurrencyError, LeaseLostError } from '../core/errors.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
 import type { Db, Queryable } from '../core/ports/db.js';
@@ -68,6 +68,8 @@ export class PostgresSagaRepository implements SagaRepository {
   private readonly clock: Clock;
   private readonly readSql: string;
   private readonly readName: string;
+  private readonly fencedReadSql: string;
+  private readonly fencedReadName: string;
   private readonly claimSql: string;
   private readonly claimName: string;
   /** Write statement text → prepared statement name (one per combination of parts a write uses). */
@@ -86,6 +88,11 @@ export class PostgresSagaRepository implements SagaRepository {
       SELECT i.saga, i.key, i.version, i.definition_version, i.status, i.state, i.context, i.snapshot, i.created_at, i.updated_at, EXISTS (SELECT 1 FROM ${this.s}.saga_inbox WHERE saga = $1 AND key = $2 AND event_id = $3) AS seen
       FROM (SELECT 1) AS one LEFT JOIN ${this.s}.saga_instances i ON i.saga = $1 AND i.key = $2`;
     this.readName = statementName(this.readSql);
+    // The read of a fenced step also takes the lease row FOR SHARE (see PostgresLeases): one round trip.
+    this.fencedReadSql = `
+      SELECT r.*, (SELECT count(*) FROM (SELECT 1 FROM ${this.s}.leases WHERE name = $4 AND owner = $5 AND epoch = $6 FOR SHARE) f)::int AS held
+      FROM (${this.readSql}) r`;
+    this.fencedReadName = statementName(this.fencedReadSql);
     this.claimSql = `
       WITH c AS (
         SELECT saga, key, timer_id FROM ${this.s}.timers
@@ -95,26 +102,41 @@ export class PostgresSagaRepository implements SagaRepository {
   }
 
   step<T>(fn: (tx: SagaStepTx) => Promise<T>, options: { fence?: Fence } = {}): Promise<T> {
-    const fence = options.fence;
-    return appendTransaction(this.db, this.store.appendLock, async (tx) => {
-      if (fence) await this.leases.checkWith(tx, fence);
-      return fn(this.txFor(tx));
-    });
+    return appendTransaction(this.db, this.store.appendLock, (tx) => fn(this.txFor(tx, options.fence)));
   }
 
-  private txFor(q: Queryable): SagaStepTx {
+  /** The step's operations; with a fence, the first statement checks it (the read carries it, else a check of its own). */
+  private txFor(q: Queryable, fence: Fence | undefined): SagaStepTx {
+    let unchecked = fence;
+    const checkFirst = async () => {
+      if (!unchecked) return;
+      const f = unchecked;
+      unchecked = undefined;
+      await this.leases.checkWith(q, f);
+    };
     return {
       read: async (saga, key, eventId): Promise<SagaStepRead> => {
-        const { rows } = await q.query<InstanceRow & { seen: boolean }>(this.readSql, [saga, key, eventId], { name: this.readName });
-        const r = rows[0]!;
+        let r: InstanceRow & { seen: boolean; held?: number };
+        if (unchecked) {
+          const f = unchecked;
+          unchecked = undefined;
+          r = (await q.query<InstanceRow & { seen: boolean; held: number }>(this.fencedReadSql, [saga, key, eventId, f.lease, f.owner, f.epoch], { name: this.fencedReadName })).rows[0]!;
+          if (r.held !== 1) throw new LeaseLostError(f.lease, f.owner, f.epoch);
+        } else {
+          r = (await q.query<InstanceRow & { seen: boolean }>(this.readSql, [saga, key, eventId], { name: this.readName })).rows[0]!;
+        }
         return { instance: r.saga === null || r.saga === undefined ? undefined : toInstance(r), seen: r.seen };
       },
       claimTimer: async (timer) => {
+        await checkFirst();
         // SKIP LOCKED: a timer another worker is firing right now is left to it; its commit deletes the row.
         const { rows } = await q.query(this.claimSql, [timer.saga, timer.key, timer.id, timer.dueAt], { name: this.claimName });
         return rows.length === 1;
       },
-      write: (w) => this.write(q, w),
+      write: async (w) => {
+        await checkFirst();
+        await this.write(q, w);
+      },
     };
   }
 

@@ -126,7 +126,8 @@ describe.runIf(hasPostgres())('real Postgres', () => {
       const held = new Promise<void>((r) => (release = r));
       let inside!: () => void;
       const entered = new Promise<void>((r) => (inside = r));
-      const step = repository.step(async () => {
+      const step = repository.step(async (tx) => {
+        await tx.read('Order', 'k', 'e'); // the step's first statement checks the fence and holds the row
         inside();
         await held; // a step of A in flight while A's lease expires
       }, { fence });
@@ -137,7 +138,7 @@ describe.runIf(hasPostgres())('real Postgres', () => {
       await step;
       const [b] = await leases.acquire([n], 'B', 10_000);
       expect(b!.epoch).toBe(a!.epoch + 1);
-      await expect(repository.step(async () => undefined, { fence })).rejects.toBeInstanceOf(LeaseLostError);
+      await expect(repository.step((tx) => tx.read('Order', 'k', 'e'), { fence })).rejects.toBeInstanceOf(LeaseLostError);
     } finally {
       await t.dispose();
     }

@@ -97,16 +97,36 @@ export class EventRelay {
       this.cursor = undefined;
     }
     this.cursor ??= { after: await checkpoints.load(this.name) };
+    // A page's checkpoint is saved while the next page is read and delivered (off the hot path), and the
+    // save is awaited before the next one, so saves stay in order and a failed one stops the pass.
+    const limit = this.options.batchSize ?? 100;
+    let saving: Promise<unknown> | undefined;
+    let saveError: { err: unknown } | undefined;
+    const settleSave = async () => {
+      await saving;
+      if (saveError) throw saveError.err;
+    };
     try {
       for (;;) {
-        const page = await store.readAll({ ...(this.cursor.after === undefined ? {} : { after: this.cursor.after }), limit: this.options.batchSize ?? 100 });
-        if (page.events.length === 0 || page.next === undefined) return sent;
+        const page = await store.readAll({ ...(this.cursor.after === undefined ? {} : { after: this.cursor.after }), limit });
+        if (page.events.length === 0 || page.next === undefined) {
+          await settleSave();
+          return sent;
+        }
         await this.options.deliver(page.events);
-        await checkpoints.save(this.name, page.next);
+        await settleSave();
+        saving = checkpoints.save(this.name, page.next).catch((err: unknown) => (saveError = { err }));
         this.cursor.after = page.next;
         sent += page.events.length;
+        // A short page reached the end of the log as of its read: stop here instead of reading an empty
+        // page. An append that committed since has poked (or notified) this reader: the loop runs again.
+        if (page.events.length < limit) {
+          await settleSave();
+          return sent;
+        }
       }
     } catch (err) {
+      await saving;
       this.cursor = undefined;
       throw err;
     }
