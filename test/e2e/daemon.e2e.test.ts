@@ -641,3 +641,86 @@ describe.runIf(hasPostgres() && hasRedis())('three daemons on Postgres and Redis
     }
   }, 400_000);
 });
+
+// A daemon frozen (SIGSTOP) past its lease while the other works on: the survivor takes its partitions once
+// the server has cut the frozen daemon's open transactions (idle_in_transaction_session_timeout, 10 s), and
+// when the frozen daemon resumes it applies nothing for the partitions it lost (its fenced steps and
+// checkpoint saves are refused), then takes its share back. Every instance ends as its replies say.
+describe.runIf(hasPostgres())('a daemon paused past its lease (SIGSTOP / SIGCONT)', () => {
+  const schema = uniqueSchema('e2e');
+  const dirs = [0, 1].map(() => mkdtempSync(path.join(tmpdir(), 'sagaflow-e2e-stop-')));
+  const daemons: DaemonProcess[] = [];
+  beforeAll(async () => {
+    for (const d of dirs) {
+      daemons.push(await startDaemon({ DATABASE_URL: databaseUrl!, SAGAFLOW_SCHEMA: schema, SAGAFLOW_LEASE_TTL: '2s', SAGAFLOW_DATA_DIR: path.join(d, '.sagaflow') }));
+    }
+  }, 120_000);
+  afterAll(async () => {
+    for (const d of daemons) {
+      d.child.kill('SIGCONT');
+      await stopDaemon(d, 'SIGKILL');
+    }
+    const db = new PgDb({ connectionString: databaseUrl! });
+    await db.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
+    await db.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('changes nothing it no longer owns, and every instance ends as its replies say', async () => {
+    const [active, frozen] = daemons as [DaemonProcess, DaemonProcess];
+    const token = readFileSync(path.join(dirs[0]!, '.sagaflow/api-token'), 'utf8').trim();
+    const db = new PgDb({ connectionString: databaseUrl! });
+    const s = quoteSchema(schema);
+    const owners = async () =>
+      (await db.query<{ owner: string; n: string }>(
+        `SELECT owner, count(*) AS n FROM ${s}.leases WHERE name LIKE 'sagas:partition:%' AND owner IS NOT NULL AND expires_at > now() GROUP BY owner`,
+      )).rows;
+    try {
+      await until('the partitions split 8/8', async () => (await owners()).length === 2, 20_000);
+      const publish = async (type: string, data: Record<string, unknown>) => {
+        const r = await fetch(`${active.url}/v1/events`, {
+          method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ type, data, streamId: String(data.taskId) }),
+        });
+        expect(r.status).toBe(201);
+      };
+      const n = 300;
+      let next = 0;
+      const lane = async () => {
+        for (let i = next++; i < n; i = next++) {
+          const taskId = `stop-${i}`;
+          await publish('task.created', { taskId, taskType: 'x' });
+          await publish('agent.assigned', { taskId, agentId: 'a-1' });
+          if (i % 2 === 0) {
+            await publish('task.failed', { taskId, error: 'boom' });
+            await publish('agent.released', { taskId, agentId: 'a-1' });
+          } else {
+            await publish('task.completed', { taskId, completedBy: 'a-1' });
+          }
+          await new Promise((r) => setTimeout(r, 20)); // a steady load that lasts through the pause
+        }
+      };
+      const load = Promise.all(Array.from({ length: 4 }, lane));
+      await new Promise((r) => setTimeout(r, 500));
+      frozen.child.kill('SIGSTOP');
+      await until('the active daemon owns every partition', async () => {
+        const o = await owners();
+        return o.length === 1 && Number(o[0]!.n) === 16;
+      }, 25_000);
+      frozen.child.kill('SIGCONT');
+      await load;
+      await until('the resumed daemon takes its share back', async () => (await owners()).length === 2, 20_000);
+      const statuses = await until('every instance finished', async () => {
+        const { rows } = await db.query<{ status: string; n: string }>(`SELECT status, count(*) AS n FROM ${s}.saga_instances WHERE key LIKE 'stop-%' GROUP BY status`);
+        const by = Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+        return (by.completed ?? 0) + (by.compensated ?? 0) + (by.failed ?? 0) === n ? by : undefined;
+      }, 60_000);
+      expect(statuses).toEqual({ completed: n / 2, compensated: n / 2 });
+      expect((await db.query(`SELECT 1 FROM ${s}.dead_letters WHERE saga_key LIKE 'stop-%'`)).rows).toEqual([]);
+      expect((await db.query(`SELECT saga, key, event_id FROM ${s}.saga_history GROUP BY 1, 2, 3 HAVING count(*) > 1`)).rows).toEqual([]);
+      // The resumed daemon noticed it had lost its leases instead of carrying on.
+      expect(frozen.lines.some((l) => l.includes('lease lost to another daemon') || l.includes('lease not renewed in time'))).toBe(true);
+    } finally {
+      await db.close();
+    }
+  }, 120_000);
+});
