@@ -25,7 +25,7 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
     },
   },
-  { files: ['src/core/**/*.ts', 'sagas/**/*.ts'], rules: { 'no-restricted-imports': ['error', driverImports] } },
+  { files: ['src/core/**/*.ts', 'src/app/**/*.ts', 'sagas/**/*.ts'], rules: { 'no-restricted-imports': ['error', driverImports] } },
   { files: ['src/**/*.ts'], ignores: ['src/cli/**'], rules: { 'no-console': 'error' } },
   { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
 );

@@ -5,7 +5,7 @@ import type { ErrorBody } from './http-errors.js';
 import type {
   EventsPage, EventsQueryRequest, MigrateSummary, OperatorApi, OperatorStatus, PublishRequest, PublishResult, ReplayResult,
   ReplayTarget, SagaDetails, SagaWhy,
-} from './operator-api.js';
+} from '../app/operator-api.js';
 
 /** An error answered by the API: carries the server's `code`, `status` and `details`. */
 export class ApiRequestError extends Error {

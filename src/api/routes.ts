@@ -1,4 +1,4 @@
-import type { OperatorApi } from './operator-api.js';
+import type { OperatorApi } from '../app/operator-api.js';
 import {
   deadLetterParams, discardRequestSchema, eventsQueryParams, parseWith, publishRequestSchema, replayRequestSchema,
   replayTargetParams, sagaListParams, searchToObject,

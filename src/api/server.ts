@@ -7,7 +7,7 @@ import type { SagaflowMetrics } from '../observability/metrics.js';
 import { isAuthorized } from './auth.js';
 import { readJsonBody } from './body.js';
 import { HttpError, HttpErrorCode, toErrorResponse } from './http-errors.js';
-import type { OperatorApi } from './operator-api.js';
+import type { OperatorApi } from '../app/operator-api.js';
 import { operatorRoutes, type Route } from './routes.js';
 
 export interface ApiServerOptions {

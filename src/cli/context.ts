@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ApiClient } from '../api/client.js';
-import type { OperatorApi } from '../api/operator-api.js';
+import type { OperatorApi } from '../app/operator-api.js';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 import type { SagaflowConfig } from '../config/schema.js';
 import { UnavailableError } from '../core/errors.js';

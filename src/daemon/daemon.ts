@@ -6,7 +6,6 @@ import path from 'node:path';
 import { UnavailableError } from '../core/errors.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
 import { createMetrics, type SagaflowMetrics } from '../observability/metrics.js';
-import { quoteSchema } from '../postgres/identifiers.js';
 import { migrate } from '../postgres/migrate.js';
 import { acquireDataDirLock, ensureTokenFile, readDaemonInfo, removeDaemonInfo, writeDaemonInfo } from './daemon-files.js';
 import { openDatabase, type OpenedDatabase } from './database.js';
@@ -71,14 +70,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const result = await migrate(database.db, { schema: config.database.schema });
     logger.info({ schema: config.database.schema, applied: result.applied, current: result.current }, 'database migrated');
 
-    const schema = quoteSchema(config.database.schema);
+    const queue: { engine?: Engine } = {};
     const metrics = createMetrics({
-      queueDepths: async () => {
-        const { rows } = await database.db.query<{ timers: string }>(`SELECT count(*) AS timers FROM ${schema}.timers WHERE due_at <= now()`);
-        return { due_timers: Number(rows[0]?.timers ?? 0) };
-      },
+      queueDepths: async () => ({ due_timers: (await queue.engine?.repository.countDueTimers()) ?? 0 }),
     });
     engine = createEngine({ config, database, sagas, mode: 'daemon', logger, metrics });
+    queue.engine = engine;
     await engine.start();
 
     const token = config.http.token ?? ensureTokenFile(config.dataDir);

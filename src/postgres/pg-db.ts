@@ -43,6 +43,13 @@ export class PgDb implements Db {
     // An idle client that loses its connection emits 'error' on the pool; without a listener
     // that would crash the process. The next query gets a fresh client and reports the failure.
     this.pool.on('error', () => {});
+    // A dying connection can emit 'error' on its client when no query is active (between the statements of a
+    // transaction, after the pool or we released it as broken, more than once): with no listener at that
+    // instant the process would exit. Every client gets a permanent one; failures reach callers through
+    // their queries (rejected), and broken clients are destroyed, never reused.
+    this.pool.on('connect', (client) => {
+      client.on('error', () => {});
+    });
   }
 
   async query<R>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<R>> {
@@ -101,20 +108,63 @@ export class PgDb implements Db {
     }
   }
 
+  /**
+   * Holds one connection in `LISTEN channel`. A lost connection (server restart, terminated backend) is
+   * replaced after a second, and `onNotify('')` is called once it listens again: notifications sent while it
+   * was away are lost (they are wake-ups only), so the caller's readers should look at once.
+   */
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
-    const client = await this.pool.connect();
-    client.on('error', () => {}); // a lost listener connection ends wake-ups; polling is the backstop
+    const quoted = `"${channel.replace(/"/g, '""')}"`;
+    let stopped = false;
+    let client: pg.PoolClient | undefined;
+    let retry: NodeJS.Timeout | undefined;
     const handler = (msg: pg.Notification) => {
       if (msg.channel === channel) onNotify(msg.payload ?? '');
     };
-    client.on('notification', handler);
-    await client.query(`LISTEN "${channel.replace(/"/g, '""')}"`);
-    return async () => {
-      client.off('notification', handler);
+    const connect = async (): Promise<void> => {
+      const c = await this.pool.connect();
+      c.on('notification', handler);
+      let lost = false;
+      c.on('error', (err) => {
+        if (lost) return; // a dying connection may report more than one error
+        lost = true;
+        c.off('notification', handler);
+        c.release(err);
+        if (client === c) client = undefined;
+        if (!stopped) scheduleReconnect();
+      });
       try {
-        await client.query(`UNLISTEN "${channel.replace(/"/g, '""')}"`);
-      } finally {
-        client.release();
+        await c.query(`LISTEN ${quoted}`);
+      } catch (err) {
+        c.release(err as Error);
+        throw err;
+      }
+      client = c;
+    };
+    const scheduleReconnect = () => {
+      retry = setTimeout(() => {
+        connect().then(
+          () => onNotify(''),
+          () => {
+            if (!stopped) scheduleReconnect();
+          },
+        );
+      }, 1000);
+      retry.unref();
+    };
+    await connect();
+    return async () => {
+      stopped = true;
+      clearTimeout(retry);
+      const c = client;
+      client = undefined;
+      if (!c) return;
+      c.off('notification', handler);
+      try {
+        await c.query(`UNLISTEN ${quoted}`);
+        c.release();
+      } catch (err) {
+        c.release(err as Error);
       }
     };
   }

@@ -241,6 +241,12 @@ export class PostgresSagaRepository implements SagaRepository {
     return rows.map(toTimer);
   }
 
+  /** How many timers are due and not fired (a queue depth for metrics). */
+  async countDueTimers(now: Date = this.clock.now()): Promise<number> {
+    const { rows } = await this.db.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.s}.timers WHERE due_at <= $1`, [now.toISOString()]);
+    return Number(rows[0]?.n ?? 0);
+  }
+
   async parked(saga: string, key: string): Promise<EventEnvelope[]> {
     const { rows } = await this.db.query<{ event: EventEnvelope }>(
       `SELECT event FROM ${this.s}.saga_parked WHERE saga = $1 AND key = $2 ORDER BY parked_at, event_id`,

@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, ApiRequestError } from '../../src/api/client.js';
 import { isAuthorized } from '../../src/api/auth.js';
-import type { OperatorApi, PublishRequest } from '../../src/api/operator-api.js';
+import type { OperatorApi, PublishRequest } from '../../src/app/operator-api.js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { NotFoundError, UnknownEventTypeError, ValidationError } from '../../src/core/errors.js';
 import { createMetrics } from '../../src/observability/metrics.js';

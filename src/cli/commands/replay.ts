@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ReplayResult } from '../../api/operator-api.js';
+import type { ReplayResult } from '../../app/operator-api.js';
 import { ValidationError } from '../../core/errors.js';
 import { globals, withOperator, type CliContext } from '../context.js';
 import { json } from '../output.js';

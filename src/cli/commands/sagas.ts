@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { SagaHistoryEntry, SagaStatus, StepEffects } from '../../core/ports/saga-store.js';
 import { SagaStatus as Statuses } from '../../core/ports/saga-store.js';
 import { ValidationError } from '../../core/errors.js';
-import type { SagaDetails, SagaWhy } from '../../api/operator-api.js';
+import type { SagaDetails, SagaWhy } from '../../app/operator-api.js';
 import { globals, withOperator, type CliContext } from '../context.js';
 import { json, show, table, when } from '../output.js';
 import { parseDurationArg, parseLimit } from '../parse-input.js';

@@ -5,25 +5,26 @@ import { createEvent, type EventEnvelope } from '../core/events/envelope.js';
 import { compilePattern } from '../core/events/pattern.js';
 import type { EventTypeRegistry } from '../core/events/registry.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
-import type { Db } from '../core/ports/db.js';
 import type { DeadLetter, DeadLetterFilter, DeadLetters } from '../core/ports/dead-letters.js';
 import type { EventStore } from '../core/ports/event-store.js';
 import type { SagaHistoryEntry, SagaInstance, SagaListFilter, SagaQueries, TimerEntry } from '../core/ports/saga-store.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
-import { migrate } from '../postgres/migrate.js';
 import { formatDuration } from '../config/duration.js';
 import type {
   EventsPage, EventsQueryRequest, MigrateSummary, OperatorApi, OperatorStatus, PublishRequest, PublishResult, ReplayAction,
   ReplayResult, ReplayTarget, SagaDetails, SagaWhy,
-} from '../api/operator-api.js';
-import { ReplayActionKind } from '../api/operator-api.js';
+} from './operator-api.js';
+import { ReplayActionKind } from './operator-api.js';
 import { acceptedEvents } from './saga-introspection.js';
 
 /** How the operator reaches the engine; the daemon and the direct (CLI) mode fill these differently. */
-export interface LocalOperatorOptions {
+export interface OperatorServiceOptions {
   mode: 'daemon' | 'direct';
-  db: Db;
+  /** Which database the engine runs on (reported by `status`). */
+  database: 'postgres' | 'pglite';
   schema: string;
+  /** Applies pending migrations. */
+  migrate(): Promise<MigrateSummary>;
   store: EventStore;
   deadLetters: DeadLetters;
   registry: EventTypeRegistry;
@@ -43,24 +44,28 @@ export interface LocalOperatorOptions {
 
 const openStatuses = new Set(['running', 'compensating', 'suspended']);
 
-/** {@link OperatorApi} on the database and the runtime, in this process. */
-export class LocalOperator implements OperatorApi {
+/**
+ * The operator's application service: {@link OperatorApi} (publish, inspect, why, replay, dead letters,
+ * events) over the engine's ports, in this process. The HTTP API serves it in the daemon; the CLI calls it
+ * directly when no daemon holds the database. Driver-free: what it needs from storage comes in as ports.
+ */
+export class OperatorService implements OperatorApi {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly sagaByName: Map<string, SagaDefinition>;
 
-  constructor(private readonly o: LocalOperatorOptions) {
+  constructor(private readonly o: OperatorServiceOptions) {
     this.clock = o.clock ?? systemClock;
     this.logger = o.logger ?? pino({ level: 'silent' });
     this.sagaByName = new Map(o.sagas.map((s) => [s.name, s]));
   }
 
   async status(): Promise<OperatorStatus> {
-    return { mode: this.o.mode, database: this.o.db.dialect, schema: this.o.schema, sagas: [...this.sagaByName.keys()], ...this.o.status };
+    return { mode: this.o.mode, database: this.o.database, schema: this.o.schema, sagas: [...this.sagaByName.keys()], ...this.o.status };
   }
 
   async migrate(): Promise<MigrateSummary> {
-    return migrate(this.o.db, { schema: this.o.schema });
+    return this.o.migrate();
   }
 
   async publish(request: PublishRequest): Promise<PublishResult> {

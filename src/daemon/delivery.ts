@@ -1,0 +1,158 @@
+import type { Logger } from 'pino';
+import type { SagaflowConfig } from '../config/schema.js';
+import { createDurableBus, type DurableEventBus } from '../core/bus/durable-bus.js';
+import { ConfigError, LeaseLostError } from '../core/errors.js';
+import type { Subscription } from '../core/ports/event-bus.js';
+import type { SagaDefinition } from '../core/saga/define-saga.js';
+import type { SagaflowMetrics } from '../observability/metrics.js';
+import { instrumentBus } from '../observability/instrument-bus.js';
+import { Ownership } from '../runtime/ownership.js';
+import { SagaReader } from '../runtime/saga-reader.js';
+import { SagaRuntime } from '../runtime/saga-runtime.js';
+import type { OpenedDatabase } from './database.js';
+import type { Storage } from './storage.js';
+import { subscribeConfigured } from './subscriptions.js';
+import { buildTransport } from './transport.js';
+
+/** Subscription group of the saga runtime on a bus (and the checkpoint of the unpartitioned reader before 0.2). */
+export const SAGA_GROUP = 'sagaflow.sagas';
+/** The lease of the bus relay (store → transport): one owner across the daemons of a schema. */
+export const RELAY_LEASE = 'relay:bus-relay';
+
+/** How events reach the sagas and the subscribers. */
+export interface Delivery {
+  readonly runtime: SagaRuntime;
+  /** The durable bus (daemon mode): `publish` appends to the log, the relay carries the log to the transport. */
+  readonly bus: DurableEventBus | undefined;
+  /** Wakes this process's followers of the log after a local commit that appended. */
+  wake(): void;
+  /** Pings the transport's server (Redis), when it has one. */
+  readonly probe: ((timeoutMs: number) => Promise<void>) | undefined;
+  start(): Promise<void>;
+  stop(drainTimeoutMs: number): Promise<void>;
+}
+
+export interface DeliveryOptions {
+  config: SagaflowConfig;
+  database: OpenedDatabase;
+  storage: Storage;
+  sagas: readonly SagaDefinition[];
+  /** `daemon`: relay, saga reader, leases, timers. `direct`: the runtime only (the caller applies events). */
+  mode: 'daemon' | 'direct';
+  instanceId: string;
+  logger: Logger;
+  metrics?: SagaflowMetrics | undefined;
+}
+
+/**
+ * The delivery side (ADR 0006, 0007). In daemon mode two followers read the log: the saga reader applies the
+ * events of the saga partitions this daemon leases (every step fenced by its partition's lease), and the bus
+ * relay — on the one daemon holding its lease, its checkpoint fenced by it — carries every event to the
+ * transport. Local commits wake them at once, other daemons' commits by NOTIFY; polling is the backstop.
+ */
+export function buildDelivery(options: DeliveryOptions): Delivery {
+  const { config, database, storage, sagas, mode, instanceId, logger, metrics } = options;
+  const { store, repository, checkpoints, leases } = storage;
+  const daemon = mode === 'daemon';
+  const late: { reader?: SagaReader; ownership?: Ownership } = {};
+  let running = false;
+
+  let bus: DurableEventBus | undefined;
+  let probe: Delivery['probe'];
+  if (daemon) {
+    const built = buildTransport(config, storage, logger);
+    if (built.ping && config.bus.type !== 'memory') probe = (ms) => built.ping!(ms);
+    const transport = metrics ? instrumentBus(built, metrics) : built;
+    const relayCheckpoints = {
+      load: (name: string) => checkpoints.load(name),
+      save: async (name: string, cursor: string) => {
+        const fence = late.ownership?.fence(RELAY_LEASE);
+        if (!fence || (await checkpoints.saveFenced([{ name, cursor, fence }])).length > 0) {
+          late.ownership?.lost(RELAY_LEASE);
+          throw new LeaseLostError(RELAY_LEASE, instanceId, fence?.epoch ?? 0);
+        }
+      },
+    };
+    bus = createDurableBus({
+      store, transport, checkpoints: relayCheckpoints, relayName: 'bus-relay', batchSize: config.processing.batchSize, logger, startRelay: false,
+    });
+  }
+  const wake = () => {
+    bus?.relay.poke();
+    late.reader?.poke();
+  };
+  const runtime = new SagaRuntime({ repository, sagas, logger, timers: daemon ? {} : false, subscribe: { group: SAGA_GROUP }, onEmitted: wake });
+  const ownership = daemon
+    ? new Ownership({
+        leases, owner: instanceId, partitions: config.processing.partitions, ttlMs: config.processing.leaseTtlMs, singletons: [RELAY_LEASE], logger,
+        onChange: () => {
+          if (!running) return; // stopping: the relay and the reader are being stopped
+          late.reader?.rewind();
+          if (!bus) return;
+          if (ownership!.fence(RELAY_LEASE)) {
+            bus.relay.rewind();
+            bus.relay.start();
+          } else {
+            void bus.relay.stop();
+          }
+        },
+      })
+    : undefined;
+  late.ownership = ownership;
+  const reader = ownership
+    ? new SagaReader({
+        store, runtime, ownership, checkpoints, partitions: config.processing.partitions, batchSize: config.processing.batchSize,
+        concurrency: config.bus.workers, legacyCheckpoint: SAGA_GROUP, logger,
+        onApplied: (events, outcomes) => {
+          if (!metrics) return;
+          const typeOf = new Map(events.map((e) => [e.id, e.type]));
+          for (const o of outcomes) {
+            metrics.eventsProcessed.inc({ event_type: typeOf.get(o.eventId) ?? 'unknown', handler: SAGA_GROUP, status: o.result === 'dead-lettered' ? 'error' : 'success' });
+          }
+        },
+      })
+    : undefined;
+  late.reader = reader;
+
+  let subscriptions: Subscription[] = [];
+  let unlisten: (() => Promise<void>) | undefined;
+  return {
+    runtime, bus, wake, probe,
+    async start() {
+      running = true;
+      if (daemon) {
+        const partitions = String(config.processing.partitions);
+        const agreed = await leases.agree('sagas.partitions', partitions);
+        if (agreed !== partitions) {
+          throw new ConfigError(
+            `SAGAFLOW_PARTITIONS=${partitions}, but the daemons of schema "${config.database.schema}" use ${agreed}: every daemon of a schema must use the same number`,
+            { key: 'processing.partitions', value: config.processing.partitions },
+          );
+        }
+      }
+      await runtime.start();
+      if (bus) subscriptions = await subscribeConfigured(bus, config.subscriptions, logger);
+      await bus?.start();
+      if (daemon && database.db.listen) {
+        // Other processes' commits wake this one; its own come back too and are ignored (local pokes did it).
+        unlisten = await database.db.listen(store.channel, (from) => {
+          if (from !== instanceId) wake();
+        });
+      }
+      await ownership?.start();
+      reader?.start();
+    },
+    async stop(drainTimeoutMs) {
+      running = false;
+      // The reader finishes its page (checkpoints saved after the steps committed), the relay its pass; then
+      // partitions and the relay are handed back at once: the next owner need not wait for them to expire.
+      await reader?.stop();
+      await bus?.relay.stop();
+      await ownership?.stop();
+      await unlisten?.().catch(() => undefined);
+      await runtime.stop();
+      for (const sub of subscriptions.splice(0)) await sub.unsubscribe();
+      await bus?.stop({ drainTimeoutMs });
+    },
+  };
+}

@@ -1,0 +1,41 @@
+import type { SagaflowConfig } from '../config/schema.js';
+import { EventTypeRegistry } from '../core/events/registry.js';
+import type { SagaDefinition } from '../core/saga/define-saga.js';
+import { PostgresCheckpoints } from '../postgres/checkpoints.js';
+import { PostgresEventStore } from '../postgres/event-store.js';
+import { PostgresLeases } from '../postgres/leases.js';
+import { PostgresSagaRepository } from '../postgres/saga-repository.js';
+import type { OpenedDatabase } from './database.js';
+
+/** The storage side of an engine: the event log, saga storage, checkpoints and leases on one database. */
+export interface Storage {
+  /** What operators may publish: the types some saga declares (strict when configured). */
+  readonly registry: EventTypeRegistry;
+  /** What the log validates: the data of declared types (commands and other producers' types pass). */
+  readonly storeRegistry: EventTypeRegistry;
+  readonly store: PostgresEventStore;
+  readonly repository: PostgresSagaRepository;
+  readonly checkpoints: PostgresCheckpoints;
+  readonly leases: PostgresLeases;
+}
+
+/** Builds the storage parts; `instanceId` is the payload of this process's commit notifications. */
+export function buildStorage(config: SagaflowConfig, database: OpenedDatabase, sagas: readonly SagaDefinition[], instanceId: string): Storage {
+  const schema = config.database.schema;
+  const registry = new EventTypeRegistry({ strict: config.strictTypes && sagas.length > 0 });
+  const storeRegistry = new EventTypeRegistry();
+  for (const saga of sagas) {
+    registry.registerAll(saga.events);
+    storeRegistry.registerAll(saga.events);
+  }
+  const store = new PostgresEventStore(database.db, { schema, registry: storeRegistry, notifier: instanceId });
+  return {
+    registry,
+    storeRegistry,
+    store,
+    // Emitted events enter the log in the step's transaction: the repository appends through the store.
+    repository: new PostgresSagaRepository(database.db, { schema, store }),
+    checkpoints: new PostgresCheckpoints(database.db, { schema }),
+    leases: new PostgresLeases(database.db, { schema }),
+  };
+}
