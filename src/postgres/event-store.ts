@@ -8,7 +8,7 @@ import type {
 } from '../core/ports/event-store.js';
 import { validateBatch } from '../core/store/append-check.js';
 import { normalizeQuery, parseCursor, parseExpectedVersion, parseStreamId } from '../core/store/event-query.js';
-import { appendLockFor, appendTransaction, ensureAppendLock, readBoundSql, type AppendLock } from './append-lock.js';
+import { appendLockFor, ensureAppendLock, readBoundSql, type AppendLock } from './append-lock.js';
 import { quoteSchema } from './identifiers.js';
 import { statementName } from './statement-name.js';
 import { isUniqueViolation } from './sql-errors.js';
@@ -78,6 +78,8 @@ export class PostgresEventStore implements EventStore {
   private readonly s: string;
   private readonly appendSql: string;
   private readonly appendName: string;
+  private readonly oneShotSql: string;
+  private readonly oneShotName: string;
   /** Held (shared) by every transaction that appends here; the gap-free reader waits only for its holders. */
   readonly appendLock: AppendLock;
   private readonly boundSql: string;
@@ -95,34 +97,52 @@ export class PostgresEventStore implements EventStore {
     this.notifier = options.notifier ?? crypto.randomUUID();
     if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(this.notifier)) throw new ValidationError('event store options', [{ path: 'notifier', message: 'must be 1-100 letters, digits, _ . : -' }]);
     const s = this.s;
-    // $1 stream, $2 batch size, $3 expected version (null = any), $4 events as a JSON array.
+    this.appendLock = appendLockFor(options.schema ?? 'sagaflow');
+    // $1 stream, $2 batch size, $3 expected version (null = any), $4 events as a JSON array, $5 their ids.
     // An existing stream is bumped only when its version equals the expected one (the row lock
     // serialises writers; READ COMMITTED re-checks the condition after waiting). A new stream is
     // created only when it may be new (any / 0). When neither happens the statement returns no rows.
-    this.appendSql = `
-      WITH upd AS (
+    // `wake` notifies the log's channel once (materialized: not once per row); delivered at commit.
+    // The one-shot statement (`append`: a transaction of its own) takes the append lock itself, in a
+    // materialized CTE that both writes of the streams row depend on, so the lock is held before the
+    // statement's first write (before it has a transaction id); its guard turns a violation of that order
+    // into an error (division by zero when an xid was already assigned) instead of a silent gap.
+    const statement = (oneShot: boolean) => {
+      const lock = oneShot
+        ? `lk AS MATERIALIZED (
+            SELECT pg_advisory_xact_lock_shared(${this.appendLock.classId}, ${this.appendLock.objId})::text AS l,
+                   1 / (CASE WHEN pg_current_xact_id_if_assigned() IS NULL THEN 1 ELSE 0 END) AS guard
+          ), `
+        : '';
+      const locked = oneShot ? ' AND EXISTS (SELECT 1 FROM lk)' : '';
+      return `
+      WITH ${lock}wake AS MATERIALIZED (SELECT pg_notify('${this.channel}', '${this.notifier}') AS w
+      ), upd AS (
         UPDATE ${s}.streams SET version = version + $2::int, updated_at = now()
         WHERE stream_id = $1 AND ($3::int IS NULL OR version = $3::int)
-          AND NOT EXISTS (SELECT 1 FROM ${s}.events WHERE event_id = ANY($5::uuid[]))
+          AND NOT EXISTS (SELECT 1 FROM ${s}.events WHERE event_id = ANY($5::uuid[]))${locked}
         RETURNING version - $2::int AS before
       ), ins AS (
         INSERT INTO ${s}.streams AS st (stream_id, version)
         SELECT $1, $2::int WHERE ($3::int IS NULL OR $3::int = 0) AND NOT EXISTS (SELECT 1 FROM upd)
-          AND NOT EXISTS (SELECT 1 FROM ${s}.events WHERE event_id = ANY($5::uuid[]))
+          AND NOT EXISTS (SELECT 1 FROM ${s}.events WHERE event_id = ANY($5::uuid[]))${locked}
         ON CONFLICT (stream_id) DO UPDATE SET version = st.version + $2::int, updated_at = now() WHERE $3::int IS NULL
         RETURNING st.version - $2::int AS before
       ), bumped AS (SELECT before FROM upd UNION ALL SELECT before FROM ins)
       INSERT INTO ${s}.events (event_id, stream_id, version, type, aggregate_type, data, metadata, occurred_at)
       SELECT (e->>'id')::uuid, $1, bumped.before + u.ord::int, e->>'type', e->>'aggregateType', e->'data', e->'metadata',
              (e->>'timestamp')::timestamptz
-      FROM bumped, (SELECT pg_notify('${this.channel}', '${this.notifier}')) AS wake, jsonb_array_elements($4::jsonb) WITH ORDINALITY AS u(e, ord)
+      FROM bumped, wake, jsonb_array_elements($4::jsonb) WITH ORDINALITY AS u(e, ord)
       ORDER BY u.ord
       RETURNING position, tx_id::text AS tx_text, version`;
+    };
+    this.appendSql = statement(false);
+    this.oneShotSql = statement(true);
     // Single-event appends use a prepared statement: planning the CTE cost about as much as running it.
     // Batches do not: after five runs Postgres may switch a prepared statement to a generic plan, and the
     // generic plan of this CTE measured 2x slower for batches of 100.
     this.appendName = statementName(this.appendSql);
-    this.appendLock = appendLockFor(options.schema ?? 'sagaflow');
+    this.oneShotName = statementName(this.oneShotSql);
     this.boundSql = readBoundSql(this.appendLock);
     this.boundName = statementName(this.boundSql);
   }
@@ -149,15 +169,25 @@ export class PostgresEventStore implements EventStore {
 
   /** {@link appendWith} for a batch that already passed {@link validate} (the saga step checks before it writes). */
   async appendValidated(q: Queryable, streamId: string, batch: EventEnvelope[], options: AppendOptions = {}): Promise<AppendResult> {
-    const expected = parseExpectedVersion(options.expectedVersion);
     await ensureAppendLock(q, this.appendLock);
+    return this.run(q, false, streamId, batch, options);
+  }
+
+  /** Appends as a transaction of its own: one statement, which takes the append lock itself. */
+  async append(streamId: string, events: EventEnvelope[], options: AppendOptions = {}): Promise<AppendResult> {
+    return this.run(this.db, true, streamId, this.validate(streamId, events, options), options);
+  }
+
+  private async run(q: Queryable, oneShot: boolean, streamId: string, batch: EventEnvelope[], options: AppendOptions): Promise<AppendResult> {
+    const expected = parseExpectedVersion(options.expectedVersion);
     const expectedParam = expected === 'any' ? null : expected === 'no-stream' ? 0 : expected;
     const ids = batch.map((e) => e.id);
+    const [sql, name] = oneShot ? [this.oneShotSql, this.oneShotName] : [this.appendSql, this.appendName];
     let rows: Array<{ position: string | number; tx_text: string; version: number }>;
     try {
-      rows = (await q.query<{ position: string | number; tx_text: string; version: number }>(this.appendSql, [
+      rows = (await q.query<{ position: string | number; tx_text: string; version: number }>(sql, [
         streamId, batch.length, expectedParam, JSON.stringify(batch), ids,
-      ], batch.length === 1 ? { name: this.appendName } : {})).rows;
+      ], batch.length === 1 ? { name } : {})).rows;
     } catch (err) {
       if (isUniqueViolation(err, 'events_event_id_key')) return this.existingBatch(q, streamId, batch);
       throw err;
@@ -177,11 +207,6 @@ export class PostgresEventStore implements EventStore {
       return { ...batch[r.version - first]!, version: r.version, position, cursor: `${r.tx_text}.${position}` } satisfies StoredEvent;
     });
     return { nextVersion: stored.at(-1)!.version, events: stored, duplicate: false };
-  }
-
-  async append(streamId: string, events: EventEnvelope[], options: AppendOptions = {}): Promise<AppendResult> {
-    this.validate(streamId, events, options); // bad input fails before a transaction is opened
-    return appendTransaction(this.db, this.appendLock, (tx) => this.appendWith(tx, streamId, events, options));
   }
 
   private async findStored(q: Queryable, ids: string[]): Promise<StoredEvent[]> {
