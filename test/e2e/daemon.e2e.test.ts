@@ -406,6 +406,42 @@ function twoDaemons(bus: 'memory' | 'redis'): void {
       if (bus === 'redis') for (const d of daemons) expect(await stopDaemon(d)).toBe(0);
     });
 
+    if (bus === 'redis') {
+      // One relay across the daemons: over 10,000 events published through both, the Redis stream holds each
+      // stored event exactly once (a relay per daemon sent every event twice).
+      it('sends each of 10,000 stored events to Redis once', async () => {
+        for (const [i, d] of dirs.entries()) daemons[i] = await startDaemon({ ...env, SAGAFLOW_DATA_DIR: path.join(d, '.sagaflow') });
+        const tokens = dirs.map((d) => readFileSync(path.join(d, '.sagaflow/api-token'), 'utf8').trim());
+        const n = 10_000;
+        let next = 0;
+        const lane = async () => {
+          for (let i = next++; i < n; i = next++) {
+            const r = await fetch(`${daemons[i % 2]!.url}/v1/events`, {
+              method: 'POST', headers: { authorization: `Bearer ${tokens[i % 2]}`, 'content-type': 'application/json' },
+              body: JSON.stringify({ type: 'flaky.started', data: { id: `count-${i}` } }),
+            });
+            expect(r.status).toBe(201);
+          }
+        };
+        await Promise.all(Array.from({ length: 16 }, lane));
+        const db = new PgDb({ connectionString: databaseUrl! });
+        const redis = new Redis(redisUrl!);
+        try {
+          const s = quoteSchema(schema);
+          const stored = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${s}.events`)).rows[0]!.n);
+          expect(stored).toBeGreaterThanOrEqual(n);
+          const key = `sagaflow-e2e-${schema}:stream`;
+          await until('the relay to carry every stored event', async () => (await redis.xlen(key)) >= stored, 60_000);
+          await new Promise((r) => setTimeout(r, 1500)); // a second relay would add its copies by now
+          expect(await redis.xlen(key)).toBe(stored);
+        } finally {
+          redis.disconnect();
+          await db.close();
+        }
+        for (const d of daemons) expect(await stopDaemon(d)).toBe(0);
+      }, 180_000);
+    }
+
     if (bus === 'memory') {
       it("a killed daemon's partitions are taken over within the lease, and its work is done once", async () => {
         const [survivor, victim] = daemons as [DaemonProcess, DaemonProcess];
