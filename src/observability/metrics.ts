@@ -9,7 +9,7 @@ export interface SagaflowMetrics {
   eventsProcessed: Counter<'event_type' | 'handler' | 'status'>;
   /** Handler invocation time in seconds. */
   processingDuration: Histogram<'event_type' | 'handler'>;
-  /** Events waiting, per queue (the bus buffer, unsent outbox rows, due timers). */
+  /** Events waiting, per queue (e.g. due timers). */
   queueDepth: Gauge<'queue_name'>;
   /** HTTP API requests by route and status code. */
   httpRequests: Counter<'route' | 'status'>;

@@ -134,7 +134,7 @@ describe('daemon on the embedded default (PGlite)', () => {
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'sagaflow-e2e-'));
     flag = path.join(dir, 'broken');
-    // Small batches: a SIGTERM then leaves stored events after the feeder's checkpoint for the restart to apply.
+    // Small batches: a SIGTERM then leaves stored events after the saga reader's checkpoints for the restart to apply.
     env = { SAGAFLOW_DATA_DIR: path.join(dir, '.sagaflow'), SAGAFLOW_E2E_BROKEN_FLAG: flag, SAGAFLOW_SHUTDOWN_TIMEOUT: '10s', EVENT_PROCESSING_BATCH_SIZE: '5' };
     daemon = await startDaemon(env);
   }, 120_000);
