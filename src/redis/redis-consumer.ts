@@ -202,10 +202,33 @@ export class RedisConsumer implements DeliverySink<Held> {
       if (!this.running) return;
       try {
         await this.claimIdle();
+        await this.removeDeadConsumers();
       } catch (err) {
         if (this.running) this.log.warn({ err }, 'XAUTOCLAIM failed; retrying next interval');
       }
     }
+  }
+
+  /**
+   * Removes consumers of this group that hold nothing and were idle far longer than the claim limit (dead
+   * daemons, whose entries were claimed): a group of a long-running cluster otherwise collects one consumer
+   * per restart. Harmless to a live one: Redis recreates a consumer at its next read.
+   */
+  async removeDeadConsumers(): Promise<number> {
+    const { client, stream, claimIdleMs } = this.ctx;
+    const limit = 10 * claimIdleMs;
+    const raw = (await client.xinfo('CONSUMERS', stream, this.sub.group)) as unknown[][];
+    let removed = 0;
+    for (const fields of raw) {
+      const info = new Map<string, unknown>();
+      for (let i = 0; i + 1 < fields.length; i += 2) info.set(String(fields[i]), fields[i + 1]);
+      const name = String(info.get('name'));
+      if (name === this.ctx.consumerName || Number(info.get('pending')) !== 0 || Number(info.get('idle')) < limit) continue;
+      await client.xgroup('DELCONSUMER', stream, this.sub.group, name);
+      removed++;
+    }
+    if (removed > 0) this.log.info({ removed }, 'removed idle consumers that held nothing from the group');
+    return removed;
   }
 
   /** Claims entries idle longer than `claimIdleMs` (their consumer died) and processes them with their delivery counts. */

@@ -97,4 +97,34 @@ describe.runIf(hasRedis())('redis bus: stream entries', () => {
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
     expect(await deadLetters.list()).toEqual([]);
   });
+
+  // A cluster that restarts daemons would otherwise collect one consumer per restart in every group.
+  it('removes a dead consumer that holds nothing from the group, and keeps the live ones', async () => {
+    harness = redisBusHarness(redisUrl!);
+    const deadLetters = new MemoryDeadLetters();
+    const group = 'g-cleanup';
+    const stream = `${harness.prefix}events:stream`;
+    const dead = await harness.createBus({ deadLetters });
+    await dead.subscribe('*', () => undefined, { group });
+    await dead.start();
+    await dead.publish(createEvent({ type: 'job.done', data: {} }));
+    const info = new Redis(redisUrl!);
+    const names = async () => ((await info.xinfo('CONSUMERS', stream, group)) as unknown[][]).map((f) => String(f[f.indexOf('name') + 1]));
+    await waitFor(async () => (await names()).length === 1, 3000, 'the first consumer in the group');
+    await dead.stop({ drainTimeoutMs: 1000 }); // it holds nothing: everything it read was acknowledged
+    const [deadName] = await names();
+    const live = await harness.createBus({ deadLetters });
+    await live.subscribe('*', () => undefined, { group });
+    await live.start();
+    await live.publish(createEvent({ type: 'job.done', data: {} })); // read by the live consumer: it joins the group
+    await waitFor(async () => (await names()).length === 2, 3000, 'the second consumer in the group');
+    // claimIdleMs is 300 ms in the harness: a consumer idle 10x that with nothing pending is removed.
+    try {
+      await waitFor(async () => !(await names()).includes(deadName!), 10_000, 'the dead consumer removed');
+      expect((await names()).length).toBe(1);
+    } finally {
+      info.disconnect();
+    }
+  });
 });
+
