@@ -38,8 +38,8 @@ const holders = new WeakMap<object, Set<string>>();
 
 const keyOf = (lock: AppendLock) => `${lock.classId}.${lock.objId}`;
 
-/** Records that `tx` took `lock` (called by the `Db` that began the transaction with it). */
-export function markAppendLock(tx: object, lock: AppendLock): void {
+/** Records that `tx` took `lock`. */
+function markAppendLock(tx: object, lock: AppendLock): void {
   const set = holders.get(tx) ?? new Set<string>();
   set.add(keyOf(lock));
   holders.set(tx, set);

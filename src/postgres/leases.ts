@@ -15,9 +15,7 @@ export class PostgresLeases implements Leases {
 
   constructor(private readonly db: Db, options: { schema?: string } = {}) {
     this.s = quoteSchema(options.schema ?? 'sagaflow');
-    // FOR SHARE: a new owner's takeover (an UPDATE of this row) waits until the fenced write commits, and
-    // every fenced write after the takeover sees the new epoch. No stale write can commit after a takeover.
-    this.fenceSql = `SELECT 1 FROM ${this.s}.leases WHERE name = $1 AND owner = $2 AND epoch = $3 FOR SHARE`;
+    this.fenceSql = `SELECT count(*)::int AS held FROM (${this.fenceQuery('$1', '$2', '$3')}) f`;
     this.fenceName = statementName(this.fenceSql);
   }
 
@@ -73,10 +71,20 @@ export class PostgresLeases implements Leases {
     return rows.map((r) => r.owner);
   }
 
+  /**
+   * The fence check as a query over three parameter placeholders (lease, owner, epoch): one row while the
+   * lease is held at that epoch. FOR SHARE: a new owner's takeover (an UPDATE of this row) waits until the
+   * fenced transaction commits, and every fenced write after the takeover sees the new epoch, so no stale
+   * write can commit after a takeover. Statements that check a fence embed this (one copy of the SQL).
+   */
+  fenceQuery(lease: string, owner: string, epoch: string): string {
+    return `SELECT 1 FROM ${this.s}.leases WHERE name = ${lease} AND owner = ${owner} AND epoch = ${epoch} FOR SHARE`;
+  }
+
   /** Checks `fence` inside a caller's transaction (first, before its writes); throws {@link LeaseLostError}. */
   async checkWith(q: Queryable, fence: Fence): Promise<void> {
-    const { rows } = await q.query(this.fenceSql, [fence.lease, fence.owner, fence.epoch], { name: this.fenceName });
-    if (rows.length === 0) throw new LeaseLostError(fence.lease, fence.owner, fence.epoch);
+    const { rows } = await q.query<{ held: number }>(this.fenceSql, [fence.lease, fence.owner, fence.epoch], { name: this.fenceName });
+    if (rows[0]?.held !== 1) throw new LeaseLostError(fence.lease, fence.owner, fence.epoch);
   }
 
   /** The value of a setting every daemon must agree on: stored by the first, returned to all. */

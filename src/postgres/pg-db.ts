@@ -82,13 +82,6 @@ export class PgDb implements Db {
       },
     };
     let broken: Error | undefined;
-    // A checked-out client whose connection dies (server restart, admin shutdown, network) emits 'error'
-    // on itself, and the pool listens only to idle clients: without this listener the process would exit.
-    // The query in flight fails too, so the error reaches the caller through it; the client is destroyed.
-    const onError = (err: Error) => {
-      broken = err;
-    };
-    client.on('error', onError);
     try {
       // One simple-protocol round trip for BEGIN and the begin statement (both without parameters).
       await client.query(options.begin ? `BEGIN; ${options.begin}` : 'BEGIN');
@@ -103,7 +96,6 @@ export class PgDb implements Db {
       }
       throw mapDriverError(err);
     } finally {
-      client.off('error', onError);
       client.release(broken);
     }
   }

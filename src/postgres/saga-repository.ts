@@ -81,16 +81,16 @@ export class PostgresSagaRepository implements SagaRepository {
     this.clock = options.clock ?? systemClock;
     this.deadLetters = new PostgresDeadLetters(db, { schema });
     this.store = options.store ?? new PostgresEventStore(db, { schema });
-    this.leases = new PostgresLeases(db, { schema });
     // Columns listed, not `i.*`: a prepared statement whose result shape changes (a later migration adding a
     // column while this process runs) fails with "cached plan must not change result type".
     this.readSql = `
       SELECT i.saga, i.key, i.version, i.definition_version, i.status, i.state, i.context, i.snapshot, i.created_at, i.updated_at, EXISTS (SELECT 1 FROM ${this.s}.saga_inbox WHERE saga = $1 AND key = $2 AND event_id = $3) AS seen
       FROM (SELECT 1) AS one LEFT JOIN ${this.s}.saga_instances i ON i.saga = $1 AND i.key = $2`;
     this.readName = statementName(this.readSql);
-    // The read of a fenced step also takes the lease row FOR SHARE (see PostgresLeases): one round trip.
+    this.leases = new PostgresLeases(db, { schema });
+    // The read of a fenced step also checks the fence (PostgresLeases.fenceQuery): one round trip.
     this.fencedReadSql = `
-      SELECT r.*, (SELECT count(*) FROM (SELECT 1 FROM ${this.s}.leases WHERE name = $4 AND owner = $5 AND epoch = $6 FOR SHARE) f)::int AS held
+      SELECT r.*, (SELECT count(*) FROM (${this.leases.fenceQuery('$4', '$5', '$6')}) f)::int AS held
       FROM (${this.readSql}) r`;
     this.fencedReadName = statementName(this.fencedReadSql);
     this.claimSql = `

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { EventRelay } from '../core/bus/event-relay.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
+import { parseCursor } from '../core/store/event-query.js';
 import type { EventStore, StoredEvent } from '../core/ports/event-store.js';
 import type { Fence } from '../core/ports/leases.js';
 import { partitionOf, type Ownership } from './ownership.js';
@@ -35,14 +36,12 @@ export interface SagaReaderOptions {
   logger?: Logger;
 }
 
-type Cursor = readonly [bigint, bigint];
-const parse = (c: string): Cursor => {
-  const [tx, pos] = c.split('.');
-  return [BigInt(tx ?? '0'), BigInt(pos ?? '0')];
-};
+/** Orders two log cursors (`<tx_id>.<position>`, compared as numbers). */
 const compare = (a: string, b: string): number => {
-  const [x, y] = [parse(a), parse(b)];
-  return x[0] !== y[0] ? (x[0] < y[0] ? -1 : 1) : x[1] === y[1] ? 0 : x[1] < y[1] ? -1 : 1;
+  const [x, y] = [parseCursor(a), parseCursor(b)];
+  const tx = BigInt(x.txId) - BigInt(y.txId);
+  const pos = BigInt(x.position) - BigInt(y.position);
+  return tx !== 0n ? (tx < 0n ? -1 : 1) : pos === 0n ? 0 : pos < 0n ? -1 : 1;
 };
 
 /**

@@ -108,13 +108,14 @@ export class SagaRuntime {
    * page is safe: the inbox makes applied events no-ops).
    */
   async applyBatch(events: readonly EventEnvelope[], options: ApplyBatchOptions = {}): Promise<StepOutcome[]> {
-    const lanes = new Map<string, { fence: Fence | undefined; items: Array<{ saga: SagaDefinition; event: EventEnvelope }> }>();
+    const lanes = new Map<string, { fence: Fence | undefined; items: Array<{ saga: SagaDefinition; event: EventEnvelope; key?: string }> }>();
     for (const event of events) {
       for (const saga of this.byType.get(event.type) ?? []) {
         let lane: string;
         let fence: Fence | undefined;
+        let key: string | undefined;
         try {
-          const key = this.keyFor(saga, event);
+          key = this.keyFor(saga, event);
           if (options.route) {
             const routed = options.route(saga.name, key, event);
             if (!routed) continue;
@@ -125,8 +126,9 @@ export class SagaRuntime {
           lane = `\u0000${event.id}`; // no key: handleFor dead-letters it, on its own lane
         }
         const list = lanes.get(lane);
-        if (list) list.items.push({ saga, event });
-        else lanes.set(lane, { fence, items: [{ saga, event }] });
+        const item = key === undefined ? { saga, event } : { saga, event, key };
+        if (list) list.items.push(item);
+        else lanes.set(lane, { fence, items: [item] });
       }
     }
     const permits = new Semaphore(options.concurrency ?? 16);
@@ -135,7 +137,11 @@ export class SagaRuntime {
       [...lanes.values()].map(({ fence, items }) =>
         permits.run(async () => {
           try {
-            for (const { saga, event } of items) outcomes.push(await this.handleFor(saga, event, fence ? { fence } : {}));
+            for (const { saga, event, key } of items) {
+              const step = fence ? { fence } : {};
+              // The key was computed for the lane; an event without one is dead-lettered by handleFor.
+              outcomes.push(key === undefined ? await this.handleFor(saga, event, step) : await this.applyStep(saga, key, event, step));
+            }
           } catch (err) {
             if (!(err instanceof LeaseLostError)) throw err;
             options.onLeaseLost?.(String(err.details.lease));
@@ -174,6 +180,11 @@ export class SagaRuntime {
       });
       return { saga: saga.name, key: undefined, eventId: event.id, result: StepResult.DeadLettered, error: { message: e.message } };
     }
+    return this.applyStep(saga, key, event, options);
+  }
+
+  /** One event to one instance of `saga`, in one step transaction (retried on conflicts). */
+  private async applyStep(saga: SagaDefinition, key: string, event: EventEnvelope, options: { unpark?: boolean; fence?: Fence }): Promise<StepOutcome> {
     const outcome = await this.withRetries(saga, key, event, () =>
       this.repository.step(
         (tx) => runStep(tx, { saga, key, envelope: event, now: this.clock.now(), logger: this.logger, unpark: options.unpark ?? false }),
