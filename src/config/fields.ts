@@ -35,6 +35,7 @@ export const configFields: readonly ConfigField[] = [
   { path: 'redis.url', env: ['REDIS_URL', 'REDIS_ADDR'], yaml: 'events.redis.url', accepts: 'a redis:// URL, or host:port for REDIS_ADDR', secret: true },
   { path: 'redis.channelPrefix', env: ['REDIS_EVENT_CHANNEL_PREFIX'], yaml: 'events.redis.channel_prefix', accepts: 'a non-empty string of at most 200 characters' },
   { path: 'processing.batchSize', env: ['EVENT_PROCESSING_BATCH_SIZE'], yaml: 'events.processing.batch_size', accepts: int(1, 100_000) },
+  { path: 'processing.stepsPerTransaction', env: ['EVENT_PROCESSING_STEPS_PER_TRANSACTION'], yaml: 'events.processing.steps_per_transaction', accepts: int(1, 10_000) },
   { path: 'processing.partitions', env: ['SAGAFLOW_PARTITIONS'], yaml: 'events.processing.partitions', accepts: int(1, 4096) },
   { path: 'processing.leaseTtlMs', env: ['SAGAFLOW_LEASE_TTL'], yaml: 'events.processing.lease_ttl', accepts: `${DURATION_HINT}, at least 500ms` },
   { path: 'processing.timeoutMs', env: ['EVENT_PROCESSING_TIMEOUT'], yaml: 'events.processing.timeout', accepts: `${DURATION_HINT}, at least 1ms` },

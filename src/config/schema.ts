@@ -69,6 +69,8 @@ export const configSchema = z.strictObject({
   }),
   processing: z.strictObject({
     batchSize: intIn(1, 100_000),
+    /** Saga steps committed together in one transaction by the daemon's saga reader (1: a commit per step). */
+    stepsPerTransaction: intIn(1, 10_000),
     /** Saga partitions: the unit of work split across daemons (the same on every daemon of a schema). */
     partitions: intIn(1, 4096),
     /** How long a daemon's leases last without renewal: a dead daemon's work moves after at most this long. */
@@ -115,7 +117,7 @@ export const defaults = {
   store: { snapshotFrequency: 10, retentionDays: 90 },
   bus: { type: 'memory', bufferSize: 10_000, workers: 10, overflow: 'wait' },
   redis: { channelPrefix: 'sagaflow:events' },
-  processing: { batchSize: 100, partitions: 16, leaseTtlMs: '5s', timeoutMs: '30s', retry: { maxAttempts: 3, backoff: 'exponential', initialMs: '100ms', maxMs: '30s' } },
+  processing: { batchSize: 100, stepsPerTransaction: 32, partitions: 16, leaseTtlMs: '5s', timeoutMs: '30s', retry: { maxAttempts: 3, backoff: 'exponential', initialMs: '100ms', maxMs: '30s' } },
   subscriptions: [],
   http: { host: '127.0.0.1', port: 7070, maxBodyBytes: 1024 * 1024 },
   log: { level: 'info', format: 'auto' },

@@ -102,6 +102,7 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
   const reader = ownership
     ? new SagaReader({
         store, runtime, ownership, checkpoints, partitions: config.processing.partitions, batchSize: config.processing.batchSize,
+        stepsPerTransaction: config.processing.stepsPerTransaction,
         concurrency: config.bus.workers, legacyCheckpoint: SAGA_GROUP, logger,
         onApplied: (events, outcomes) => {
           if (!metrics) return;

@@ -3,7 +3,7 @@ import type { EventEnvelope } from '../core/events/envelope.js';
 import type { Clock } from '../core/ports/clock.js';
 import { systemClock } from '../core/ports/clock.js';
 import type { DeadLetters, NewDeadLetter } from '../core/ports/dead-letters.js';
-import type { SagaRepository, SagaStepRead, SagaStepTx, SagaStepWrite } from '../core/ports/saga-repository.js';
+import type { SagaBatchTx, SagaRepository, SagaStepRead, SagaStepTx, SagaStepWrite } from '../core/ports/saga-repository.js';
 import type { SagaHistoryEntry, SagaInstance, SagaListFilter, TimerEntry } from '../core/ports/saga-store.js';
 import { MemoryDeadLetters } from './dead-letters.js';
 import { MemoryEventStore } from './event-store.js';
@@ -41,6 +41,10 @@ export class MemorySagaRepository implements SagaRepository {
   }
 
   step<T>(fn: (tx: SagaStepTx) => Promise<T>): Promise<T> {
+    return this.locked(fn);
+  }
+
+  private locked<T>(fn: (tx: SagaStepTx) => Promise<T>): Promise<T> {
     const run = this.lock.then(async () => {
       const staged: Staged = { writes: [], claimed: [] };
       const result = await fn(this.txFor(staged));
@@ -51,11 +55,35 @@ export class MemorySagaRepository implements SagaRepository {
     return run;
   }
 
+  /** Several steps under the lock, applied together when `fn` resolves (nothing when it throws). */
+  stepBatch<T>(fn: (tx: SagaBatchTx) => Promise<T>): Promise<T> {
+    return this.locked((step) => fn({ preload: async () => undefined, step }));
+  }
+
+  /** The instance as this transaction sees it: its own latest staged write, else the committed row. */
+  private current(staged: Staged, saga: string, key: string): SagaInstance | undefined {
+    const id = k(saga, key);
+    const prev = this.instances.get(id);
+    const w = staged.writes.findLast((x) => x.instance && k(x.saga, x.key) === id);
+    if (!w?.instance) return prev;
+    const at = this.clock.now().toISOString();
+    const i = w.instance;
+    return {
+      saga, key, version: i.expectedVersion + 1, definitionVersion: i.definitionVersion, status: i.status, state: i.state,
+      context: i.context, snapshot: i.snapshot, createdAt: prev?.createdAt ?? at, updatedAt: at,
+    };
+  }
+
+  private seen(staged: Staged, saga: string, key: string, eventId: string): boolean {
+    const id = k(saga, key);
+    return this.inbox.has(`${id}\u0000${eventId}`) || staged.writes.some((w) => w.inbox !== false && k(w.saga, w.key) === id && w.event.id === eventId);
+  }
+
   private txFor(staged: Staged): SagaStepTx {
     return {
       read: async (saga, key, eventId): Promise<SagaStepRead> => ({
-        instance: json(this.instances.get(k(saga, key))),
-        seen: this.inbox.has(`${k(saga, key)}\u0000${eventId}`),
+        instance: json(this.current(staged, saga, key)),
+        seen: this.seen(staged, saga, key, eventId),
       }),
       claimTimer: async (timer) => {
         const t = this.timerRows.get(`${k(timer.saga, timer.key)}\u0000${timer.id}`);
@@ -66,9 +94,9 @@ export class MemorySagaRepository implements SagaRepository {
       write: async (w) => {
         // Checked here as Postgres would at statement time; the lock means nobody can interleave.
         const id = k(w.saga, w.key);
-        if (w.inbox !== false && this.inbox.has(`${id}\u0000${w.event.id}`)) throw new ConcurrencyError(`saga:${id}`, 0, 0);
+        if (w.inbox !== false && this.seen(staged, w.saga, w.key, w.event.id)) throw new ConcurrencyError(`saga:${id}`, 0, 0);
         if (w.instance) {
-          const cur = this.instances.get(id);
+          const cur = this.current(staged, w.saga, w.key);
           if (w.instance.create ? cur !== undefined : cur?.version !== w.instance.expectedVersion) {
             throw new ConcurrencyError(`saga:${w.saga}/${w.key}`, w.instance.expectedVersion, cur?.version ?? 0);
           }

@@ -84,6 +84,7 @@ export class PostgresEventStore implements EventStore {
   readonly appendLock: AppendLock;
   private readonly boundSql: string;
   private readonly boundName: string;
+  private readonly manySql: string;
 
   /** `LISTEN` channel of this store's commits that appended (a wake-up hint: delivered at commit, never data). */
   readonly channel: string;
@@ -143,6 +144,28 @@ export class PostgresEventStore implements EventStore {
     // generic plan of this CTE measured 2x slower for batches of 100.
     this.appendName = statementName(this.appendSql);
     this.oneShotName = statementName(this.oneShotSql);
+    // Several streams in one statement (a batch of saga steps' emitted events, any expected version): $1
+    // the events (each with its streamId) in append order. Events already stored (by id) are skipped.
+    // Stream rows are bumped in stream-id order, so two batches lock the streams they share in the same
+    // order; each event's version is its stream's old version plus its rank within the stream.
+    this.manySql = `
+      WITH wake AS MATERIALIZED (SELECT pg_notify('${this.channel}', '${this.notifier}') AS w
+      ), input AS (
+        SELECT u.e, u.ord, u.e->>'streamId' AS stream_id FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS u(e, ord)
+        WHERE NOT EXISTS (SELECT 1 FROM ${s}.events x WHERE x.event_id = (u.e->>'id')::uuid)
+      ), counts AS (
+        SELECT stream_id, count(*)::int AS n FROM input GROUP BY stream_id
+      ), bumped AS (
+        INSERT INTO ${s}.streams AS st (stream_id, version)
+        SELECT stream_id, n FROM counts ORDER BY stream_id
+        ON CONFLICT (stream_id) DO UPDATE SET version = st.version + EXCLUDED.version, updated_at = now()
+        RETURNING st.stream_id, st.version AS after
+      )
+      INSERT INTO ${s}.events (event_id, stream_id, version, type, aggregate_type, data, metadata, occurred_at)
+      SELECT (i.e->>'id')::uuid, i.stream_id, b.after - c.n + (row_number() OVER (PARTITION BY i.stream_id ORDER BY i.ord))::int,
+             i.e->>'type', i.e->>'aggregateType', i.e->'data', i.e->'metadata', (i.e->>'timestamp')::timestamptz
+      FROM input i JOIN counts c USING (stream_id) JOIN bumped b USING (stream_id), wake
+      ORDER BY i.ord`;
     this.boundSql = readBoundSql(this.appendLock);
     this.boundName = statementName(this.boundSql);
   }
@@ -171,6 +194,18 @@ export class PostgresEventStore implements EventStore {
   async appendValidated(q: Queryable, streamId: string, batch: EventEnvelope[], options: AppendOptions = {}): Promise<AppendResult> {
     await ensureAppendLock(q, this.appendLock);
     return this.run(q, false, streamId, batch, options);
+  }
+
+  /**
+   * Appends validated events of several streams inside a caller's transaction, in one statement, with no
+   * expected version (the saga steps of a batch: each step checked its events with {@link validate}
+   * before writing). Events whose ids are stored already are skipped (a step decided again emits the
+   * same ids). The transaction must hold the append lock (see {@link appendWith}).
+   */
+  async appendManyValidated(q: Queryable, events: readonly EventEnvelope[]): Promise<void> {
+    if (events.length === 0) return;
+    await ensureAppendLock(q, this.appendLock);
+    await q.query(this.manySql, [JSON.stringify(events)]);
   }
 
   /** Appends as a transaction of its own: one statement, which takes the append lock itself. */

@@ -2,7 +2,7 @@ import { ConcurrencyError, LeaseLostError } from '../core/errors.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
 import type { Db, Queryable } from '../core/ports/db.js';
-import type { SagaRepository, SagaStepRead, SagaStepTx, SagaStepWrite } from '../core/ports/saga-repository.js';
+import type { SagaBatchRead, SagaBatchTx, SagaRepository, SagaStepRead, SagaStepTx, SagaStepWrite } from '../core/ports/saga-repository.js';
 import type { SagaHistoryEntry, SagaInstance, SagaListFilter, TimerEntry } from '../core/ports/saga-store.js';
 import { appendTransaction } from './append-lock.js';
 import { PostgresEventStore } from './event-store.js';
@@ -72,6 +72,8 @@ export class PostgresSagaRepository implements SagaRepository {
   private readonly fencedReadName: string;
   private readonly claimSql: string;
   private readonly claimName: string;
+  private readonly preloadSql: string;
+  private readonly preloadName: string;
   /** Write statement text → prepared statement name (one per combination of parts a write uses). */
   private readonly writeNames = new Map<string, string>();
 
@@ -99,10 +101,101 @@ export class PostgresSagaRepository implements SagaRepository {
         WHERE saga = $1 AND key = $2 AND timer_id = $3 AND due_at = $4::timestamptz FOR UPDATE SKIP LOCKED
       ) DELETE FROM ${this.s}.timers t USING c WHERE t.saga = c.saga AND t.key = c.key AND t.timer_id = c.timer_id RETURNING 1`;
     this.claimName = statementName(this.claimSql);
+    // A batch's reads in one statement: $1 the (saga, key, event) triples, $2 the fences. Every row carries
+    // the names of the fences that still hold (their lease rows locked FOR SHARE until commit, as a single
+    // fenced step does); a batch without reads still gets one row for them.
+    this.preloadSql = `
+      WITH held AS (
+        SELECT coalesce(array_agg(q.name), '{}') AS names FROM (
+          SELECT l.name FROM ${this.s}.leases l
+          JOIN jsonb_to_recordset($2::jsonb) AS f(lease text, owner text, epoch bigint) ON l.name = f.lease AND l.owner = f.owner AND l.epoch = f.epoch
+          FOR SHARE OF l
+        ) q
+      ), w AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS w(saga text, key text, event_id text))
+      SELECT held.names AS held, w.saga AS w_saga, w.key AS w_key, w.event_id AS w_event_id,
+        i.saga, i.key, i.version, i.definition_version, i.status, i.state, i.context, i.snapshot, i.created_at, i.updated_at,
+        EXISTS (SELECT 1 FROM ${this.s}.saga_inbox x WHERE x.saga = w.saga AND x.key = w.key AND x.event_id = w.event_id) AS seen
+      FROM held LEFT JOIN w ON true LEFT JOIN ${this.s}.saga_instances i ON i.saga = w.saga AND i.key = w.key`;
+    this.preloadName = statementName(this.preloadSql);
   }
 
   step<T>(fn: (tx: SagaStepTx) => Promise<T>, options: { fence?: Fence } = {}): Promise<T> {
     return appendTransaction(this.db, this.store.appendLock, (tx) => fn(this.txFor(tx, options.fence)));
+  }
+
+  stepBatch<T>(fn: (tx: SagaBatchTx) => Promise<T>, options: { fences?: readonly Fence[] } = {}): Promise<T> {
+    return appendTransaction(this.db, this.store.appendLock, async (tx) => {
+      const emitted: EventEnvelope[] = [];
+      const result = await fn(this.batchTxFor(tx, options.fences ?? [], emitted));
+      await this.store.appendManyValidated(tx, emitted);
+      return result;
+    });
+  }
+
+  /**
+   * A batch's operations: `preload` reads every instance and inbox entry at once (and checks the fences);
+   * the steps then read from memory, which their writes keep current, so a batch of n steps costs
+   * BEGIN, one read, n writes, one append of all their emitted events and one COMMIT.
+   */
+  private batchTxFor(q: Queryable, fences: readonly Fence[], emitted: EventEnvelope[]): SagaBatchTx {
+    const cache = new Map<string, { instance: SagaInstance | undefined; seen: Set<string>; unseen: Set<string> }>();
+    const id = (saga: string, key: string) => `${saga}\u0000${key}`;
+    let checked = fences.length === 0;
+    const preload = async (reads: readonly SagaBatchRead[]) => {
+      const { rows } = await q.query<InstanceRow & { held: string[]; w_saga: string | null; w_key: string; w_event_id: string; seen: boolean }>(
+        this.preloadSql,
+        [JSON.stringify(reads.map((r) => ({ saga: r.saga, key: r.key, event_id: r.eventId }))), JSON.stringify(fences)],
+        { name: this.preloadName },
+      );
+      const held = new Set(rows[0]?.held ?? []);
+      const lost = fences.find((f) => !held.has(f.lease));
+      if (lost) throw new LeaseLostError(lost.lease, lost.owner, lost.epoch);
+      checked = true;
+      for (const r of rows) {
+        if (r.w_saga === null) continue;
+        const k = id(r.w_saga, r.w_key);
+        let entry = cache.get(k);
+        if (!entry) cache.set(k, (entry = { instance: r.saga === null || r.saga === undefined ? undefined : toInstance(r), seen: new Set(), unseen: new Set() }));
+        (r.seen ? entry.seen : entry.unseen).add(r.w_event_id);
+      }
+    };
+    const ensureChecked = async () => {
+      if (!checked) await preload([]);
+    };
+    const single = this.txFor(q, undefined);
+    return {
+      preload,
+      step: {
+        read: async (saga, key, eventId) => {
+          await ensureChecked();
+          const entry = cache.get(id(saga, key));
+          if (!entry || (!entry.seen.has(eventId) && !entry.unseen.has(eventId))) return single.read(saga, key, eventId);
+          return { instance: entry.instance, seen: entry.seen.has(eventId) };
+        },
+        claimTimer: async (timer) => {
+          await ensureChecked();
+          return single.claimTimer(timer);
+        },
+        write: async (w) => {
+          await ensureChecked();
+          await this.write(q, w, emitted);
+          const entry = cache.get(id(w.saga, w.key));
+          if (!entry) return;
+          if (w.inbox !== false) {
+            entry.unseen.delete(w.event.id);
+            entry.seen.add(w.event.id);
+          }
+          const inst = w.instance;
+          if (inst) {
+            const at = this.clock.now().toISOString();
+            entry.instance = {
+              saga: w.saga, key: w.key, version: inst.expectedVersion + 1, definitionVersion: inst.definitionVersion, status: inst.status,
+              state: inst.state, context: inst.context, snapshot: inst.snapshot, createdAt: entry.instance?.createdAt ?? at, updatedAt: at,
+            };
+          }
+        },
+      },
+    };
   }
 
   /** The step's operations; with a fence, the first statement checks it (the read carries it, else a check of its own). */
@@ -194,7 +287,11 @@ export class PostgresSagaRepository implements SagaRepository {
     return { text: `WITH ${ctes.join(',\n')}\nSELECT ${inst ? '(SELECT count(*) FROM inst)::int' : '0'} AS instance_rows`, values };
   }
 
-  private async write(q: Queryable, w: SagaStepWrite): Promise<void> {
+  /**
+   * Writes one step. Its emitted events are appended now, one statement per stream, or — in a batch —
+   * checked now and collected into `deferred`, appended by the batch in one statement before it commits.
+   */
+  private async write(q: Queryable, w: SagaStepWrite, deferred?: EventEnvelope[]): Promise<void> {
     const now = this.clock.now().toISOString();
     const inst = w.instance;
     // Emitted events are checked before anything is written: a rejection leaves the transaction clean for
@@ -220,7 +317,8 @@ export class PostgresSagaRepository implements SagaRepository {
       }
       if (inst && res.rows[0]!.instance_rows !== 1) throw new ConcurrencyError(`saga:${w.saga}/${w.key}`, inst.expectedVersion, -1);
     }
-    for (const { streamId, batch } of batches) await this.store.appendValidated(q, streamId, batch);
+    if (deferred) deferred.push(...batches.flatMap((b) => b.batch));
+    else for (const { streamId, batch } of batches) await this.store.appendValidated(q, streamId, batch);
     if (w.deadLetter) await this.deadLetters.addWith(q, w.deadLetter);
     if (w.park) {
       await q.query(

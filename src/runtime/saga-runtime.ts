@@ -45,6 +45,36 @@ export interface ApplyBatchOptions {
   route?: (saga: string, key: string, event: EventEnvelope) => { fence?: Fence } | undefined;
   /** Called with the lease name when a fenced step found its lease taken by another daemon. */
   onLeaseLost?: (lease: string) => void;
+  /**
+   * Steps committed together in one transaction (whole instances' runs of events, up to this many steps
+   * each; an instance with more gets a transaction of its own). 1 = a transaction per step. @default 1
+   */
+  stepsPerTransaction?: number;
+}
+
+/** The events of one instance (or of one uncorrelatable event) in a page, in log order. */
+interface Lane {
+  lane: string;
+  fence: Fence | undefined;
+  items: Array<{ saga: SagaDefinition; event: EventEnvelope; key?: string }>;
+}
+
+/** Groups whole lanes into chunks of at most `max` steps (a longer lane is a chunk of its own). */
+function chunkLanes(lanes: readonly Lane[], max: number): Lane[][] {
+  const chunks: Lane[][] = [];
+  let current: Lane[] = [];
+  let size = 0;
+  for (const lane of lanes) {
+    if (size > 0 && size + lane.items.length > max) {
+      chunks.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(lane);
+    size += lane.items.length;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -108,7 +138,7 @@ export class SagaRuntime {
    * page is safe: the inbox makes applied events no-ops).
    */
   async applyBatch(events: readonly EventEnvelope[], options: ApplyBatchOptions = {}): Promise<StepOutcome[]> {
-    const lanes = new Map<string, { fence: Fence | undefined; items: Array<{ saga: SagaDefinition; event: EventEnvelope; key?: string }> }>();
+    const lanes = new Map<string, Lane>();
     for (const event of events) {
       for (const saga of this.byType.get(event.type) ?? []) {
         let lane: string;
@@ -128,30 +158,83 @@ export class SagaRuntime {
         const list = lanes.get(lane);
         const item = key === undefined ? { saga, event } : { saga, event, key };
         if (list) list.items.push(item);
-        else lanes.set(lane, { fence, items: [item] });
+        else lanes.set(lane, { lane, fence, items: [item] });
       }
     }
+    const perTx = options.stepsPerTransaction ?? 1;
     const permits = new Semaphore(options.concurrency ?? 16);
     const outcomes: StepOutcome[] = [];
-    const results = await Promise.allSettled(
-      [...lanes.values()].map(({ fence, items }) =>
-        permits.run(async () => {
-          try {
-            for (const { saga, event, key } of items) {
-              const step = fence ? { fence } : {};
-              // The key was computed for the lane; an event without one is dead-lettered by handleFor.
-              outcomes.push(key === undefined ? await this.handleFor(saga, event, step) : await this.applyStep(saga, key, event, step));
-            }
-          } catch (err) {
-            if (!(err instanceof LeaseLostError)) throw err;
-            options.onLeaseLost?.(String(err.details.lease));
-          }
-        }),
-      ),
-    );
+    const work: Array<Promise<void>> = [];
+    const keyless = [...lanes.values()].filter((l) => l.items[0]!.key === undefined);
+    const keyed = [...lanes.values()].filter((l) => l.items[0]!.key !== undefined);
+    if (perTx > 1) {
+      // Lanes in one fixed order (saga, key), so concurrent batches lock instance rows in the same order.
+      keyed.sort((a, b) => (a.lane < b.lane ? -1 : a.lane > b.lane ? 1 : 0));
+      for (const chunk of chunkLanes(keyed, perTx)) work.push(permits.run(() => this.applyLanesTogether(chunk, outcomes, options)));
+    } else {
+      for (const lane of keyed) work.push(permits.run(() => this.applyLane(lane, outcomes, options)));
+    }
+    for (const lane of keyless) work.push(permits.run(() => this.applyLane(lane, outcomes, options)));
+    const results = await Promise.allSettled(work);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     return outcomes;
+  }
+
+  /** One lane's events one after the other, each in a step transaction of its own. */
+  private async applyLane(lane: Lane, outcomes: StepOutcome[], options: ApplyBatchOptions): Promise<void> {
+    try {
+      for (const { saga, event, key } of lane.items) {
+        const step = lane.fence ? { fence: lane.fence } : {};
+        // The key was computed for the lane; an event without one is dead-lettered by handleFor.
+        outcomes.push(key === undefined ? await this.handleFor(saga, event, step) : await this.applyStep(saga, key, event, step));
+      }
+    } catch (err) {
+      if (!(err instanceof LeaseLostError)) throw err;
+      options.onLeaseLost?.(String(err.details.lease));
+    }
+  }
+
+  /**
+   * Several lanes' steps in one transaction (one commit). When the batch fails — a version conflict, a
+   * deadlock, any error — it is rolled back and each lane is applied on its own (the per-step path, with
+   * its retries), so one bad instance costs its batch-mates one retry, never their events. A lease lost
+   * under the batch drops that lease's lanes and retries the rest together.
+   */
+  private async applyLanesTogether(chunk: Lane[], outcomes: StepOutcome[], options: ApplyBatchOptions): Promise<void> {
+    let lanes = chunk;
+    for (;;) {
+      if (lanes.length === 0) return;
+      if (lanes.length === 1 && lanes[0]!.items.length === 1) return this.applyLane(lanes[0]!, outcomes, options);
+      const fences = [...new Map(lanes.flatMap((l) => (l.fence ? [[l.fence.lease, l.fence] as const] : []))).values()];
+      const now = this.clock.now();
+      let batch: StepOutcome[];
+      try {
+        batch = await this.repository.stepBatch(async (tx) => {
+          await tx.preload(lanes.flatMap((l) => l.items.map((i) => ({ saga: i.saga.name, key: i.key!, eventId: i.event.id }))));
+          const out: StepOutcome[] = [];
+          for (const lane of lanes) {
+            for (const { saga, event, key } of lane.items) {
+              out.push(await runStep(tx.step, { saga, key: key!, envelope: event, now, logger: this.logger, unpark: false }));
+            }
+          }
+          return out;
+        }, fences.length > 0 ? { fences } : {});
+      } catch (err) {
+        if (err instanceof LeaseLostError) {
+          const lease = String(err.details.lease);
+          options.onLeaseLost?.(lease);
+          lanes = lanes.filter((l) => l.fence?.lease !== lease);
+          continue;
+        }
+        this.logger.debug({ err, steps: lanes.reduce((n, l) => n + l.items.length, 0) }, 'batch of steps failed; applying its instances one by one');
+        for (const lane of lanes) await this.applyLane(lane, outcomes, options);
+        return;
+      }
+      outcomes.push(...batch);
+      for (const outcome of batch) await this.afterStep(this.sagas.get(outcome.saga)!, outcome);
+      return;
+    }
   }
 
   /** The instance key of `event` for `saga`; throws a `ValidationError` when it cannot be correlated. */

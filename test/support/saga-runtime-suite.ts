@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createEvent, type EventEnvelope } from '../../src/core/events/envelope.js';
 import type { SagaRepository } from '../../src/core/ports/saga-repository.js';
 import { emittedEventId } from '../../src/core/saga/event-mapping.js';
@@ -208,6 +208,61 @@ export function sagaRuntimeSuite(name: string, factory: SagaRepositoryFactory): 
       expect(done.map((i) => i.key)).toContain(key);
       expect((await repository.list({ saga: 'Order', status: 'running', limit: 1000 })).map((i) => i.key)).not.toContain(key);
       expect(await repository.get('Order', 'nope')).toBeUndefined();
+    });
+
+    // The daemon's saga reader applies pages of the log with applyBatch; with more than one step per
+    // transaction the steps of several instances commit together. Nothing observable may change.
+    describe.each([1, 100])('applyBatch, %i steps per transaction', (stepsPerTransaction) => {
+      const apply = (events: EventEnvelope[]) => runtime.applyBatch(events, { stepsPerTransaction });
+      const forKey = (outcomes: Awaited<ReturnType<SagaRuntime['applyBatch']>>, saga: string, eventId: string) =>
+        outcomes.find((o) => o.saga === saga && o.eventId === eventId)!;
+
+      it('a page of interleaved events of 20 instances ends as applying them one by one would', async () => {
+        const keys = Array.from({ length: 20 }, newKey);
+        const page = [
+          ...keys.map((k) => ev('order.placed', k, { amount: 3 })),
+          ...keys.map((k) => ev('order.noted', k)),
+          ...keys.map((k) => ev('order.noted', k)),
+        ];
+        const single = vi.spyOn(repository, 'step');
+        const batches = vi.spyOn(repository, 'stepBatch');
+        const outcomes = await apply(page);
+        // Batched: one transaction for the whole page (three sagas × 20 instances × 3 events), no fallback.
+        expect([batches.mock.calls.length, single.mock.calls.length]).toEqual(stepsPerTransaction === 1 ? [0, 180] : [2, 0]);
+        single.mockRestore();
+        batches.mockRestore();
+        expect(outcomes.filter((o) => o.saga === 'Order').map((o) => o.result).sort()).toEqual(
+          [...Array(20).fill(StepResult.Created), ...Array(40).fill(StepResult.Applied)].sort(),
+        );
+        for (const k of keys) {
+          expect(await repository.get('Order', k)).toMatchObject({ version: 3, state: 'awaitingPayment', context: { notes: 2, amount: 3 } });
+          expect((await repository.history('Order', k)).map((h) => h.eventType)).toEqual(['order.placed', 'order.noted', 'order.noted']);
+          expect(types(await repository.emitted('Order', k))).toEqual(['payment.requested']);
+        }
+        // The same page again: every step is a duplicate, nothing changes.
+        const again = await apply(page);
+        expect(new Set(again.map((o) => o.result))).toEqual(new Set([StepResult.Duplicate]));
+        expect(await repository.get('Order', keys[0]!)).toMatchObject({ version: 3 });
+      });
+
+      it('a poison event and a duplicate in a page: the poison is dead-lettered with its own error, the rest applied once', async () => {
+        const [a, b] = [newKey(), newKey()];
+        const noteA = ev('order.noted', a);
+        await runtime.handle(ev('order.placed', a));
+        await runtime.handle(noteA);
+        const poison = ev('order.noted', b, { poison: true });
+        const page = [noteA, ev('order.placed', b), poison, ev('order.noted', b), ev('order.noted', a), ev('payment.succeeded', a)];
+        const outcomes = await apply(page);
+        expect(forKey(outcomes, 'Order', noteA.id).result).toBe(StepResult.Duplicate);
+        expect(forKey(outcomes, 'Order', poison.id)).toMatchObject({ result: StepResult.DeadLettered, error: { message: expect.stringContaining('poisoned note') } });
+        expect(await repository.get('Order', a)).toMatchObject({ state: 'paid', status: 'completed', context: { notes: 2 } });
+        expect(await repository.get('Order', b)).toMatchObject({ state: 'awaitingPayment', context: { notes: 1 } });
+        expect(types(await repository.emitted('Order', a))).toEqual(['payment.requested', 'order.confirmed']);
+        const letters = await repository.deadLetters.list({ saga: 'Order', sagaKey: b });
+        expect(letters.map((l) => l.event.id)).toEqual([poison.id]);
+        expect(letters[0]!.error.message).toContain('poisoned note');
+        expect((await repository.history('Order', b)).map((h) => h.kind)).toEqual(['applied', 'dead-lettered', 'applied']);
+      });
     });
   });
 }

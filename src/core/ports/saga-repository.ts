@@ -65,6 +65,25 @@ export interface SagaStepTx {
   write(write: SagaStepWrite): Promise<void>;
 }
 
+/** What a batch of steps reads up front, in one round trip: one entry per (instance, event). */
+export interface SagaBatchRead {
+  saga: string;
+  key: string;
+  eventId: string;
+}
+
+/** The operations of one transaction that runs several steps (see {@link SagaRepository.stepBatch}). */
+export interface SagaBatchTx {
+  /**
+   * Loads the instances and inbox entries of `reads` in one statement (and checks the batch's fences in
+   * it); later reads of those (instance, event) pairs are served from memory, kept current by this
+   * transaction's own writes. Throws `LeaseLostError` for the first fence that no longer holds.
+   */
+  preload(reads: readonly SagaBatchRead[]): Promise<void>;
+  /** The step operations, each step of the batch one after the other, all in this transaction. */
+  readonly step: SagaStepTx;
+}
+
 /**
  * Storage of saga instances with a unit of work per step: inbox, instance (versioned), history, emitted
  * events (appended to the event log), timers, dead letters and parked events commit together or not at all.
@@ -78,6 +97,13 @@ export interface SagaRepository extends SagaQueries {
    * throws `LeaseLostError` and writes nothing: a daemon paused past its lease cannot apply a step.
    */
   step<T>(fn: (tx: SagaStepTx) => Promise<T>, options?: { fence?: Fence }): Promise<T>;
+  /**
+   * Runs several steps as one transaction (one commit for all of them): each step's guarantees are those
+   * of {@link step} (inbox, version check, emitted events in the log), and any throw rolls back the whole
+   * batch, so the caller can retry its steps one by one. `fences` are checked by `preload`, which the
+   * caller must call first; with fences, a batch that never preloads writes nothing.
+   */
+  stepBatch<T>(fn: (tx: SagaBatchTx) => Promise<T>, options?: { fences?: readonly Fence[] }): Promise<T>;
   /** Timers due at `now`, oldest first, of the named sagas (all when omitted). Not claimed: the step claims each one. */
   dueTimers(now: Date, limit: number, sagas?: readonly string[]): Promise<TimerEntry[]>;
   /** Parked events of a key, oldest first. */
