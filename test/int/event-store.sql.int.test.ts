@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent } from '../../src/core/events/envelope.js';
 import { PostgresEventStore } from '../../src/postgres/event-store.js';
+import { appendTransaction } from '../../src/postgres/append-lock.js';
 import { quoteSchema } from '../../src/postgres/identifiers.js';
 import { readToEnd } from '../support/event-store-suite.js';
 import { pgliteTestDb, pgTestDb, type TestDb } from '../support/postgres.js';
@@ -42,6 +43,26 @@ function sqlStoreRegressions(name: string, open: () => Promise<TestDb>): void {
         cursor = res.next;
       }
       expect(seen.filter((id) => ids.includes(id))).toEqual(ids);
+    });
+
+    it('appends a batch of several streams in one statement: versions per stream, stored ids skipped', async () => {
+      const [a, b] = [`many-a-${crypto.randomUUID()}`, `many-b-${crypto.randomUUID()}`];
+      const old = createEvent({ type: 'task.created', streamId: a, data: { n: 0 } });
+      await store.append(a, [old, createEvent({ type: 'task.updated', streamId: a, data: { n: 1 } })]);
+      const batch = [
+        createEvent({ type: 'task.updated', streamId: a, data: { n: 2 } }),
+        createEvent({ type: 'task.created', streamId: b, data: { n: 3 } }),
+        old, // already stored: skipped, not an error
+        createEvent({ type: 'task.updated', streamId: a, data: { n: 4 } }),
+        createEvent({ type: 'task.updated', streamId: b, data: { n: 5 } }),
+      ];
+      await appendTransaction(t.db, store.appendLock, (tx) => store.appendManyValidated(tx, batch));
+      expect((await store.readStream(a)).map((e) => [e.version, e.data.n])).toEqual([[1, 0], [2, 1], [3, 2], [4, 4]]);
+      expect((await store.readStream(b)).map((e) => [e.version, e.data.n])).toEqual([[1, 3], [2, 5]]);
+      expect([await store.streamVersion(a), await store.streamVersion(b)]).toEqual([4, 2]);
+      // In the log in the batch's order.
+      const stored = await store.query({ streamIds: [a, b], limit: 10 });
+      expect(stored.map((e) => e.data.n)).toEqual([0, 1, 2, 3, 4, 5]);
     });
 
     it('returns duplicate for a retried batch inside a caller transaction without aborting it', async () => {
