@@ -77,7 +77,7 @@ export function createEngine(options: EngineOptions): Engine {
   const sagaByName = new Map(sagas.map((s) => [s.name, s]));
 
   const publish = async (event: EventEnvelope): Promise<{ position?: number }> => {
-    const appended = await store.append(event.streamId, [event]);
+    const appended = await storage.appender.append(event.streamId, [event]);
     if (mode === 'daemon') delivery.wake();
     else await runtime.handle(event);
     const stored = appended.events[0];

@@ -3,6 +3,7 @@ import { EventTypeRegistry } from '../core/events/registry.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
 import { PostgresCheckpoints } from '../postgres/checkpoints.js';
 import { PostgresEventStore } from '../postgres/event-store.js';
+import { GroupAppender } from '../postgres/group-appender.js';
 import { PostgresLeases } from '../postgres/leases.js';
 import { PostgresSagaRepository } from '../postgres/saga-repository.js';
 import type { OpenedDatabase } from './database.js';
@@ -14,6 +15,8 @@ export interface Storage {
   /** What the log validates: the data of declared types (commands and other producers' types pass). */
   readonly storeRegistry: EventTypeRegistry;
   readonly store: PostgresEventStore;
+  /** Publishes go through here: concurrent ones commit together (group commit). */
+  readonly appender: GroupAppender;
   readonly repository: PostgresSagaRepository;
   readonly checkpoints: PostgresCheckpoints;
   readonly leases: PostgresLeases;
@@ -33,6 +36,7 @@ export function buildStorage(config: SagaflowConfig, database: OpenedDatabase, s
     registry,
     storeRegistry,
     store,
+    appender: new GroupAppender(store, database.db),
     // Emitted events enter the log in the step's transaction: the repository appends through the store.
     repository: new PostgresSagaRepository(database.db, { schema, store }),
     checkpoints: new PostgresCheckpoints(database.db, { schema }),
