@@ -81,7 +81,10 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
     bus?.relay.poke();
     late.reader?.poke();
   };
-  const runtime = new SagaRuntime({ repository, sagas, logger, timers: daemon ? {} : false, subscribe: { group: SAGA_GROUP }, onEmitted: wake });
+  const runtime = new SagaRuntime({
+    repository, sagas, logger, timers: daemon ? {} : false, subscribe: { group: SAGA_GROUP }, onEmitted: wake,
+    stepsPerTransaction: config.processing.stepsPerTransaction,
+  });
   const ownership = daemon
     ? new Ownership({
         leases, owner: instanceId, partitions: config.processing.partitions, ttlMs: config.processing.leaseTtlMs, singletons: [RELAY_LEASE], logger,
@@ -102,7 +105,6 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
   const reader = ownership
     ? new SagaReader({
         store, runtime, ownership, checkpoints, partitions: config.processing.partitions, batchSize: config.processing.batchSize,
-        stepsPerTransaction: config.processing.stepsPerTransaction,
         concurrency: config.bus.workers, legacyCheckpoint: SAGA_GROUP, logger,
         onApplied: (events, outcomes) => {
           if (!metrics) return;

@@ -25,8 +25,6 @@ export interface SagaReaderOptions {
   partitions: number;
   /** Events per page. @default 100 */
   batchSize?: number;
-  /** Steps committed together in one transaction (see `ApplyBatchOptions.stepsPerTransaction`). @default 1 */
-  stepsPerTransaction?: number;
   /** Steps (or batches of steps) in flight at once. @default 16 */
   concurrency?: number;
   /** Backstop poll when nothing wakes the reader. @default 1000 */
@@ -111,7 +109,6 @@ export class SagaReader {
     const owned = ownership.ownedPartitions();
     const outcomes = await this.options.runtime.applyBatch(events, {
       ...(this.options.concurrency === undefined ? {} : { concurrency: this.options.concurrency }),
-      ...(this.options.stepsPerTransaction === undefined ? {} : { stepsPerTransaction: this.options.stepsPerTransaction }),
       route: (saga, key, event: EventEnvelope) => {
         const p = partitionOf(saga, key, partitions);
         // Only partitions loaded at the last rewind: a partition taken since waits for the rewind, so its

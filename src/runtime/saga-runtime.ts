@@ -28,6 +28,11 @@ export interface SagaRuntimeOptions {
   maxConflictRetries?: number;
   /** Called after a step that appended emitted events committed (wake the log's readers). */
   onEmitted?: () => void;
+  /**
+   * Steps committed together in one transaction by `applyBatch` (its default) and by `fireDueTimers`.
+   * 1 = a transaction per step. @default 1
+   */
+  stepsPerTransaction?: number;
   /** Timer poller settings, or false to run none in this process. */
   timers?: TimerPollerOptions | false;
   /** Options of the bus subscription (one `*` subscription for all sagas). @default group 'sagaflow.sagas', concurrency 16 */
@@ -47,7 +52,7 @@ export interface ApplyBatchOptions {
   onLeaseLost?: (lease: string) => void;
   /**
    * Steps committed together in one transaction (whole instances' runs of events, up to this many steps
-   * each; an instance with more gets a transaction of its own). 1 = a transaction per step. @default 1
+   * each; an instance with more gets a transaction of its own). 1 = a transaction per step. @default the runtime's `stepsPerTransaction`
    */
   stepsPerTransaction?: number;
 }
@@ -56,7 +61,7 @@ export interface ApplyBatchOptions {
 interface Lane {
   lane: string;
   fence: Fence | undefined;
-  items: Array<{ saga: SagaDefinition; event: EventEnvelope; key?: string }>;
+  items: Array<{ saga: SagaDefinition; event: EventEnvelope; key?: string; timer?: TimerEntry }>;
 }
 
 /** Groups whole lanes into chunks of at most `max` steps (a longer lane is a chunk of its own). */
@@ -161,7 +166,7 @@ export class SagaRuntime {
         else lanes.set(lane, { lane, fence, items: [item] });
       }
     }
-    const perTx = options.stepsPerTransaction ?? 1;
+    const perTx = options.stepsPerTransaction ?? this.options.stepsPerTransaction ?? 1;
     const permits = new Semaphore(options.concurrency ?? 16);
     const outcomes: StepOutcome[] = [];
     const work: Array<Promise<void>> = [];
@@ -184,10 +189,11 @@ export class SagaRuntime {
   /** One lane's events one after the other, each in a step transaction of its own. */
   private async applyLane(lane: Lane, outcomes: StepOutcome[], options: ApplyBatchOptions): Promise<void> {
     try {
-      for (const { saga, event, key } of lane.items) {
+      for (const { saga, event, key, timer } of lane.items) {
         const step = lane.fence ? { fence: lane.fence } : {};
         // The key was computed for the lane; an event without one is dead-lettered by handleFor.
-        outcomes.push(key === undefined ? await this.handleFor(saga, event, step) : await this.applyStep(saga, key, event, step));
+        if (timer) outcomes.push(await this.fireTimer(timer));
+        else outcomes.push(key === undefined ? await this.handleFor(saga, event, step) : await this.applyStep(saga, key, event, step));
       }
     } catch (err) {
       if (!(err instanceof LeaseLostError)) throw err;
@@ -214,8 +220,8 @@ export class SagaRuntime {
           await tx.preload(lanes.flatMap((l) => l.items.map((i) => ({ saga: i.saga.name, key: i.key!, eventId: i.event.id }))));
           const out: StepOutcome[] = [];
           for (const lane of lanes) {
-            for (const { saga, event, key } of lane.items) {
-              out.push(await runStep(tx.step, { saga, key: key!, envelope: event, now, logger: this.logger, unpark: false }));
+            for (const { saga, event, key, timer } of lane.items) {
+              out.push(await runStep(tx.step, { saga, key: key!, envelope: event, ...(timer ? { timer } : {}), now, logger: this.logger, unpark: false }));
             }
           }
           return out;
@@ -290,12 +296,33 @@ export class SagaRuntime {
     return outcome;
   }
 
-  /** Fires the timers due now (by the injected clock). Returns how many were fired (not skipped). */
+  /**
+   * Fires the timers due now (by the injected clock). With `stepsPerTransaction` > 1 the timers of many
+   * instances fire in shared transactions (each claimed inside its step, as alone). Returns how many fired.
+   */
   async fireDueTimers(limit = 100): Promise<number> {
     const due = await this.repository.dueTimers(this.clock.now(), limit, [...this.sagas.keys()]);
-    let fired = 0;
-    for (const t of due) if ((await this.fireTimer(t)).result !== StepResult.TimerSkipped) fired++;
-    return fired;
+    const perTx = this.options.stepsPerTransaction ?? 1;
+    if (perTx <= 1) {
+      let fired = 0;
+      for (const t of due) if ((await this.fireTimer(t)).result !== StepResult.TimerSkipped) fired++;
+      return fired;
+    }
+    const lanes = new Map<string, Lane>();
+    for (const timer of due) {
+      const saga = this.sagas.get(timer.saga);
+      if (!saga) continue;
+      const { key, envelope } = timerInput(timer);
+      const lane = `${saga.name}\u0000${key}`;
+      const item = { saga, event: envelope, key, timer };
+      const existing = lanes.get(lane);
+      if (existing) existing.items.push(item);
+      else lanes.set(lane, { lane, fence: undefined, items: [item] });
+    }
+    const outcomes: StepOutcome[] = [];
+    const sorted = [...lanes.values()].sort((a, b) => (a.lane < b.lane ? -1 : a.lane > b.lane ? 1 : 0));
+    for (const chunk of chunkLanes(sorted, perTx)) await this.applyLanesTogether(chunk, outcomes, {});
+    return outcomes.filter((o) => o.result !== StepResult.TimerSkipped).length;
   }
 
   /** Subscribes to the bus (when given one) and starts the timer poller. Idempotent. */

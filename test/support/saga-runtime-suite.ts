@@ -245,6 +245,21 @@ export function sagaRuntimeSuite(name: string, factory: SagaRepositoryFactory): 
         expect(await repository.get('Order', keys[0]!)).toMatchObject({ version: 3 });
       });
 
+      it('due timers of many instances fire in shared transactions, each once', async () => {
+        const batched = new SagaRuntime({ repository, sagas: [OrderSaga], clock, timers: false, stepsPerTransaction });
+        const keys = Array.from({ length: 10 }, newKey);
+        await apply(keys.map((k) => ev('order.placed', k)));
+        clock.advance(orderDelays.remind + 1);
+        const batches = vi.spyOn(repository, 'stepBatch');
+        await Promise.all([batched.fireDueTimers(1000), batched.fireDueTimers(1000)]); // two pollers at once
+        if (stepsPerTransaction > 1) expect(batches).toHaveBeenCalled();
+        batches.mockRestore();
+        for (const k of keys) {
+          expect(types(await repository.emitted('Order', k))).toEqual(['payment.requested', 'customer.reminded']);
+          expect((await repository.timers('Order', k)).map((t) => t.id)).toEqual(['xstate.after.paymentTimeout.Order.awaitingPayment']);
+        }
+      });
+
       it('a poison event and a duplicate in a page: the poison is dead-lettered with its own error, the rest applied once', async () => {
         const [a, b] = [newKey(), newKey()];
         const noteA = ev('order.noted', a);
