@@ -15,6 +15,14 @@
  * `BEGIN; INSERT; COMMIT` transactions into a scratch table per completion, run sequentially (1 loop) or in
  * 16 concurrent loops. Goal 0.5×: per-completion latency at most 2× the sum of its raw commits.
  *
+ * Side by side with DBOS Transact (Postgres set-ups): its workflow of three checkpointed trivial steps, started
+ * and awaited in process (`bench/dbos-baseline.ts`), on the same server, in rounds alternating with ours (DBOS,
+ * sagaflow, DBOS, sagaflow) at 1 and 16 in flight. Reported: completions/s and p50/p99 of both, and write
+ * transactions per completion (the server's transaction-id counter before and after a round: every
+ * transaction that wrote, i.e. every commit that flushes WAL, whoever ran it — DBOS's background loops add
+ * about one a second to its rounds). Goals (issue 13): G1 at 16 in flight ≥ 3× DBOS with the memory bus,
+ * ≥ 2× with Redis; G2 at 1 in flight p50 ≤ DBOS's p50.
+ *
  * Each completion has a 30 s deadline: a hung flow fails loudly with the saga's last state, never hangs.
  * Each mode stops at N completions or its time budget, whichever comes first (the count is in the notes).
  */
@@ -34,6 +42,7 @@ import type { Subscription } from '../src/core/ports/event-bus.js';
 import { defineSaga } from '../src/core/saga/define-saga.js';
 import { startDaemon, type Daemon } from '../src/daemon/daemon.js';
 import { quoteSchema } from '../src/postgres/identifiers.js';
+import { startDbosBaseline, type DbosBaseline } from './dbos-baseline.js';
 import type { BenchContext, BenchResult } from './types.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -277,6 +286,81 @@ async function rawPglite(dataDir: string): Promise<RawLoop> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Side by side with DBOS
+
+/** The server's next transaction id: its growth over a round counts the write transactions in it. */
+async function nextXid(pool: pg.Pool): Promise<bigint> {
+  const { rows } = await pool.query<{ x: string }>('SELECT pg_current_xact_id()::text AS x');
+  return BigInt(rows[0]!.x);
+}
+
+interface Round {
+  completions: number;
+  latencies: number[];
+  elapsedMs: number;
+  writes: number;
+}
+
+function merge(rounds: Round[]): { rate: number; latencies: number[]; count: number; writesPer: number } {
+  const latencies = rounds.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  const completions = rounds.reduce((n, r) => n + r.completions, 0);
+  const seconds = rounds.reduce((n, r) => n + r.elapsedMs, 0) / 1000;
+  // Each round's own pg_current_xact_id() calls took one id each: not counted.
+  const writes = rounds.reduce((n, r) => n + r.writes - 1, 0);
+  return { rate: completions / seconds, latencies, count: completions, writesPer: writes / Math.max(1, completions) };
+}
+
+/** Alternating rounds of DBOS and of our flow; two result rows (throughput, and latency at 1 in flight). */
+async function versusDbos(ctx: BenchContext, setUp: SetUp, flow: Flow, dbos: DbosBaseline, mode: { concurrency: number; n: number; budgetMs: number }): Promise<BenchResult[]> {
+  const pool = new pg.Pool({ connectionString: ctx.databaseUrl, max: 1 });
+  const ours: Round[] = [];
+  const theirs: Round[] = [];
+  const perRound = { n: Math.ceil(mode.n / 2), budgetMs: Math.ceil(mode.budgetMs / 2) };
+  try {
+    for (let i = 0; i < 2; i++) {
+      let x0 = await nextXid(pool);
+      const d = await dbos.round({ inFlight: mode.concurrency, count: perRound.n, budgetMs: perRound.budgetMs });
+      theirs.push({ completions: d.completions, latencies: d.latenciesMs, elapsedMs: d.elapsedMs, writes: Number((await nextXid(pool)) - x0) });
+      x0 = await nextXid(pool);
+      const m = await measure(mode.concurrency, perRound.n, perRound.budgetMs, () => flow.complete());
+      ours.push({ completions: m.count, latencies: m.latencies, elapsedMs: (m.count / m.rate) * 1000, writes: Number((await nextXid(pool)) - x0) });
+    }
+  } finally {
+    await pool.end();
+  }
+  const [a, b] = [merge(ours), merge(theirs)];
+  const ms = (x: number) => x.toFixed(1);
+  const p = (r: { latencies: number[] }, q: number) => percentile(r.latencies, q);
+  const notes =
+    `sagaflow p50 ${ms(p(a, 50))} ms, p99 ${ms(p(a, 99))} ms, ${a.writesPer.toFixed(1)} write tx/completion, n=${a.count}; ` +
+    `DBOS p50 ${ms(p(b, 50))} ms, p99 ${ms(p(b, 99))} ms, ${b.writesPer.toFixed(1)} write tx/completion, n=${b.count}; alternating rounds`;
+  ctx.log(`${setUp.name}, ${mode.concurrency} in flight vs DBOS: ${a.rate.toFixed(1)}/s vs ${b.rate.toFixed(1)}/s (${notes})`);
+  const results: BenchResult[] = [{
+    name: `3-hop saga vs DBOS 3-step workflow, ${setUp.name}, ${mode.concurrency} in flight`,
+    unit: 'completions/s',
+    value: a.rate,
+    baselineName: 'DBOS Transact 5.3, same Postgres',
+    baseline: b.rate,
+    ratio: a.rate / b.rate,
+    ...(mode.concurrency > 1 ? { goal: setUp.bus === 'redis' ? 2 : 3 } : {}),
+    notes,
+  }];
+  if (mode.concurrency === 1) {
+    results.push({
+      name: `p50 per completion vs DBOS, ${setUp.name}, 1 in flight (as 1/p50)`,
+      unit: '1/s at p50',
+      value: 1000 / p(a, 50),
+      baselineName: 'DBOS Transact 5.3, same Postgres',
+      baseline: 1000 / p(b, 50),
+      ratio: p(b, 50) / p(a, 50),
+      goal: 1,
+      notes: `sagaflow p50 ${ms(p(a, 50))} ms, DBOS p50 ${ms(p(b, 50))} ms`,
+    });
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Set-ups
 
 interface SetUp {
@@ -305,7 +389,7 @@ function buildConfig(ctx: BenchContext, setUp: SetUp, run: { schema: string; dat
   return config;
 }
 
-async function runSetUp(ctx: BenchContext, setUp: SetUp): Promise<BenchResult[]> {
+async function runSetUp(ctx: BenchContext, setUp: SetUp, dbos: DbosBaseline | undefined): Promise<BenchResult[]> {
   const tag = `${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
   const run = { schema: `bench_flow_${tag}`, dataDir: mkdtempSync(path.join(os.tmpdir(), 'sagaflow-bench-flow-')), redisPrefix: `sagaflow:bench:flow:${tag}` };
   const config = buildConfig(ctx, setUp, run);
@@ -344,6 +428,7 @@ async function runSetUp(ctx: BenchContext, setUp: SetUp): Promise<BenchResult[]>
           ` (raw p50 ${ms(percentile(base.latencies, 50))} ms, p99 ${ms(percentile(base.latencies, 99))} ms, n=${base.count})`,
       });
       ctx.log(`${setUp.name}, ${mode.concurrency} in flight: ${saga.rate.toFixed(1)}/s (n=${saga.count}, p50 ${ms(percentile(saga.latencies, 50))} ms) vs raw ${base.rate.toFixed(1)}/s`);
+      if (dbos && setUp.store === 'postgres') results.push(...(await versusDbos(ctx, setUp, flow, dbos, mode)));
     }
   } finally {
     await flow?.stop().catch((err: unknown) => ctx.log(`${setUp.name}: daemon stop failed: ${String(err)}`));
@@ -375,6 +460,11 @@ export default async function bench(ctx: BenchContext): Promise<BenchResult[]> {
   else if (ctx.databaseUrl) ctx.log('no Redis URL: Postgres + Redis set-up skipped');
   setUps.push({ name: 'PGlite', store: 'pglite', bus: 'memory' });
   const results: BenchResult[] = [];
-  for (const setUp of setUps) results.push(...(await runSetUp(ctx, setUp)));
+  const dbos = ctx.databaseUrl ? await startDbosBaseline({ databaseUrl: ctx.databaseUrl }) : undefined;
+  try {
+    for (const setUp of setUps) results.push(...(await runSetUp(ctx, setUp, dbos)));
+  } finally {
+    await dbos?.close();
+  }
   return results;
 }

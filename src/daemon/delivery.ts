@@ -15,6 +15,13 @@ import { subscribeConfigured } from './subscriptions.js';
 import { buildTransport } from './transport.js';
 
 /** Subscription group of the saga runtime on a bus (and the checkpoint of the unpartitioned reader before 0.2). */
+/**
+ * How often the daemon's followers of the log (bus relay, saga reader) save their checkpoints at most. A save
+ * per page was a write transaction per page (the larger part of a lightly loaded daemon's commits); a crash
+ * now re-delivers up to this long of the log, which the inbox (sagas) and event ids (transports) dedupe.
+ */
+const CHECKPOINT_INTERVAL_MS = 250;
+
 export const SAGA_GROUP = 'sagaflow.sagas';
 /** The lease of the bus relay (store → transport): one owner across the daemons of a schema. */
 export const RELAY_LEASE = 'relay:bus-relay';
@@ -75,6 +82,7 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
     };
     bus = createDurableBus({
       store, transport, checkpoints: relayCheckpoints, relayName: 'bus-relay', batchSize: config.processing.batchSize, logger, startRelay: false,
+      checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
     });
   }
   const wake = () => {
@@ -105,7 +113,7 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
   const reader = ownership
     ? new SagaReader({
         store, runtime, ownership, checkpoints, partitions: config.processing.partitions, batchSize: config.processing.batchSize,
-        concurrency: config.bus.workers, legacyCheckpoint: SAGA_GROUP, logger,
+        concurrency: config.bus.workers, legacyCheckpoint: SAGA_GROUP, logger, checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
         onApplied: (events, outcomes) => {
           if (!metrics) return;
           const typeOf = new Map(events.map((e) => [e.id, e.type]));

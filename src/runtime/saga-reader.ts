@@ -29,6 +29,8 @@ export interface SagaReaderOptions {
   concurrency?: number;
   /** Backstop poll when nothing wakes the reader. @default 1000 */
   pollIntervalMs?: number;
+  /** How often checkpoints are saved at most (see `EventRelayOptions.checkpointIntervalMs`). @default 0 */
+  checkpointIntervalMs?: number;
   /** A checkpoint of an earlier, unpartitioned reader: where partitions without their own start. */
   legacyCheckpoint?: string;
   /** Called after each page's steps committed. */
@@ -65,6 +67,7 @@ export class SagaReader {
       name: 'sagas',
       ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
       ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
+      ...(options.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: options.checkpointIntervalMs }),
       ...(options.logger ? { logger: options.logger } : {}),
       checkpoints: { load: () => this.load(), save: (_name, cursor) => this.save(cursor) },
       deliver: (events) => this.deliver(events),

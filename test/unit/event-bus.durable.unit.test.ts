@@ -62,4 +62,32 @@ describe('durable publish (event store + relay)', () => {
     expect(got).toEqual([e.id, e.id]);
     await transport.stop();
   });
+
+  it('with a checkpoint interval: saves at most that often, the last position after it, and at stop', async () => {
+    const store = new MemoryEventStore();
+    const checkpoints = new MemoryCheckpoints();
+    const saves: string[] = [];
+    const counting = { load: (n: string) => checkpoints.load(n), save: async (n: string, c: string) => {
+      saves.push(c);
+      await checkpoints.save(n, c);
+    } };
+    const transport = new MemoryEventBus();
+    await transport.start();
+    const bus = createDurableBus({ store, transport, checkpoints: counting, checkpointIntervalMs: 200 });
+    for (let i = 0; i < 5; i++) {
+      await bus.publish(createEvent({ type: 'a.b', data: { i } }));
+      expect(await bus.relay.runOnce()).toBe(1);
+    }
+    // Five pages delivered: the first position saved at once, the rest waits for the interval.
+    expect(saves.length).toBeLessThanOrEqual(2);
+    const last = (await store.readAll()).next!;
+    await waitFor(() => saves.at(-1) === last, 2000, 'the last position saved after the interval');
+    expect(saves.length).toBeLessThanOrEqual(2);
+    await bus.publish(createEvent({ type: 'a.b', data: { i: 5 } }));
+    await bus.start();
+    await bus.relay.runOnce();
+    await bus.stop(); // saves what was delivered since
+    expect(await checkpoints.load('bus-relay')).toBe((await store.readAll()).next);
+    await transport.stop();
+  });
 });

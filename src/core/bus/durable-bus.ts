@@ -20,6 +20,8 @@ export interface DurableBusOptions {
   batchSize?: number;
   /** Relay polling backstop. @default 1000 */
   pollIntervalMs?: number;
+  /** How often the relay saves its checkpoint at most (see `EventRelayOptions.checkpointIntervalMs`). @default 0 */
+  checkpointIntervalMs?: number;
   logger?: Logger;
   sleep?: Sleep;
   /** Start the relay with the bus. False when its owner decides (one relay across daemons). @default true */
@@ -42,6 +44,7 @@ export class DurableEventBus implements EventBus {
       ...(options.relayName === undefined ? {} : { name: options.relayName }),
       ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
       ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
+      ...(options.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: options.checkpointIntervalMs }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),
       ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
     });

@@ -20,6 +20,12 @@ export interface EventRelayOptions {
   batchSize?: number;
   /** Polling backstop when nobody pokes. @default 1000 */
   pollIntervalMs?: number;
+  /**
+   * Save the checkpoint at most this often (the last position is saved this long after the last page, and
+   * at stop). 0 saves after every page. A crash re-delivers what was delivered since the last save: at most
+   * this long of the log (at-least-once either way). @default 0
+   */
+  checkpointIntervalMs?: number;
   logger?: Logger;
   sleep?: Sleep;
 }
@@ -43,6 +49,11 @@ export class EventRelay {
   private busy: Promise<number> | undefined;
   private cursor: { after: string | undefined } | undefined;
   private rewound = false;
+  /** Throttled saving (checkpointIntervalMs > 0): the position delivered and not yet saved, and when we last saved. */
+  private unsaved: string | undefined;
+  private lastSaveAt = 0;
+  private saveTimer: NodeJS.Timeout | undefined;
+  private saving: Promise<void> | undefined;
 
   constructor(private readonly options: EventRelayOptions) {
     this.name = options.name ?? 'bus-relay';
@@ -63,6 +74,42 @@ export class EventRelay {
     this.stopController.abort();
     this.pokeController.abort();
     await this.loop;
+    await this.flushCheckpoint();
+  }
+
+  /** Saves the delivered position now if it is not saved yet (throttled saving; a no-op otherwise). */
+  async flushCheckpoint(): Promise<void> {
+    clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    while (this.saving) await this.saving;
+    const cursor = this.unsaved;
+    if (cursor === undefined) return;
+    this.unsaved = undefined;
+    this.lastSaveAt = performance.now();
+    this.saving = this.options.checkpoints.save(this.name, cursor).then(
+      () => undefined,
+      (err: unknown) => {
+        // Kept for the next attempt (unless a later position came meanwhile) while the relay runs; a stopped
+        // relay (its lease lost, the process stopping) leaves it: the next owner re-delivers from the last save.
+        this.logger.warn({ err }, 'checkpoint save failed');
+        if (!this.running) return;
+        this.unsaved ??= cursor;
+        this.scheduleSave();
+      },
+    ).finally(() => {
+      this.saving = undefined;
+    });
+    await this.saving;
+  }
+
+  private scheduleSave(): void {
+    if (this.saveTimer || this.unsaved === undefined) return;
+    const wait = Math.max(0, (this.options.checkpointIntervalMs ?? 0) - (performance.now() - this.lastSaveAt));
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      void this.flushCheckpoint();
+    }, wait);
+    this.saveTimer.unref?.();
   }
 
   /** Wakes the relay now (after an append) instead of at the next poll. */
@@ -96,7 +143,12 @@ export class EventRelay {
       this.rewound = false;
       this.cursor = undefined;
     }
-    this.cursor ??= { after: await checkpoints.load(this.name) };
+    if (this.cursor === undefined) {
+      // A position delivered under the work loaded before is saved first (throttled saving), so the load
+      // below sees it, and it is never saved later for work loaded after it.
+      await this.flushCheckpoint();
+      this.cursor = { after: await checkpoints.load(this.name) };
+    }
     // A page's checkpoint is saved while the next page is read and delivered (off the hot path), and the
     // save is awaited before the next one, so saves stay in order and a failed one stops the pass.
     const limit = this.options.batchSize ?? 100;
@@ -114,6 +166,14 @@ export class EventRelay {
           return sent;
         }
         await this.options.deliver(page.events);
+        if ((this.options.checkpointIntervalMs ?? 0) > 0) {
+          this.unsaved = page.next;
+          this.scheduleSave();
+          this.cursor.after = page.next;
+          sent += page.events.length;
+          if (page.events.length < limit) return sent;
+          continue;
+        }
         await settleSave();
         saving = checkpoints.save(this.name, page.next).catch((err: unknown) => (saveError = { err }));
         this.cursor.after = page.next;
