@@ -144,28 +144,8 @@ export class PostgresEventStore implements EventStore {
     // generic plan of this CTE measured 2x slower for batches of 100.
     this.appendName = statementName(this.appendSql);
     this.oneShotName = statementName(this.oneShotSql);
-    // Several streams in one statement (a batch of saga steps' emitted events, any expected version): $1
-    // the events (each with its streamId) in append order. Events already stored (by id) are skipped.
-    // Stream rows are bumped in stream-id order, so two batches lock the streams they share in the same
-    // order; each event's version is its stream's old version plus its rank within the stream.
-    this.manySql = `
-      WITH wake AS MATERIALIZED (SELECT pg_notify('${this.channel}', '${this.notifier}') AS w
-      ), input AS (
-        SELECT u.e, u.ord, u.e->>'streamId' AS stream_id FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS u(e, ord)
-        WHERE NOT EXISTS (SELECT 1 FROM ${s}.events x WHERE x.event_id = (u.e->>'id')::uuid)
-      ), counts AS (
-        SELECT stream_id, count(*)::int AS n FROM input GROUP BY stream_id
-      ), bumped AS (
-        INSERT INTO ${s}.streams AS st (stream_id, version)
-        SELECT stream_id, n FROM counts ORDER BY stream_id
-        ON CONFLICT (stream_id) DO UPDATE SET version = st.version + EXCLUDED.version, updated_at = now()
-        RETURNING st.stream_id, st.version AS after
-      )
-      INSERT INTO ${s}.events (event_id, stream_id, version, type, aggregate_type, data, metadata, occurred_at)
-      SELECT (i.e->>'id')::uuid, i.stream_id, b.after - c.n + (row_number() OVER (PARTITION BY i.stream_id ORDER BY i.ord))::int,
-             i.e->>'type', i.e->>'aggregateType', i.e->'data', i.e->'metadata', (i.e->>'timestamp')::timestamptz
-      FROM input i JOIN counts c USING (stream_id) JOIN bumped b USING (stream_id), wake
-      ORDER BY i.ord`;
+    // Several streams in one statement (a batch of saga steps' emitted events): see appendManyCtes.
+    this.manySql = `WITH ${this.appendManyCtes('$1')} SELECT count(*)::int AS n FROM e_ins`;
     this.boundSql = readBoundSql(this.appendLock);
     this.boundName = statementName(this.boundSql);
   }
@@ -194,6 +174,36 @@ export class PostgresEventStore implements EventStore {
   async appendValidated(q: Queryable, streamId: string, batch: EventEnvelope[], options: AppendOptions = {}): Promise<AppendResult> {
     await ensureAppendLock(q, this.appendLock);
     return this.run(q, false, streamId, batch, options);
+  }
+
+  /**
+   * The append of several streams' events (any expected version) as data-modifying CTEs, for a statement
+   * of the caller's (`jsonParam`: the events, each with its streamId, as a jsonb parameter in append
+   * order); the last CTE is `e_ins` (one row per event inserted). Events whose ids are stored already are
+   * skipped. Stream rows are bumped in stream-id order, so two transactions lock the streams they share in
+   * the same order; an event's version is its stream's old version plus its rank in the stream.
+   */
+  appendManyCtes(jsonParam: string): string {
+    const s = this.s;
+    return `e_wake AS MATERIALIZED (SELECT pg_notify('${this.channel}', '${this.notifier}') AS w
+      ), e_input AS (
+        SELECT u.e, u.ord, u.e->>'streamId' AS stream_id FROM jsonb_array_elements(${jsonParam}::jsonb) WITH ORDINALITY AS u(e, ord)
+        WHERE NOT EXISTS (SELECT 1 FROM ${s}.events x WHERE x.event_id = (u.e->>'id')::uuid)
+      ), e_counts AS (
+        SELECT stream_id, count(*)::int AS n FROM e_input GROUP BY stream_id
+      ), e_bumped AS (
+        INSERT INTO ${s}.streams AS st (stream_id, version)
+        SELECT stream_id, n FROM e_counts ORDER BY stream_id
+        ON CONFLICT (stream_id) DO UPDATE SET version = st.version + EXCLUDED.version, updated_at = now()
+        RETURNING st.stream_id, st.version AS after
+      ), e_ins AS (
+        INSERT INTO ${s}.events (event_id, stream_id, version, type, aggregate_type, data, metadata, occurred_at)
+        SELECT (i.e->>'id')::uuid, i.stream_id, b.after - c.n + (row_number() OVER (PARTITION BY i.stream_id ORDER BY i.ord))::int,
+               i.e->>'type', i.e->>'aggregateType', i.e->'data', i.e->'metadata', (i.e->>'timestamp')::timestamptz
+        FROM e_input i JOIN e_counts c USING (stream_id) JOIN e_bumped b USING (stream_id), e_wake
+        ORDER BY i.ord
+        RETURNING 1
+      )`;
   }
 
   /**

@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../core/ports/clock.js';
 import type { Db, Queryable } from '../core/ports/db.js';
 import type { SagaBatchRead, SagaBatchTx, SagaRepository, SagaStepRead, SagaStepTx, SagaStepWrite } from '../core/ports/saga-repository.js';
 import type { SagaHistoryEntry, SagaInstance, SagaListFilter, TimerEntry } from '../core/ports/saga-store.js';
-import { appendTransaction } from './append-lock.js';
+import { appendTransaction, ensureAppendLock } from './append-lock.js';
 import { PostgresEventStore } from './event-store.js';
 import { PostgresLeases } from './leases.js';
 import type { Fence } from '../core/ports/leases.js';
@@ -54,8 +54,8 @@ const toTimer = (r: TimerRow): TimerEntry => ({ id: r.timer_id, saga: r.saga, ke
  * Saga storage on Postgres or PGlite (same SQL through {@link Db}). A step is one transaction of two
  * round trips besides BEGIN/COMMIT: one read (instance + inbox check) and one write statement whose CTEs
  * insert the inbox row, insert or version-check-update the instance, and write history and timers (only
- * the parts the step uses); a step that emits events appends them to the event log in the same
- * transaction (one more statement per target stream). The transaction holds the log's append lock from
+ * the parts the step uses) and append the events it emits to the event log (the store's multi-stream
+ * append as CTEs of the same statement). The transaction holds the log's append lock from
  * BEGIN, so the gap-free reader never passes it. Statements are named prepared statements on Postgres:
  * parsed and planned once per connection instead of on every step.
  */
@@ -235,10 +235,11 @@ export class PostgresSagaRepository implements SagaRepository {
 
   /**
    * The write statement of a step: only the parts it uses (inbox row, instance insert or version-checked
-   * update, history row, outbox rows, timer deletes and upserts) as data-modifying CTEs of one statement,
-   * each value its own typed parameter. Undefined when there is nothing to write.
+   * update, history row, timer deletes and upserts, and the emitted events appended to the log) as
+   * data-modifying CTEs of one statement, each value its own typed parameter. Undefined when there is
+   * nothing to write.
    */
-  private writeStatement(w: SagaStepWrite, now: string): { text: string; values: unknown[] } | undefined {
+  private writeStatement(w: SagaStepWrite, now: string, emitted: readonly EventEnvelope[]): { text: string; values: unknown[] } | undefined {
     const s = this.s;
     const values: unknown[] = [w.saga, w.key];
     const p = (v: unknown) => `$${values.push(v)}`;
@@ -282,6 +283,8 @@ export class PostgresSagaRepository implements SagaRepository {
          RETURNING 1)`,
       );
     }
+    // The emitted events, appended by the same statement (the store's multi-stream append as CTEs).
+    if (emitted.length > 0) ctes.push(this.store.appendManyCtes(p(JSON.stringify(emitted))));
     if (ctes.length === 0) return undefined;
     // Every data-modifying CTE runs to completion whether or not the final SELECT reads it.
     return { text: `WITH ${ctes.join(',\n')}\nSELECT ${inst ? '(SELECT count(*) FROM inst)::int' : '0'} AS instance_rows`, values };
@@ -298,7 +301,10 @@ export class PostgresSagaRepository implements SagaRepository {
     // the dead letter of the cause. Streams in a fixed order, so two steps lock them in the same order.
     const emitted = [...groupByStream(w.emitted ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const batches = emitted.map(([streamId, events]) => ({ streamId, batch: this.store.validate(streamId, events) }));
-    const statement = this.writeStatement(w, now);
+    // In a batch the events are collected and appended once for all its steps; alone, by the write statement.
+    const validated = batches.flatMap((b) => b.batch);
+    if (validated.length > 0) await ensureAppendLock(q, this.store.appendLock);
+    const statement = this.writeStatement(w, now, deferred ? [] : validated);
     if (statement) {
       let name = this.writeNames.get(statement.text);
       if (name === undefined) {
@@ -310,15 +316,15 @@ export class PostgresSagaRepository implements SagaRepository {
         res = await q.query<{ instance_rows: number }>(statement.text, statement.values, { name });
       } catch (err) {
         // The inbox row or the instance row was inserted by a concurrent step: lost the race, retry the step.
-        if (isUniqueViolation(err, 'saga_inbox_pkey') || isUniqueViolation(err, 'saga_instances_pkey')) {
+        // (Or an emitted event's id: the same step, decided and committed by a concurrent writer.)
+        if (isUniqueViolation(err, 'saga_inbox_pkey') || isUniqueViolation(err, 'saga_instances_pkey') || isUniqueViolation(err, 'events_event_id_key')) {
           throw new ConcurrencyError(`saga:${w.saga}/${w.key}`, inst?.expectedVersion ?? 0, -1, { cause: err });
         }
         throw err;
       }
       if (inst && res.rows[0]!.instance_rows !== 1) throw new ConcurrencyError(`saga:${w.saga}/${w.key}`, inst.expectedVersion, -1);
     }
-    if (deferred) deferred.push(...batches.flatMap((b) => b.batch));
-    else for (const { streamId, batch } of batches) await this.store.appendValidated(q, streamId, batch);
+    if (deferred) deferred.push(...validated);
     if (w.deadLetter) await this.deadLetters.addWith(q, w.deadLetter);
     if (w.park) {
       await q.query(
