@@ -7,7 +7,10 @@
  *   baseline: three raw steps per completion writing the same rows (create: inbox, instance, history, two timers,
  *   then one emitted event appended to the log; transition: inbox, update, history, two timer deletes, then one
  *   emitted event appended; last: inbox, update, history);
- * - p50/p99 step latency.
+ * - p50/p99 step latency;
+ * - batched steps (issue 13, G3 ≥ 1.5×): pages of 128 `order.noted` events of 128 instances applied by
+ *   `applyBatch` with 32 steps per transaction (what the daemon's saga reader does), 1 page at a time,
+ *   against the raw one-commit-per-step SQL of the same rows in 16 concurrent loops (its best rate here).
  * Every step, saga or raw, is one transaction that takes the event log's shared append lock in the same round
  * trip as BEGIN (`BEGIN; SELECT pg_advisory_xact_lock_shared(…)`), as a step must before it may append. A step
  * that emits appends its event to the log (`streams` row created or bumped, one `events` row) in one more
@@ -237,6 +240,37 @@ export default async function bench(ctx: BenchContext): Promise<BenchResult[]> {
         notes: `p50 ${percentile(completions.latencies, 50).toFixed(2)} ms, p99 ${percentile(completions.latencies, 99).toFixed(2)} ms per completion (raw p50 ${percentile(rawCompletions.latencies, 50).toFixed(2)} ms, p99 ${percentile(rawCompletions.latencies, 99).toFixed(2)} ms)`,
       });
     }
+
+    // Batched steps against the raw one-commit-per-step rate of the same rows, in alternating slices.
+    const page = 128;
+    const batchKeys = Array.from({ length: page }, () => `b-${newId()}`);
+    await runtime.applyBatch(batchKeys.map((k) => ev('order.placed', k)), { stepsPerTransaction: 32 });
+    const rawBatchKeys = Array.from({ length: 16 }, () => `rb-${newId()}`);
+    await Promise.all(rawBatchKeys.map((k) => rawCreate(k)));
+    const acc = { batched: { steps: 0, seconds: 0 }, raw: { steps: 0, seconds: 0 } };
+    for (let slice = 0; slice < 4; slice++) {
+      const b = await timed(1, ms / 4, async () => {
+        const outcomes = await runtime.applyBatch(batchKeys.map((k) => ev('order.noted', k)), { stepsPerTransaction: 32 });
+        if (outcomes.length !== page) throw new Error(`batched steps: ${outcomes.length} outcomes for ${page} events`);
+      });
+      acc.batched.steps += b.ops * page;
+      acc.batched.seconds += b.seconds;
+      const r = await timed(16, ms / 4, (w) => rawUpdate(rawBatchKeys[w]!, false));
+      acc.raw.steps += r.ops;
+      acc.raw.seconds += r.seconds;
+    }
+    const [batched, rawRate] = [acc.batched.steps / acc.batched.seconds, acc.raw.steps / acc.raw.seconds];
+    results.push({
+      name: 'batched saga steps (pages of 128 instances, 32 steps per transaction)',
+      unit: 'steps/s',
+      value: Math.round(batched),
+      baselineName: 'raw SQL, one commit per step, 16 loops',
+      baseline: Math.round(rawRate),
+      ratio: batched / rawRate,
+      goal: 1.5,
+      notes: `${acc.batched.steps} batched steps, ${acc.raw.steps} raw steps, alternating slices`,
+    });
+    ctx.log(`batched steps: ${batched.toFixed(0)}/s vs raw ${rawRate.toFixed(0)}/s`);
   } finally {
     await db.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`).catch(() => undefined);
     await db.close();
