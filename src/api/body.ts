@@ -11,9 +11,9 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) throw new PayloadTooLargeError('request body', declared, limit);
   const type = req.headers['content-type'];
-  if (type !== undefined && !/^application\/json\b/i.test(type) && declared > 0) {
-    throw new HttpError(415, HttpErrorCode.UnsupportedMediaType, `content-type must be application/json, got ${type}`);
-  }
+  const json = type !== undefined && /^application\/json\b/i.test(type);
+  const unsupported = () => new HttpError(415, HttpErrorCode.UnsupportedMediaType, `content-type must be application/json, got ${type ?? 'none'}`);
+  if (!json && declared > 0) throw unsupported();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -22,6 +22,8 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
     chunks.push(chunk as Buffer);
   }
   if (size === 0) return {};
+  // A body without Content-Length (chunked) is held to the same rule once its first bytes arrive.
+  if (!json) throw unsupported();
   const text = Buffer.concat(chunks).toString('utf8');
   try {
     return JSON.parse(text, (key, value: unknown) => (key === '__proto__' ? undefined : value));

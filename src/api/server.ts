@@ -9,6 +9,7 @@ import { readJsonBody } from './body.js';
 import { HttpError, HttpErrorCode, toErrorResponse } from './http-errors.js';
 import type { OperatorApi } from '../app/operator-api.js';
 import { operatorRoutes, type Route } from './routes.js';
+import { unstorableString } from '../core/events/storable.js';
 
 export interface ApiServerOptions {
   api: OperatorApi;
@@ -49,11 +50,15 @@ function match(route: CompiledRoute, parts: string[]): Record<string, string> | 
     const seg = route.segments[i]!;
     const part = parts[i]!;
     if (seg.startsWith(':')) {
+      let value: string;
       try {
-        params[seg.slice(1)] = decodeURIComponent(part);
+        value = decodeURIComponent(part);
       } catch {
         throw new ValidationError('request path', [{ path: seg.slice(1), message: 'is not valid percent-encoding' }]);
       }
+      const why = unstorableString(value);
+      if (why) throw new ValidationError('request path', [{ path: seg.slice(1), message: why }]);
+      params[seg.slice(1)] = value;
     } else if (seg !== part) {
       return undefined;
     }
@@ -113,6 +118,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       if (route.method !== method) {
         allowed.push(route.method);
         continue;
+      }
+      // Query parameters reach SQL as text: refused here when Postgres could not hold them.
+      for (const [name, value] of url.searchParams) {
+        const why = unstorableString(value);
+        if (why) throw new ValidationError('request query', [{ path: name, message: why }]);
       }
       const result = await route.handler({ params, query: url.searchParams, body: () => readJsonBody(req, maxBody) });
       send(res, result.status ?? 200, result.body);

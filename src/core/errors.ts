@@ -112,10 +112,15 @@ export class ConcurrencyError extends SagaflowError {
 
 /** Some (not all) events of an append batch are already stored: the batch is neither new nor a retry. */
 export class DuplicateEventError extends SagaflowError {
-  constructor(streamId: string, eventIds: string[]) {
-    super(ErrorCode.DuplicateEvent, `events ${eventIds.join(', ')} are already stored; a retried batch must be identical`, {
-      details: { streamId, eventIds },
-    });
+  /** `differs`: the field of the first stored event whose content differs from the retried one. */
+  constructor(streamId: string, eventIds: string[], differs?: string) {
+    super(
+      ErrorCode.DuplicateEvent,
+      differs
+        ? `event ${eventIds.join(', ')} is already stored with another ${differs}: an event id names one event; use a new id for new content`
+        : `events ${eventIds.join(', ')} are already stored; a retried batch must be identical`,
+      { details: { streamId, eventIds, ...(differs ? { differs } : {}) } },
+    );
   }
 }
 

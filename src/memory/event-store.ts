@@ -7,7 +7,7 @@ import { systemClock } from '../core/ports/clock.js';
 import type {
   AppendOptions, AppendResult, EventQuery, EventStore, ReadAllOptions, ReadAllResult, ReadStreamOptions, Snapshot, StoredEvent,
 } from '../core/ports/event-store.js';
-import { checkExpectedVersion, validateBatch } from '../core/store/append-check.js';
+import { checkExpectedVersion, checkRetriedBatch, validateBatch } from '../core/store/append-check.js';
 import { normalizeQuery, parseCursor, parseExpectedVersion, parseStreamId } from '../core/store/event-query.js';
 
 export interface MemoryEventStoreOptions {
@@ -43,7 +43,10 @@ export class MemoryEventStore implements EventStore {
     const batch = this.validate(streamId, events, options);
     const existing = batch.map((e) => this.byId.get(e.id)).filter((e): e is StoredEvent => e !== undefined);
     const stream = this.streams.get(streamId) ?? [];
-    if (existing.length === batch.length) return { nextVersion: stream.length, events: existing, duplicate: true };
+    if (existing.length === batch.length) {
+      checkRetriedBatch(streamId, existing, batch);
+      return { nextVersion: stream.length, events: existing, duplicate: true };
+    }
     if (existing.length > 0) throw new DuplicateEventError(streamId, existing.map((e) => e.id));
     checkExpectedVersion(streamId, expected, stream.length);
     const stored = batch.map((e, i) => {

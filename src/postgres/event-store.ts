@@ -6,7 +6,7 @@ import type { Db, Queryable } from '../core/ports/db.js';
 import type {
   AppendOptions, AppendResult, EventQuery, EventStore, ReadAllOptions, ReadAllResult, ReadStreamOptions, Snapshot, StoredEvent,
 } from '../core/ports/event-store.js';
-import { validateBatch } from '../core/store/append-check.js';
+import { checkRetriedBatch, validateBatch } from '../core/store/append-check.js';
 import { normalizeQuery, parseCursor, parseExpectedVersion, parseStreamId } from '../core/store/event-query.js';
 import { appendLockFor, ensureAppendLock, readBoundSql, type AppendLock } from './append-lock.js';
 import { quoteSchema } from './identifiers.js';
@@ -262,6 +262,7 @@ export class PostgresEventStore implements EventStore {
   private async existingBatch(q: Queryable, streamId: string, batch: EventEnvelope[], found?: StoredEvent[]): Promise<AppendResult> {
     const stored = found ?? (await this.findStored(q, batch.map((e) => e.id)));
     if (stored.length !== batch.length) throw new DuplicateEventError(streamId, stored.map((e) => e.id));
+    checkRetriedBatch(streamId, stored, batch);
     return { nextVersion: await this.versionWith(q, streamId), events: stored, duplicate: true };
   }
 

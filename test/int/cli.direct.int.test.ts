@@ -101,6 +101,11 @@ function directSuite(name: string, makeEnv: () => Promise<{ env: Record<string, 
       const bad = await cli('publish', 'task.created', '--data', '{"taskId":5}');
       expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(/^sagaflow: invalid data of task\.created at data\.taskId: /);
+      // What Postgres cannot store is bad input too (exit 2, the field named), not a database error.
+      for (const data of ['{"taskId":"t-n","taskType":"a\\u0000b"}', '{"taskId":"t-n","taskType":"x\\ud800"}', '{"taskId":"t-n","taskType":"r","n":1e309}']) {
+        const r = await cli('publish', 'task.created', '--data', data);
+        expect([r.code, r.stderr], data).toEqual([2, expect.stringMatching(/^sagaflow: .*data\.(taskType|n)/)]);
+      }
     });
 
     full('dead letters: list, show, retry after the cause is fixed, discard', async () => {

@@ -89,12 +89,20 @@ export function eventStoreSuite(name: string, factory: EventStoreFactory): void 
 
     it('treats a retried batch (same ids) as idempotent, and a partial overlap as an error', async () => {
       const s = `s-${crypto.randomUUID()}`;
-      const batch = [ev(s), ev(s)];
+      // Keys out of jsonb's order: the stored data comes back reordered and must still count as the same.
+      const batch = [ev(s, 'task.created', { zeta: 1, a: [1, { yy: 2, b: 3 }] }), ev(s)];
       await store.append(s, batch);
       const again = await store.append(s, batch, { expectedVersion: 0 });
       expect(again.duplicate).toBe(true);
       expect(again.events.map((e) => e.id)).toEqual(batch.map((e) => e.id));
       await expect(store.append(s, [batch[0]!, ev(s)])).rejects.toBeInstanceOf(DuplicateEventError);
+      // The same ids with other content are not a retry: refused, naming the id and the field.
+      const changed = await store.append(s, [batch[0]!, { ...batch[1]!, data: { ...batch[1]!.data, changed: true } }]).catch((e: unknown) => e);
+      expect(changed).toBeInstanceOf(DuplicateEventError);
+      expect((changed as DuplicateEventError).details).toMatchObject({ eventIds: [batch[1]!.id], differs: 'data' });
+      // A retry with another timestamp and the data's keys in another order is still the same event.
+      const reordered = { ...batch[0]!, timestamp: new Date(Date.now() + 5000).toISOString(), data: Object.fromEntries(Object.entries(batch[0]!.data).reverse()) };
+      await expect(store.append(s, [reordered, batch[1]!])).resolves.toMatchObject({ duplicate: true });
       expect(await store.readStream(s)).toHaveLength(2);
     });
 
@@ -167,6 +175,12 @@ export function eventStoreSuite(name: string, factory: EventStoreFactory): void 
         [[ev('other-stream')], ValidationError, 'events[0].streamId'],
         [[ev(s, 'task.created', { title: 'x'.repeat(300_000) })], PayloadTooLargeError],
         [[], ValidationError, 'events'],
+        // What Postgres text and jsonb cannot hold, refused by every store alike.
+        [[ev(s, 'task.created', { title: 'a\u0000b' })], ValidationError, 'events[0].data.title'],
+        [[ev(s, 'task.created', { title: 'x\ud800' })], ValidationError, 'events[0].data.title'],
+        [[ev(s, 'task.created', { n: Number.POSITIVE_INFINITY })], ValidationError, 'events[0].data.n'],
+        [[ev(s, 'task.created', { n: Number.NaN })], ValidationError, 'events[0].data.n'],
+        [[{ ...ev(s), metadata: { correlationId: '\u0000' } }], ValidationError, 'events[0].metadata.correlationId'],
       ];
       for (const [events, type, path] of cases) {
         const err = await store.append(s, events).catch((e: unknown) => e);

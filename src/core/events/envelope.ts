@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PayloadTooLargeError, ValidationError, type ValidationIssue } from '../errors.js';
 import { newId } from '../ids.js';
+import { unstorableIssues } from './storable.js';
 
 /** Default cap on one serialized event: 256 KiB. */
 export const DEFAULT_MAX_EVENT_BYTES = 256 * 1024;
@@ -94,10 +95,14 @@ export function jsonByteLength(value: unknown): number {
 }
 
 /**
- * Validates an unknown value as an envelope (shape and size). Throws {@link ValidationError}
- * naming the first bad field, or {@link PayloadTooLargeError}.
+ * Validates an unknown value as an envelope (shape, size, and that Postgres can store every string and
+ * number in it). Throws {@link ValidationError} naming the first bad field, or {@link PayloadTooLargeError}.
  */
 export function parseEnvelope(value: unknown, options: { maxBytes?: number | undefined } = {}): EventEnvelope {
+  // First: what Postgres cannot store (NUL, unpaired surrogates, non-finite numbers) and hostile nesting,
+  // before anything recurses into the value.
+  const unstorable = unstorableIssues(value);
+  if (unstorable.length > 0) throw new ValidationError('event envelope', unstorable);
   const parsed = eventEnvelopeSchema.safeParse(value);
   if (!parsed.success) throw new ValidationError('event envelope', toIssues(parsed.error));
   const limit = options.maxBytes ?? DEFAULT_MAX_EVENT_BYTES;

@@ -66,6 +66,9 @@ export function parseStreamId(value: unknown): string {
 /** Parses a `readAll` cursor `<txid>.<position>` (memory stores use txid 0). */
 export function parseCursor(cursor: string): { txId: string; position: string } {
   const m = /^(\d{1,20})\.(\d{1,19})$/.exec(cursor);
-  if (!m) throw new ValidationError('read cursor', [{ path: 'after', message: `"${cursor}" is not a cursor returned by readAll` }]);
+  // Each part within its column's range (tx_id: xid8, unsigned 64-bit; position: bigint).
+  if (!m || BigInt(m[1]!) > 18446744073709551615n || BigInt(m[2]!) > 9223372036854775807n) {
+    throw new ValidationError('read cursor', [{ path: 'after', message: `"${cursor.length > 60 ? `${cursor.slice(0, 60)}…` : cursor}" is not a cursor returned by readAll` }]);
+  }
   return { txId: m[1]!, position: m[2]! };
 }
