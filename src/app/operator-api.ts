@@ -40,6 +40,8 @@ export interface EventsPage {
   events: StoredEvent[];
   /** Cursor to continue from. */
   next?: string;
+  /** True when the page stopped at the response size cap before `limit` events: more follow after `next`. */
+  truncated?: boolean;
 }
 
 /** Everything `sagas show` prints. */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import pino from 'pino';
 import { ErrorCode, NotFoundError, SagaflowError, UnavailableError, ValidationError } from '../core/errors.js';
-import { createEvent, type EventEnvelope } from '../core/events/envelope.js';
+import { createEvent, jsonByteLength, type EventEnvelope } from '../core/events/envelope.js';
 import { compilePattern } from '../core/events/pattern.js';
 import type { EventTypeRegistry } from '../core/events/registry.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
@@ -16,6 +16,9 @@ import type {
 } from './operator-api.js';
 import { ReplayActionKind } from './operator-api.js';
 import { acceptedEvents } from './saga-introspection.js';
+
+/** The most event data (and metadata, as JSON bytes) one page of `queryEvents` returns: 4 MiB. */
+export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
 /** How the operator reaches the engine; the daemon and the direct (CLI) mode fill these differently. */
 export interface OperatorServiceOptions {
@@ -90,30 +93,47 @@ export class OperatorService implements OperatorApi {
   async queryEvents(request: EventsQueryRequest): Promise<EventsPage> {
     const limit = request.limit ?? 100;
     if (request.after !== undefined) {
-      // Gap-free read after the cursor, filtered here; `next` is the last cursor read (even when filtered out).
+      // Gap-free read after the cursor, filtered here, in pages of at most 100 events, until `limit` events or
+      // MAX_RESPONSE_BYTES of them; `next` is the last cursor read (even when filtered out), so a page cut by
+      // the byte cap continues where it stopped.
       const matchers = (request.types ?? []).map(compilePattern);
       const out: EventsPage['events'] = [];
       let after: string | undefined = request.after;
-      for (let pages = 0; pages < 20 && out.length < limit; pages++) {
-        const page = await this.o.store.readAll({ after, limit: Math.max(limit, 100) });
+      let bytes = 0;
+      let truncated = false;
+      read: for (let pages = 0; pages < 200 && out.length < limit; pages++) {
+        const page = await this.o.store.readAll({ after, limit: Math.min(limit, 100) });
         if (page.events.length === 0) break;
         for (const e of page.events) {
-          if (out.length >= limit) break;
+          if (out.length >= limit) break read;
+          if (request.streamId !== undefined && e.streamId !== request.streamId) {
+            after = e.cursor;
+            continue;
+          }
+          if (matchers.length > 0 && !matchers.some((m) => m(e.type))) {
+            after = e.cursor;
+            continue;
+          }
+          const size = jsonByteLength(e.data) + jsonByteLength(e.metadata);
+          if (out.length > 0 && bytes + size > MAX_RESPONSE_BYTES) {
+            truncated = true;
+            break read;
+          }
+          bytes += size;
           after = e.cursor;
-          if (request.streamId !== undefined && e.streamId !== request.streamId) continue;
-          if (matchers.length > 0 && !matchers.some((m) => m(e.type))) continue;
           out.push(e);
         }
       }
-      return { events: out, ...(after !== undefined ? { next: after } : {}) };
+      return { events: out, ...(after !== undefined ? { next: after } : {}), ...(truncated ? { truncated } : {}) };
     }
-    // Without a cursor: the newest `limit` matching events, oldest first.
+    // Without a cursor: the newest `limit` matching events (fewer when they pass MAX_RESPONSE_BYTES), oldest first.
     const events = (
       await this.o.store.query({
         ...(request.types ? { types: request.types } : {}),
         ...(request.streamId ? { streamIds: [request.streamId] } : {}),
         limit,
         order: 'desc',
+        maxBytes: MAX_RESPONSE_BYTES,
       })
     ).reverse();
     const next = events.at(-1)?.cursor;

@@ -1,5 +1,5 @@
 import { DuplicateEventError } from '../core/errors.js';
-import type { EventEnvelope } from '../core/events/envelope.js';
+import { jsonByteLength, type EventEnvelope } from '../core/events/envelope.js';
 import type { EventTypeRegistry } from '../core/events/registry.js';
 import { matchesPattern } from '../core/events/pattern.js';
 import type { Clock } from '../core/ports/clock.js';
@@ -90,7 +90,13 @@ export class MemoryEventStore implements EventStore {
         (!q.metadata || Object.entries(q.metadata).every(([k, v]) => e.metadata[k] === v)),
     );
     if (q.order === 'desc') rows.reverse();
-    return structuredClone(rows.slice(0, q.limit));
+    let page = rows.slice(0, q.limit);
+    if (q.maxBytes !== undefined) {
+      let bytes = 0;
+      const fit = page.findIndex((e, i) => (bytes += jsonByteLength(e.data) + jsonByteLength(e.metadata)) > q.maxBytes! && i > 0);
+      if (fit >= 0) page = page.slice(0, fit);
+    }
+    return structuredClone(page);
   }
 
   async saveSnapshot<S>(streamId: string, version: number, state: S): Promise<void> {

@@ -330,8 +330,16 @@ export class PostgresEventStore implements EventStore {
     if (q.metadata) where.push(`metadata @> ${bind(JSON.stringify(q.metadata))}::jsonb`);
     // order is 'asc' | 'desc' from a zod enum: chosen from an allow-list, never copied from input text.
     const order = q.order === 'desc' ? 'DESC' : 'ASC';
-    const sql = `SELECT ${columns} FROM ${this.s}.events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    let sql = `SELECT ${q.maxBytes === undefined ? columns : '*'} FROM ${this.s}.events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY position ${order} LIMIT ${bind(q.limit)}`;
+    if (q.maxBytes !== undefined) {
+      // Only the rows whose running size (data and metadata as JSON text) stays within the bound leave the
+      // server; the first row always does.
+      sql = `SELECT ${columns} FROM (
+          SELECT e.*, row_number() OVER w AS rn, sum(octet_length(e.data::text) + octet_length(e.metadata::text)) OVER w AS running
+          FROM (${sql}) e WINDOW w AS (ORDER BY position ${order})
+        ) q WHERE q.rn = 1 OR q.running <= ${bind(q.maxBytes)} ORDER BY position ${order}`;
+    }
     const { rows } = await this.db.query<EventRow>(sql, params);
     return rows.map(toStored);
   }

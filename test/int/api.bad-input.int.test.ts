@@ -129,6 +129,34 @@ function badInputSuite(name: string, open: () => Promise<{ daemon: Daemon; token
       expect((await call(daemon.url, token, 'POST', '/v1/events', { body, chunked: true })).status).toBe(201);
     });
 
+    it('caps a page of events by bytes (4 MiB); the cursor continues where it stopped', async () => {
+      const stream = `big-${newId()}`;
+      const big = 'x'.repeat(200_000);
+      for (let i = 0; i < 30; i++) {
+        const r = await call(daemon.url, token, 'POST', '/v1/events', { body: JSON.stringify({ type: 'order.echo', streamId: stream, data: { orderId: stream, text: `${i}${big}` } }) });
+        expect(r.status).toBe(201);
+      }
+      type Page = { events: Array<{ id: string; data: { text: string } }>; next?: string; truncated?: boolean };
+      const newest = await call(daemon.url, token, 'GET', `/v1/events?stream=${stream}&limit=10000`);
+      const page = newest.body as unknown as Page;
+      expect(newest.status).toBe(200);
+      expect(page.events.length).toBeGreaterThan(10);
+      expect(page.events.length).toBeLessThan(30);
+      expect(page.events.at(-1)!.data.text.startsWith('29')).toBe(true); // the newest ones
+      const seen: string[] = [];
+      let after = '0.0';
+      for (let i = 0; i < 10; i++) {
+        const r = await call(daemon.url, token, 'GET', `/v1/events?stream=${stream}&after=${after}&limit=10000`);
+        const p = r.body as unknown as Page;
+        expect(r.status).toBe(200);
+        seen.push(...p.events.map((e) => e.data.text.slice(0, 2)));
+        if (!p.truncated) break;
+        expect(p.events.length).toBeLessThan(30);
+        after = p.next!;
+      }
+      expect(seen).toEqual(Array.from({ length: 30 }, (_, i) => `${i}${big}`.slice(0, 2)));
+    });
+
     it('an event id used again with other content is a 409 naming the id; the same content is an idempotent 201', async () => {
       const id = crypto.randomUUID();
       const key = `reuse-${newId()}`;

@@ -150,6 +150,17 @@ export function eventStoreSuite(name: string, factory: EventStoreFactory): void 
       expect(await types({ types: ['task_.created'] })).toEqual([]);
     });
 
+    it('bounds a query by bytes: stops before the event that would pass maxBytes, always returns the first', async () => {
+      const s = `bytes-${crypto.randomUUID()}`;
+      await store.append(s, Array.from({ length: 5 }, (_, i) => ev(s, 'task.created', { t: `${i}${'x'.repeat(999)}` })));
+      const two = await store.query({ streamIds: [s], limit: 10, maxBytes: 2500 });
+      expect(two.map((e) => (e.data.t as string)[0])).toEqual(['0', '1']);
+      const newest = await store.query({ streamIds: [s], limit: 10, maxBytes: 2500, order: 'desc' });
+      expect(newest.map((e) => (e.data.t as string)[0])).toEqual(['4', '3']);
+      expect(await store.query({ streamIds: [s], limit: 10, maxBytes: 1 })).toHaveLength(1);
+      expect(await store.query({ streamIds: [s], limit: 10 })).toHaveLength(5);
+    });
+
     it('rejects malicious or malformed queries with a validation error naming the field', async () => {
       const bad = [
         [{ order: 'position; DROP TABLE events' }, 'order'],

@@ -59,6 +59,11 @@ export interface EventQuery {
   limit?: number;
   /** Order by global position. @default 'asc' */
   order?: 'asc' | 'desc';
+  /**
+   * Stop once the events' data and metadata add up to this many bytes (of JSON); the first event is always
+   * returned. Bounds what one query can load, whatever the events' sizes. @default no bound
+   */
+  maxBytes?: number;
 }
 
 export interface Snapshot<S = unknown> {

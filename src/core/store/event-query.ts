@@ -19,6 +19,7 @@ export const eventQuerySchema = z.strictObject({
   metadata: z.record(z.string().max(200), z.string().max(4096)).optional(),
   limit: z.number().int().min(1).max(MAX_QUERY_LIMIT).optional(),
   order: z.enum(['asc', 'desc']).optional(),
+  maxBytes: z.number().int().min(1).optional(),
 });
 
 /** A validated query with defaults applied. */
@@ -35,6 +36,7 @@ export function normalizeQuery(query: unknown): NormalizedQuery {
   if (!parsed.success) throw new ValidationError('event query', toIssues(parsed.error));
   const q = parsed.data;
   const result: NormalizedQuery = { limit: q.limit ?? 100, order: q.order ?? 'asc' };
+  if (q.maxBytes !== undefined) result.maxBytes = q.maxBytes;
   if (q.types) result.types = q.types;
   if (q.streamIds) result.streamIds = q.streamIds;
   if (q.aggregateType) result.aggregateType = q.aggregateType;
