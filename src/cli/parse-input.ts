@@ -1,6 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { ValidationError } from '../core/errors.js';
 import { DURATION_HINT, parseDuration } from '../config/duration.js';
+import { readTextCapped } from '../config/read-capped.js';
+
+/** The largest `--data @file` read: 4 MiB (an event is at most 256 KiB by default). */
+export const MAX_DATA_FILE_BYTES = 4 * 1024 * 1024;
 
 /** Parses `--data '<json>'` or `--data @file.json` into an object; names the flag on failure. */
 export function parseJsonObjectArg(flag: string, value: string, cwd: string): Record<string, unknown> {
@@ -8,9 +11,9 @@ export function parseJsonObjectArg(flag: string, value: string, cwd: string): Re
   if (value.startsWith('@')) {
     const file = value.slice(1);
     try {
-      text = readFileSync(file === '-' ? 0 : new URL(file, `file://${cwd}/`), 'utf8');
+      text = readTextCapped(file === '-' ? 0 : new URL(file, `file://${cwd}/`), MAX_DATA_FILE_BYTES);
     } catch (err) {
-      throw new ValidationError(`${flag} file`, [{ path: file, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+      throw new ValidationError(`${flag} file`, [{ path: file, message: `cannot read: ${(err as Error).message}` }]);
     }
   }
   let parsed: unknown;

@@ -1,10 +1,14 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { configFields, fieldByPath, type ConfigField } from './fields.js';
+import { readTextCapped } from './read-capped.js';
 import { configSchema, defaults, type SagaflowConfig } from './schema.js';
+
+/** The largest config file read: 1 MiB. */
+const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 
 /** Where a value came from, to name it in errors. */
 interface Origin {
@@ -90,9 +94,9 @@ function describe(origin: Origin): string {
 function readFile(file: string): Record<string, unknown> {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readTextCapped(file, MAX_CONFIG_FILE_BYTES);
   } catch (err) {
-    throw new ConfigError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file });
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`, { file });
   }
   let doc: unknown;
   try {

@@ -42,6 +42,15 @@ describe('sagaflow config', () => {
     expect(r.stderr).toBe('sagaflow: EVENT_BUS_TYPE="kafka" is invalid: expected one of memory, redis, hybrid');
   });
 
+  it('a config file that is a device, or too large, is refused without reading it all', async () => {
+    const dev = await runCli(['config', '--config', '/dev/zero'], env, dir);
+    expect([dev.code, dev.stderr]).toEqual([ExitCode.BadInput, 'sagaflow: cannot read config file /dev/zero: is not a regular file']);
+    const big = path.join(dir, 'big.yaml');
+    writeFileSync(big, `# ${'x'.repeat(2 * 1024 * 1024)}\n`);
+    const r = await runCli(['config', '--config', big], env, dir);
+    expect([r.code, r.stderr]).toEqual([ExitCode.BadInput, `sagaflow: cannot read config file ${big}: is larger than 1048576 bytes`]);
+  });
+
   it('a bad flag value names the flag', async () => {
     const r = await runCli(['run', '--port', 'http'], env, dir);
     expect(r.code).toBe(ExitCode.BadInput);
@@ -54,6 +63,8 @@ describe('bad input fails before any database work', () => {
     ['publish bad JSON', ['publish', 'task.created', '--data', '{bad'], /^sagaflow: invalid --data JSON at \(root\): /],
     ['publish non-object JSON', ['publish', 'task.created', '--data', '[1]'], /^sagaflow: invalid --data JSON at \(root\): must be a JSON object, got an array$/],
     ['publish missing file', ['publish', 'task.created', '--data', '@nope.json'], /^sagaflow: invalid --data file at nope\.json: cannot read: ENOENT$/],
+    ['publish a device as --data file', ['publish', 'task.created', '--data', '@/dev/zero'], /^sagaflow: invalid --data file at \/dev\/zero: cannot read: is not a regular file$/],
+    ['publish a directory as --data file', ['publish', 'task.created', '--data', '@/tmp'], /^sagaflow: invalid --data file at \/tmp: cannot read: is not a regular file$/],
     ['publish without --data', ['publish', 'task.created'], /required option '--data <json\|@file>' not specified/],
     ['sagas list bad status', ['sagas', 'list', '--status', 'sleeping'], /^sagaflow: invalid --status at --status: "sleeping" is not one of running, completed/],
     ['sagas list bad limit', ['sagas', 'list', '--limit', '0'], /^sagaflow: invalid --limit at --limit: "0" is not an integer from 1 to 10000$/],
