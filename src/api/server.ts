@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import pino from 'pino';
-import { PayloadTooLargeError, ValidationError } from '../core/errors.js';
+import { PayloadTooLargeError, UnavailableError, ValidationError } from '../core/errors.js';
 import type { SagaflowMetrics } from '../observability/metrics.js';
 import { isAuthorized } from './auth.js';
 import { readJsonBody } from './body.js';
@@ -28,6 +28,25 @@ export interface ApiServerOptions {
   ready?: () => Promise<boolean | { ready: boolean; checks: Record<string, string> }>;
   metrics?: SagaflowMetrics;
   logger?: Logger;
+  /**
+   * Host names a request's `Host` header may carry (against DNS rebinding: a web page whose name resolves to
+   * 127.0.0.1 must not reach a local daemon). @default bound to a loopback address: `localhost`, `127.0.0.1`,
+   * `::1`; bound to any other address: any host
+   */
+  allowedHosts?: readonly string[];
+}
+
+const LOOPBACK = ['localhost', '127.0.0.1', '::1'];
+
+/** The host names allowed by default for a server bound to `host`; undefined allows any. */
+function defaultAllowedHosts(host: string): string[] | undefined {
+  return LOOPBACK.includes(host) || host === '[::1]' ? LOOPBACK : undefined;
+}
+
+/** The host name of a `Host` header (`name`, `name:port`, `[v6]:port`), lower-cased. */
+function hostName(header: string): string {
+  const m = /^\[([^\]]+)\](?::\d+)?$/.exec(header) ?? /^([^:]+)(?::\d+)?$/.exec(header);
+  return (m?.[1] ?? header).toLowerCase();
 }
 
 /** A running API server. */
@@ -88,10 +107,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   const routes: CompiledRoute[] = operatorRoutes(options.api).map((r) => ({ ...r, segments: r.path.split('/').filter(Boolean) }));
   const ready = options.ready ?? (() => Promise.resolve(true));
+  const allowedHosts = options.allowedHosts ?? defaultAllowedHosts(options.host ?? '127.0.0.1');
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
+    if (allowedHosts && !allowedHosts.includes(hostName(req.headers.host ?? ''))) {
+      throw new HttpError(403, HttpErrorCode.HostNotAllowed, `Host "${(req.headers.host ?? '').slice(0, 100)}" is not one this daemon answers to (${allowedHosts.join(', ')})`);
+    }
     if (url.pathname === '/healthz') {
       send(res, 200, { status: 'ok' });
       return 'healthz';
@@ -166,9 +189,16 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   server.maxHeadersCount = 100;
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      // One line that says what to do, not the socket's raw error.
+      const where = `${options.host ?? '127.0.0.1'}:${options.port ?? 7070}`;
+      if (err.code === 'EADDRINUSE') reject(new UnavailableError(`cannot listen on ${where}: the port is in use (another daemon?); choose another with --port or SAGAFLOW_HTTP_PORT`, { cause: err }));
+      else if (err.code === 'EACCES') reject(new UnavailableError(`cannot listen on ${where}: permission denied (ports below 1024 need privileges); choose another with --port`, { cause: err }));
+      else if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') reject(new UnavailableError(`cannot listen on ${where}: no such local address; check --host`, { cause: err }));
+      else reject(err);
+    });
     server.listen(options.port ?? 7070, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     });
   });

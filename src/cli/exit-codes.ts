@@ -33,6 +33,7 @@ const byCode: Record<string, ExitCode> = {
   [ErrorCode.BusFull]: ExitCode.Unavailable,
   [ErrorCode.Stopped]: ExitCode.Unavailable,
   [HttpErrorCode.Unauthorized]: ExitCode.Unavailable,
+  [HttpErrorCode.HostNotAllowed]: ExitCode.Unavailable,
   [ErrorCode.Concurrency]: ExitCode.Conflict,
   [ErrorCode.DuplicateEvent]: ExitCode.Conflict,
   [ErrorCode.SagaVersionMismatch]: ExitCode.Conflict,

@@ -267,3 +267,43 @@ describe('API readiness and shutdown', () => {
     }
   });
 });
+
+describe('listening', () => {
+  it('a port in use is one line that says what to do (UNAVAILABLE, CLI exit 4), not a raw EADDRINUSE', async () => {
+    const taken = await startApiServer({ api: fakeApi([]), token: TOKEN, port: 0 });
+    const port = Number(new URL(taken.url).port);
+    try {
+      const err = await startApiServer({ api: fakeApi([]), token: TOKEN, port }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'UNAVAILABLE', message: `cannot listen on 127.0.0.1:${port}: the port is in use (another daemon?); choose another with --port or SAGAFLOW_HTTP_PORT` });
+    } finally {
+      await taken.stop({ timeoutMs: 1000 });
+    }
+  });
+
+  it('answers only to loopback Host names when bound to loopback (DNS rebinding), any Host when told so', async () => {
+    const local = await startApiServer({ api: fakeApi([]), token: TOKEN, port: 0 });
+    const open = await startApiServer({ api: fakeApi([]), token: TOKEN, port: 0, allowedHosts: ['sagaflow.internal'] });
+    const get = (url: string, host: string | undefined) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(`${url}/healthz`, host === undefined ? { setHost: false } : { headers: { host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      const port = new URL(local.url).port;
+      expect(await get(local.url, `127.0.0.1:${port}`)).toBe(200);
+      expect(await get(local.url, `localhost:${port}`)).toBe(200);
+      expect(await get(local.url, `[::1]:${port}`)).toBe(200);
+      expect(await get(local.url, `rebound.example:${port}`)).toBe(403);
+      expect(await get(local.url, undefined)).toBe(400); // no Host header at all: node's server refuses it first
+      expect(await get(open.url, 'sagaflow.internal')).toBe(200);
+      expect(await get(open.url, '127.0.0.1')).toBe(403);
+    } finally {
+      await local.stop({ timeoutMs: 1000 });
+      await open.stop({ timeoutMs: 1000 });
+    }
+  });
+});
