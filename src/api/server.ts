@@ -109,7 +109,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const ready = options.ready ?? (() => Promise.resolve(true));
   const allowedHosts = options.allowedHosts ?? defaultAllowedHosts(options.host ?? '127.0.0.1');
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
+  /** `at.route`: the route a request matched (its template), for the metric's label even when it fails. */
+  const handle = async (req: IncomingMessage, res: ServerResponse, at: { route: string }): Promise<string> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
     if (allowedHosts && !allowedHosts.includes(hostName(req.headers.host ?? ''))) {
@@ -142,6 +143,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         allowed.push(route.method);
         continue;
       }
+      at.route = route.path;
       // Query parameters reach SQL as text: refused here when Postgres could not hold them.
       for (const [name, value] of url.searchParams) {
         const why = unstorableString(value);
@@ -168,13 +170,16 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       send(res, 503, { code: 'UNAVAILABLE', message: 'the daemon is shutting down; retry against another daemon or after restart', details: {} }, { connection: 'close' });
       return;
     }
-    handle(req, res).then(
+    const at = { route: 'unmatched' };
+    handle(req, res, at).then(
       (route) => options.metrics?.httpRequests.inc({ route, status: String(res.statusCode) }),
       (err: unknown) => {
         const { status, body, internal } = toErrorResponse(err);
-        if (internal) logger.error({ err, method: req.method, url: req.url }, 'API request failed');
-        else logger.debug({ code: body.code, method: req.method, url: req.url }, body.message);
-        options.metrics?.httpRequests.inc({ route: 'error', status: String(status) });
+        // The path only: a query string may carry what does not belong in a log (a token pasted into a URL).
+        const path = (req.url ?? '/').split('?')[0]!.slice(0, 300);
+        if (internal) logger.error({ err, method: req.method, path }, 'API request failed');
+        else logger.debug({ code: body.code, method: req.method, path }, body.message);
+        options.metrics?.httpRequests.inc({ route: at.route, status: String(status) });
         if (res.headersSent) {
           res.destroy();
           return;

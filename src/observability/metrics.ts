@@ -5,7 +5,11 @@ export interface SagaflowMetrics {
   registry: Registry;
   /** Events accepted for publishing, by type. */
   eventsPublished: Counter<'event_type'>;
-  /** Handler invocations finished, by type, handler and status (`success` | `error`). */
+  /**
+   * Handler invocations finished, by type, handler and status: `success`, `error` (threw), `timeout` (finished
+   * after its attempt timed out), `aborted` (finished after the bus stopped); saga steps: `success` | `error`
+   * (dead-lettered).
+   */
   eventsProcessed: Counter<'event_type' | 'handler' | 'status'>;
   /** Handler invocation time in seconds. */
   processingDuration: Histogram<'event_type' | 'handler'>;

@@ -6,6 +6,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { instrumentBus } from '../../src/observability/instrument-bus.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import pino from 'pino';
+import { HandlerTimeoutError } from '../../src/core/bus/errors.js';
 
 function capture(): { stream: PassThrough; text: () => string } {
   const stream = new PassThrough();
@@ -69,12 +70,18 @@ describe('metrics', () => {
     await handlers[0]!(event, ctx);
     fail = true;
     await expect(handlers[0]!(event, ctx)).rejects.toThrow('boom');
+    fail = false;
+    // A handler that returns after the bus cut its attempt (timeout) did not succeed.
+    const late = new AbortController();
+    late.abort(new HandlerTimeoutError('h1', event.id, 10));
+    await handlers[0]!(event, { ...ctx, signal: late.signal });
 
     const text = await metrics.registry.metrics();
     expect(text).toContain('mcp_events_published_total{event_type="task.created"} 2');
     expect(text).toContain('mcp_events_processed_total{event_type="task.created",handler="h1",status="success"} 1');
     expect(text).toContain('mcp_events_processed_total{event_type="task.created",handler="h1",status="error"} 1');
-    expect(text).toContain('mcp_event_processing_duration_seconds_count{event_type="task.created",handler="h1"} 2');
+    expect(text).toContain('mcp_events_processed_total{event_type="task.created",handler="h1",status="timeout"} 1');
+    expect(text).toContain('mcp_event_processing_duration_seconds_count{event_type="task.created",handler="h1"} 3');
     expect(text).toContain('mcp_event_queue_depth{queue_name="outbox"} 7');
   });
 

@@ -177,6 +177,15 @@ describe('API metrics', () => {
       expect(r.text).toContain(`# TYPE ${name}`);
     }
   });
+
+  it('labels a failed request with the route it matched, not "error"', async () => {
+    await call('GET', '/v1/events?limit=0', { headers: auth });
+    await call('GET', '/v1/nowhere', { headers: auth });
+    const r = await call('GET', '/metrics', { headers: auth });
+    expect(r.text).toMatch(/sagaflow_http_requests_total\{route="\/v1\/events",status="400"\} [1-9]/);
+    expect(r.text).toMatch(/sagaflow_http_requests_total\{route="unmatched",status="404"\} [1-9]/);
+    expect(r.text).not.toContain('route="error"');
+  });
 });
 
 describe('ApiClient', () => {
