@@ -16,10 +16,16 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   if (!json && declared > 0) throw unsupported();
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new PayloadTooLargeError('request body', size, limit);
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > limit) throw new PayloadTooLargeError('request body', size, limit);
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    if (err instanceof PayloadTooLargeError) throw err;
+    // The client hung up mid-body ('aborted', ECONNRESET): its business, not a server error.
+    throw new HttpError(400, HttpErrorCode.ClientClosed, `the client closed the connection before its request body was complete (${(err as Error).message})`);
   }
   if (size === 0) return {};
   // A body without Content-Length (chunked) is held to the same rule once its first bytes arrive.

@@ -7,6 +7,8 @@ export const HttpErrorCode = {
   MethodNotAllowed: 'METHOD_NOT_ALLOWED',
   UnsupportedMediaType: 'UNSUPPORTED_MEDIA_TYPE',
   HostNotAllowed: 'HOST_NOT_ALLOWED',
+  /** The client went away before its request body was complete (logged, never answered). */
+  ClientClosed: 'CLIENT_CLOSED',
   Internal: 'INTERNAL',
 } as const;
 export type HttpErrorCode = (typeof HttpErrorCode)[keyof typeof HttpErrorCode];

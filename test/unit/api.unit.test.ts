@@ -6,6 +6,7 @@ import type { OperatorApi, PublishRequest } from '../../src/app/operator-api.js'
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { NotFoundError, UnknownEventTypeError, ValidationError } from '../../src/core/errors.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { pino } from 'pino';
 
 const TOKEN = 'test-token-0123456789abcdef';
 
@@ -313,6 +314,25 @@ describe('listening', () => {
     } finally {
       await local.stop({ timeoutMs: 1000 });
       await open.stop({ timeoutMs: 1000 });
+    }
+  });
+
+  it('a client that hangs up mid-body is not logged as an error', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+    const s = await startApiServer({ api: fakeApi([]), token: TOKEN, port: 0, logger });
+    try {
+      const req = request(`${s.url}/v1/events`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json', 'content-length': '1000' } });
+      req.on('error', () => undefined);
+      req.write('{"type":');
+      await new Promise((r) => setTimeout(r, 50));
+      req.destroy();
+      const deadline = Date.now() + 2000;
+      while (!lines.some((l) => l.includes('CLIENT_CLOSED')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(lines.some((l) => l.includes('CLIENT_CLOSED'))).toBe(true);
+      expect(lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([]);
+    } finally {
+      await s.stop({ timeoutMs: 1000 });
     }
   });
 });
