@@ -1,4 +1,5 @@
 import { ValidationError } from '../core/errors.js';
+import { unstorableIssues } from '../core/events/storable.js';
 import { DURATION_HINT, parseDuration } from '../config/duration.js';
 import { readTextCapped } from '../config/read-capped.js';
 
@@ -25,6 +26,10 @@ export function parseJsonObjectArg(flag: string, value: string, cwd: string): Re
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ValidationError(`${flag} JSON`, [{ path: '', message: `must be a JSON object, got ${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : typeof parsed}` }]);
   }
+  // What no store can hold (NUL, unpaired surrogates, non-finite numbers, hostile nesting): refused here,
+  // before any database work, naming the path under the flag.
+  const unstorable = unstorableIssues(parsed);
+  if (unstorable.length > 0) throw new ValidationError(`${flag} JSON`, unstorable.map((i) => ({ ...i, path: i.path || '(root)' })));
   return parsed as Record<string, unknown>;
 }
 

@@ -65,6 +65,7 @@ describe('bad input fails before any database work', () => {
     ['publish missing file', ['publish', 'task.created', '--data', '@nope.json'], /^sagaflow: invalid --data file at nope\.json: cannot read: ENOENT$/],
     ['publish a device as --data file', ['publish', 'task.created', '--data', '@/dev/zero'], /^sagaflow: invalid --data file at \/dev\/zero: cannot read: is not a regular file$/],
     ['publish a directory as --data file', ['publish', 'task.created', '--data', '@/tmp'], /^sagaflow: invalid --data file at \/tmp: cannot read: is not a regular file$/],
+    ['publish deeply nested --data', ['publish', 'task.created', '--data', `{"taskId":"t","taskType":"r","x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`], /^sagaflow: invalid .*(deeper than 64 levels|--data JSON)/],
     ['publish without --data', ['publish', 'task.created'], /required option '--data <json\|@file>' not specified/],
     ['sagas list bad status', ['sagas', 'list', '--status', 'sleeping'], /^sagaflow: invalid --status at --status: "sleeping" is not one of running, completed/],
     ['sagas list bad limit', ['sagas', 'list', '--limit', '0'], /^sagaflow: invalid --limit at --limit: "0" is not an integer from 1 to 10000$/],
