@@ -90,4 +90,26 @@ describe('durable publish (event store + relay)', () => {
     expect(await checkpoints.load('bus-relay')).toBe((await store.readAll()).next);
     await transport.stop();
   });
+
+  it('backs off after a failed pass even while appends keep poking it (no retry spin on a refusing transport)', async () => {
+    const store = new MemoryEventStore();
+    let attempts = 0;
+    class RefusingTransport extends MemoryEventBus {
+      override async publish(): Promise<void> {
+        attempts++;
+        throw new Error('bus full');
+      }
+    }
+    const bus = createDurableBus({ store, transport: new RefusingTransport(), checkpoints: new MemoryCheckpoints() });
+    await bus.start();
+    const until = Date.now() + 1000;
+    while (Date.now() < until) {
+      await bus.publish(createEvent({ type: 'a.b', data: {} })); // each publish pokes the relay
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await bus.stop();
+    // Backoff 200, 400, 800 ms… after the first failure: a handful of attempts in a second, not one per poke.
+    expect(attempts).toBeGreaterThan(0);
+    expect(attempts).toBeLessThanOrEqual(5);
+  });
 });

@@ -205,7 +205,9 @@ export class EventRelay {
       }
       if (!this.running) return;
       const wait = failures > 0 ? Math.min(5000, 100 * 2 ** Math.min(failures, 6)) : (this.options.pollIntervalMs ?? 1000);
-      await this.sleep(wait, AbortSignal.any([this.stopController.signal, this.pokeController.signal]));
+      // After a failure the backoff is not cut short by pokes: with a steady stream of appends (a full
+      // transport refusing, EVENT_BUS_OVERFLOW=reject) a poke-woken retry would spin on the same page.
+      await this.sleep(wait, failures > 0 ? this.stopController.signal : AbortSignal.any([this.stopController.signal, this.pokeController.signal]));
     }
   }
 }
