@@ -174,7 +174,7 @@ export class MemorySagaRepository implements SagaRepository {
             (!filter.status || i.status === filter.status) &&
             (cutoff === undefined || ((i.status === 'running' || i.status === 'compensating') && i.updatedAt < cutoff)),
         )
-        .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.key.localeCompare(b.key))
+        .sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.key.localeCompare(b.key))
         .slice(0, Math.min(filter.limit ?? 100, 10_000)),
     );
   }

@@ -365,7 +365,7 @@ export class PostgresSagaRepository implements SagaRepository {
       `SELECT * FROM ${this.s}.saga_instances
        WHERE ($1::text IS NULL OR saga = $1) AND ($2::text IS NULL OR status = $2)
          AND ($3::timestamptz IS NULL OR (status IN ('running', 'compensating') AND updated_at < $3))
-       ORDER BY created_at, key LIMIT $4`,
+       ORDER BY created_at DESC, key LIMIT $4`,
       [filter.saga ?? null, filter.status ?? null, cutoff, Math.min(filter.limit ?? 100, 10_000)],
     );
     return rows.map(toInstance);

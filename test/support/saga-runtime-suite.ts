@@ -208,6 +208,14 @@ export function sagaRuntimeSuite(name: string, factory: SagaRepositoryFactory): 
       expect(done.map((i) => i.key)).toContain(key);
       expect((await repository.list({ saga: 'Order', status: 'running', limit: 1000 })).map((i) => i.key)).not.toContain(key);
       expect(await repository.get('Order', 'nope')).toBeUndefined();
+      // Newest first.
+      const [older, newer] = [newKey(), newKey()];
+      await runtime.handle(ev('order.placed', older));
+      clock.advance(1000);
+      await runtime.handle(ev('order.placed', newer));
+      const keys = (await repository.list({ saga: 'Order', limit: 10_000 })).map((i) => i.key);
+      expect(keys.indexOf(newer)).toBe(0);
+      expect(keys.indexOf(older)).toBeGreaterThan(0);
     });
 
     // The daemon's saga reader applies pages of the log with applyBatch; with more than one step per

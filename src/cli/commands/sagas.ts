@@ -30,7 +30,8 @@ function historyTable(history: SagaHistoryEntry[], isTTY: boolean): string {
   if (history.length === 0) return 'no history';
   return table(
     ['#', 'time', 'event', 'from → to', 'kind', 'effects'],
-    history.map((h) => [h.seq, h.at, `${h.eventType}\n${h.eventId}`, `${show(h.fromState) || '(new)'} → ${show(h.toState)}`, h.note ? `${h.kind}: ${h.note}` : h.kind, effects(h.effects)]),
+    // Numbered per instance, 1…n (the row's global seq is in --json).
+    history.map((h, i) => [i + 1, h.at, `${h.eventType}\n${h.eventId}`, `${show(h.fromState) || '(new)'} → ${show(h.toState)}`, h.note ? `${h.kind}: ${h.note}` : h.kind, effects(h.effects)]),
     isTTY,
   );
 }
@@ -100,7 +101,7 @@ export function sagasCommand(program: Command, ctx: CliContext): void {
       );
       if (opts.json) return void ctx.output.out(json(list));
       if (list.length === 0) return void ctx.output.out('no instances');
-      ctx.output.out(table(['saga', 'key', 'status', 'state', 'version', 'updated'], list.map((i) => [i.saga, i.key, i.status, show(i.state), i.version, when(i.updatedAt)]), ctx.output.isTTY));
+      ctx.output.out(table(['saga', 'key', 'status', 'state', 'version', 'definition', 'updated'], list.map((i) => [i.saga, i.key, i.status, show(i.state), i.version, `v${i.definitionVersion}`, when(i.updatedAt)]), ctx.output.isTTY));
     });
 
   sagas
