@@ -78,6 +78,30 @@ describe('sagaMermaid', () => {
     for (const l of lines) expect(l).not.toMatch(/ as [^ ]*\./);
   });
 
+  it('separates the regions of a parallel state with -- and labels onDone edges "done"', () => {
+    const parallel = setup({ types: { events: {} as { type: 'a.ok' } | { type: 'b.ok' } } }).createMachine({
+      id: 'Trip',
+      initial: 'booking',
+      states: {
+        booking: {
+          type: 'parallel',
+          states: {
+            flight: { initial: 'pending', states: { pending: { on: { 'a.ok': 'booked' } }, booked: { type: 'final' } } },
+            hotel: { initial: 'pending', states: { pending: { on: { 'b.ok': 'booked' } }, booked: { type: 'final' } } },
+          },
+          onDone: 'confirmed',
+        },
+        confirmed: { type: 'final' },
+      },
+    });
+    const lines = sagaMermaid(parallel).trimEnd().split('\n');
+    const block = lines.slice(lines.indexOf('  state booking {'), lines.indexOf('  }') + 1);
+    expect(block.filter((l) => l.trim() === '--')).toHaveLength(1);
+    expect(block.findIndex((l) => l.includes('as booking_hotel'))).toBeGreaterThan(block.findIndex((l) => l.trim() === '--'));
+    expect(lines).toContain('  booking --> confirmed : done');
+    expect(lines.some((l) => l.includes('xstate.done'))).toBe(false);
+  });
+
   it('can hide guards and targetless transitions', () => {
     const text = sagaMermaid(machine, { guards: false, targetless: false });
     expect(text).toContain('running_waiting --> running_full : always\n');

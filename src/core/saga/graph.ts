@@ -167,7 +167,9 @@ function labelText(text: string): string {
 }
 
 function edgeLabel(e: SagaGraphEdge, o: Required<SagaMermaidOptions>): string {
-  let label = e.kind === 'after' ? `after ${e.delay ?? ''}` : e.kind === 'always' ? 'always' : (e.event ?? '');
+  // `onDone` of a compound or parallel state is xstate's `xstate.done.state.<id>` event: shown as `done`.
+  const event = e.event?.startsWith('xstate.done.state.') ? 'done' : (e.event ?? '');
+  let label = e.kind === 'after' ? `after ${e.delay ?? ''}` : e.kind === 'always' ? 'always' : event;
   if (o.guards && e.guard) label += ` [${e.guard}]`;
   if (o.actions && e.actions.length > 0) label += ` / ${e.actions.join(', ')}`;
   return labelText(label.trim());
@@ -195,7 +197,10 @@ export function sagaMermaid(machine: AnyStateMachine, options: SagaMermaidOption
   const block = (parentId: string, indent: string): void => {
     const parent = byId.get(parentId);
     if (parent?.initial) lines.push(`${indent}[*] --> ${mermaidId(graph, parent.initial)}`);
-    for (const n of children.get(parentId) ?? []) {
+    const kids = children.get(parentId) ?? [];
+    for (const [i, n] of kids.entries()) {
+      // The regions of a parallel state are separated by `--` (Mermaid's concurrency separator).
+      if (parent?.type === 'parallel' && i > 0) lines.push(`${indent}--`);
       const id = mermaidId(graph, n.id);
       const label = n.tags.length > 0 ? `${n.key} (${n.tags.join(', ')})` : n.key;
       lines.push(`${indent}state "${labelText(label)}" as ${id}`);
