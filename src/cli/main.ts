@@ -34,6 +34,7 @@ export function buildProgram(ctx: CliContext, onExit: (code: number) => void): C
     .addOption(new Option('--log-level <level>', 'daemon log level (SAGAFLOW_LOG_LEVEL)'))
     .addOption(new Option('--log-format <format>', 'auto, pretty or json (SAGAFLOW_LOG_FORMAT)'))
     .option('--json', 'machine-readable JSON output')
+    .option('--wide', 'tables at full width (default: fitted to the terminal, long cells wrapped)')
     .option('--debug', 'show stack traces of errors')
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.output.out(s.replace(/\n$/, '')), writeErr: (s) => ctx.output.err(s.replace(/\n$/, '')) });
@@ -59,7 +60,10 @@ export function buildProgram(ctx: CliContext, onExit: (code: number) => void): C
  * (`sagaflow: <message>`), with `--debug` the stack too; with `--json` also `{ "error": {...} }` on stdout.
  */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
-  const ctx: CliContext = { output: options.output ?? processOutput, env: options.env ?? process.env, cwd: options.cwd ?? process.cwd() };
+  const base = options.output ?? processOutput;
+  // --wide: tables at their natural width (a getter on the process output, so read through a wrapper).
+  const output = argv.includes('--wide') ? { out: base.out, err: base.err, isTTY: base.isTTY, columns: undefined } : base;
+  const ctx: CliContext = { output, env: options.env ?? process.env, cwd: options.cwd ?? process.cwd() };
   let exitCode: number = ExitCode.Ok;
   const program = buildProgram(ctx, (code) => {
     exitCode = code;

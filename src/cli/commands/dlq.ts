@@ -61,7 +61,7 @@ export function dlqCommand(program: Command, ctx: CliContext): void {
         table(
           ['id', 'status', 'handler', 'saga / key', 'event', 'attempts', 'last failure', 'error'],
           letters.map((l) => [l.id, l.status, l.handlerId, l.saga ? `${l.saga} ${l.sagaKey ?? ''}` : '', l.event.type, l.attempts, l.lastFailedAt, l.error.message.slice(0, 80)]),
-          ctx.output.isTTY,
+          ctx.output,
         ),
       );
     });

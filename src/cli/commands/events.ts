@@ -49,7 +49,7 @@ export function eventsCommand(program: Command, ctx: CliContext): void {
         ctx.output.out(json(page));
         return;
       }
-      ctx.output.out(page.events.length === 0 ? 'no events' : table(['position', 'time', 'type', 'stream', 'id'], rows(page.events), ctx.output.isTTY));
+      ctx.output.out(page.events.length === 0 ? 'no events' : table(['position', 'time', 'type', 'stream', 'id'], rows(page.events), ctx.output));
       if (page.next) ctx.output.out(`next: ${page.next}`);
     });
 

@@ -4,7 +4,7 @@ import { SagaStatus as Statuses } from '../../core/ports/saga-store.js';
 import { ValidationError } from '../../core/errors.js';
 import type { SagaDetails, SagaWhy } from '../../app/operator-api.js';
 import { globals, withOperator, type CliContext } from '../context.js';
-import { json, show, table, when } from '../output.js';
+import { json, show, table, when, type TableOutput } from '../output.js';
 import { parseDurationArg, parseLimit } from '../parse-input.js';
 
 interface ListOptions {
@@ -26,19 +26,19 @@ function effects(e: StepEffects | undefined): string {
   return parts.join('\n');
 }
 
-function historyTable(history: SagaHistoryEntry[], isTTY: boolean): string {
+function historyTable(history: SagaHistoryEntry[], out: TableOutput): string {
   if (history.length === 0) return 'no history';
   return table(
     ['#', 'time', 'event', 'from → to', 'kind', 'effects'],
     // Numbered per instance, 1…n (the row's global seq is in --json).
     history.map((h, i) => [i + 1, h.at, `${h.eventType}\n${h.eventId}`, `${show(h.fromState) || '(new)'} → ${show(h.toState)}`, h.note ? `${h.kind}: ${h.note}` : h.kind, effects(h.effects)]),
-    isTTY,
+    out,
   );
 }
 
-function details(d: SagaDetails, isTTY: boolean): string {
+function details(d: SagaDetails, out: TableOutput): string {
   const i = d.instance;
-  const out = [
+  const lines = [
     `saga:      ${i.saga}`,
     `key:       ${i.key}`,
     `status:    ${i.status}`,
@@ -56,9 +56,9 @@ function details(d: SagaDetails, isTTY: boolean): string {
     ...d.deadLetters.map((l) => `  ${l.id} ${l.status} ${l.event.type}: ${l.error.message}`),
     '',
     `last ${d.history.length} history entries:`,
-    historyTable(d.history, isTTY),
+    historyTable(d.history, out),
   ];
-  return out.join('\n');
+  return lines.join('\n');
 }
 
 function why(w: SagaWhy): string {
@@ -101,7 +101,7 @@ export function sagasCommand(program: Command, ctx: CliContext): void {
       );
       if (opts.json) return void ctx.output.out(json(list));
       if (list.length === 0) return void ctx.output.out('no instances');
-      ctx.output.out(table(['saga', 'key', 'status', 'state', 'version', 'definition', 'updated'], list.map((i) => [i.saga, i.key, i.status, show(i.state), i.version, `v${i.definitionVersion}`, when(i.updatedAt)]), ctx.output.isTTY));
+      ctx.output.out(table(['saga', 'key', 'status', 'state', 'version', 'definition', 'updated'], list.map((i) => [i.saga, i.key, i.status, show(i.state), i.version, `v${i.definitionVersion}`, when(i.updatedAt)]), ctx.output));
     });
 
   sagas
@@ -112,7 +112,7 @@ export function sagasCommand(program: Command, ctx: CliContext): void {
     .action(async (saga: string, key: string, _o: unknown, cmd: Command) => {
       const opts = globals(cmd);
       const d = await withOperator(opts, ctx, (api) => api.showSaga(saga, key));
-      ctx.output.out(opts.json ? json(d) : details(d, ctx.output.isTTY));
+      ctx.output.out(opts.json ? json(d) : details(d, ctx.output));
     });
 
   sagas
@@ -123,7 +123,7 @@ export function sagasCommand(program: Command, ctx: CliContext): void {
     .action(async (saga: string, key: string, _o: unknown, cmd: Command) => {
       const opts = globals(cmd);
       const h = await withOperator(opts, ctx, (api) => api.sagaHistory(saga, key));
-      ctx.output.out(opts.json ? json(h) : historyTable(h, ctx.output.isTTY));
+      ctx.output.out(opts.json ? json(h) : historyTable(h, ctx.output));
     });
 
   sagas
