@@ -16,6 +16,7 @@ import type {
 } from './operator-api.js';
 import { ReplayActionKind } from './operator-api.js';
 import { acceptedEvents } from './saga-introspection.js';
+import type { CompensationLog } from '../core/saga/compensation.js';
 
 /** The most event data (and metadata, as JSON bytes) one page of `queryEvents` returns: 4 MiB. */
 export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
@@ -248,8 +249,28 @@ export class OperatorService implements OperatorApi {
       }
       if (timers.length === 0 && accepts.length > 0) summary.push('No timer is pending: only an incoming event moves it on.');
     }
+    // The compensation convention (core/saga/compensation.ts): say which undo it waits for, and why it failed.
+    const log = compensationLogOf(instance.context);
+    if (log) {
+      const pending = log.steps.at(-1);
+      if (instance.status === 'compensating' && pending) {
+        const match = pending.match && Object.keys(pending.match).length > 0 ? ` with ${Object.entries(pending.match).map(([k, v]) => `data.${k} = ${JSON.stringify(v)}`).join(' and ')}` : '';
+        summary.push(
+          pending.reply
+            ? `It is undoing step "${pending.step}" (${pending.command.type} sent${log.attempt > 0 ? `, attempt ${log.attempt + 1}` : ''}): it waits for ${pending.reply}${match}${pending.failure ? ` (or ${pending.failure}${match} if the undo failed)` : ''}; other events of those types do not count.`
+            : `It is undoing step "${pending.step}" (${pending.command.type}, fire-and-forget).`,
+        );
+        if (log.steps.length > 1) summary.push(`Still to undo after it: ${log.steps.slice(0, -1).reverse().map((s) => s.step).join(', ')}.`);
+      }
+      if (log.errors.length > 0 && (instance.status === 'failed' || instance.status === 'compensating')) {
+        summary.push(`Compensation errors (newest last): ${log.errors.slice(-5).join('; ')}.`);
+      }
+    }
     if (deadLetters.length > 0) summary.push(`${deadLetters.length} event(s) for it are dead-lettered: ${deadLetters.map((d) => `${d.event.type} (${d.error.message})`).join('; ')}. Fix the cause, then \`sagaflow replay ${saga} ${key}\`.`);
-    if (rejected.length > 0) summary.push(`${rejected.length} recent event(s) did not apply: ${rejected.map((r) => `${r.eventType} (${r.kind})`).join(', ')}.`);
+    if (rejected.length > 0) {
+      summary.push(`${rejected.length} recent event(s) did not apply: ${rejected.map((r) => `${r.eventType} (${r.kind})`).join(', ')}.`);
+      if (rejected.some((r) => r.kind === 'ignored')) summary.push('"ignored": the state does not take that event, or a guard refused it (a reply whose data did not match, for example).');
+    }
     return { instance, accepts, timers, deadLetters, rejected, ...(lastStep ? { lastStep } : {}), sinceLastStepMs, summary };
   }
 
@@ -285,4 +306,10 @@ export class OperatorService implements OperatorApi {
   }
 
   async close(): Promise<void> {}
+}
+
+/** The instance's compensation log, when its context keeps one (`context.compensation`). */
+function compensationLogOf(context: Record<string, unknown>): CompensationLog | undefined {
+  const c = context.compensation as Partial<CompensationLog> | undefined;
+  return c && Array.isArray(c.steps) && Array.isArray(c.errors) && typeof c.attempt === 'number' ? (c as CompensationLog) : undefined;
 }
