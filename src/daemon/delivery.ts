@@ -13,6 +13,7 @@ import type { OpenedDatabase } from './database.js';
 import type { Storage } from './storage.js';
 import { subscribeConfigured } from './subscriptions.js';
 import { buildTransport } from './transport.js';
+import { SharedLogReads } from '../core/bus/shared-log-reads.js';
 
 /** Subscription group of the saga runtime on a bus (and the checkpoint of the unpartitioned reader before 0.2). */
 /**
@@ -64,6 +65,8 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
   const late: { reader?: SagaReader; ownership?: Ownership } = {};
   let running = false;
 
+  // The saga reader and the relay read the log through one SharedLogReads: in step, they share their reads.
+  const reads = new SharedLogReads(store);
   let bus: DurableEventBus | undefined;
   let probe: Delivery['probe'];
   if (daemon) {
@@ -81,11 +84,12 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
       },
     };
     bus = createDurableBus({
-      store, transport, checkpoints: relayCheckpoints, relayName: 'bus-relay', batchSize: config.processing.batchSize, logger, startRelay: false,
+      store, reader: reads, transport, checkpoints: relayCheckpoints, relayName: 'bus-relay', batchSize: config.processing.batchSize, logger, startRelay: false,
       checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
     });
   }
   const wake = () => {
+    reads.invalidate();
     bus?.relay.poke();
     late.reader?.poke();
   };
@@ -112,7 +116,7 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
   late.ownership = ownership;
   const reader = ownership
     ? new SagaReader({
-        store, runtime, ownership, checkpoints, partitions: config.processing.partitions, batchSize: config.processing.batchSize,
+        store, reader: reads, runtime, ownership, checkpoints, partitions: config.processing.partitions, batchSize: config.processing.batchSize,
         concurrency: config.bus.workers, legacyCheckpoint: SAGA_GROUP, logger, checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
         onApplied: (events, outcomes) => {
           if (!metrics) return;

@@ -3,6 +3,7 @@ import { EventRelay } from '../core/bus/event-relay.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import { parseCursor } from '../core/store/event-query.js';
 import type { EventStore, StoredEvent } from '../core/ports/event-store.js';
+import type { LogReader } from '../core/bus/shared-log-reads.js';
 import type { Fence } from '../core/ports/leases.js';
 import { partitionOf, type Ownership } from './ownership.js';
 import type { SagaRuntime } from './saga-runtime.js';
@@ -18,6 +19,8 @@ export interface PartitionCheckpoints {
 /** Options of {@link SagaReader}. */
 export interface SagaReaderOptions {
   store: EventStore;
+  /** What the log is read through. @default store */
+  reader?: LogReader;
   runtime: SagaRuntime;
   ownership: Ownership;
   checkpoints: PartitionCheckpoints;
@@ -63,7 +66,7 @@ export class SagaReader {
 
   constructor(private readonly options: SagaReaderOptions) {
     this.relay = new EventRelay({
-      store: options.store,
+      store: options.reader ?? options.store,
       name: 'sagas',
       ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
       ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { EventEnvelope } from '../events/envelope.js';
 import type { EventBus, EventHandler, PublishOptions, SubscribeOptions, Subscription } from '../ports/event-bus.js';
 import type { EventStore } from '../ports/event-store.js';
+import type { LogReader } from './shared-log-reads.js';
 import { MemoryCheckpoints, type CheckpointStore } from './checkpoints.js';
 import { EventRelay, publishTo } from './event-relay.js';
 import type { Sleep } from './sleep.js';
@@ -10,6 +11,8 @@ import type { Sleep } from './sleep.js';
 export interface DurableBusOptions {
   /** Where `publish` appends first: the source of truth. */
   store: EventStore;
+  /** What the relay reads the log through. @default store */
+  reader?: LogReader;
   /** Where the relay sends stored events (memory, Redis or hybrid bus). */
   transport: EventBus;
   /** The relay's checkpoint; use a durable one in production. @default MemoryCheckpoints */
@@ -38,7 +41,7 @@ export class DurableEventBus implements EventBus {
 
   constructor(private readonly options: DurableBusOptions) {
     this.relay = new EventRelay({
-      store: options.store,
+      store: options.reader ?? options.store,
       deliver: publishTo(options.transport),
       checkpoints: options.checkpoints ?? new MemoryCheckpoints(),
       ...(options.relayName === undefined ? {} : { name: options.relayName }),

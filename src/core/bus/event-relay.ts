@@ -1,13 +1,15 @@
 import pino, { type Logger } from 'pino';
 import type { EventEnvelope } from '../events/envelope.js';
 import type { EventBus } from '../ports/event-bus.js';
-import type { EventStore, StoredEvent } from '../ports/event-store.js';
+import type { StoredEvent } from '../ports/event-store.js';
+import type { LogReader } from './shared-log-reads.js';
 import type { CheckpointStore } from './checkpoints.js';
 import { realSleep, type Sleep } from './sleep.js';
 
 /** Options of {@link EventRelay}. */
 export interface EventRelayOptions {
-  store: EventStore;
+  /** Where the log is read (the store, or a {@link import('./shared-log-reads.js').SharedLogReads} over it). */
+  store: LogReader;
   /**
    * Where each page of the log goes: resolves when the page is handled (published, applied), and only
    * then is the checkpoint saved. Use {@link publishTo} for a transport.
