@@ -14,8 +14,8 @@
  *   (baseline). Goal ≤ 150 MB. The child is compiled first (into node_modules/.cache/sagaflow-bench) and runs
  *   on plain node, as a user's daemon does: a TypeScript loader would add ~40 MB of its own.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createEvent } from '../src/core/events/envelope.js';
 import { newId } from '../src/core/ids.js';
@@ -24,6 +24,7 @@ import { migrate } from '../src/postgres/migrate.js';
 import { PgDb } from '../src/postgres/pg-db.js';
 import { PostgresSagaRepository } from '../src/postgres/saga-repository.js';
 import { SagaRuntime } from '../src/runtime/saga-runtime.js';
+import { compileForNode } from '../test/support/compile.js';
 import { OrderSaga } from '../test/support/test-saga.js';
 import type { BenchContext, BenchResult } from './types.js';
 
@@ -94,18 +95,7 @@ const childEntry = path.join(buildDir, 'dist/bench/support/daemon-child.js');
 
 /** Compiles the daemon child (with src and the test saga) to plain JavaScript. */
 function buildChild(): void {
-  mkdirSync(buildDir, { recursive: true });
-  writeFileSync(
-    path.join(buildDir, 'tsconfig.json'),
-    JSON.stringify({
-      extends: path.join(root, 'tsconfig.build.json'),
-      compilerOptions: { outDir: './dist', rootDir: root, noEmit: false, declaration: false, sourceMap: false, incremental: true, tsBuildInfoFile: './tsbuildinfo' },
-      include: [path.join(root, 'src'), path.join(root, 'bench/support/daemon-child.ts'), path.join(root, 'test/support/test-saga.ts')],
-    }),
-  );
-  const r = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(buildDir, 'tsconfig.json')], { encoding: 'utf8', timeout: 180_000 });
-  cpSync(path.join(root, 'src/postgres/migrations'), path.join(buildDir, 'dist/src/postgres/migrations'), { recursive: true });
-  if (!existsSync(childEntry)) throw new Error(`flat-cost bench: the build did not produce ${childEntry}: ${r.stdout}${r.stderr}`);
+  compileForNode(buildDir, ['bench/support/daemon-child.ts', 'test/support/test-saga.ts'], [childEntry]);
 }
 
 /** Starts the daemon child on `schema`; resolves with it, its URL and token once it is ready. */

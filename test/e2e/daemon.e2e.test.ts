@@ -1,11 +1,12 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgDb } from '../../src/postgres/pg-db.js';
 import { quoteSchema } from '../../src/postgres/identifiers.js';
+import { compileForNode } from '../support/compile.js';
 import { databaseUrl, hasPostgres, hasRedis, redisUrl, uniqueSchema } from '../support/services.js';
 
 /**
@@ -18,20 +19,7 @@ const cliEntry = path.join(buildDir, 'dist/src/cli/main-entry.js');
 const fixtureSagas = path.join(buildDir, 'dist/test/e2e/daemon-fixture-sagas.js');
 
 function build(): void {
-  mkdirSync(buildDir, { recursive: true });
-  writeFileSync(
-    path.join(buildDir, 'tsconfig.json'),
-    JSON.stringify({
-      extends: path.join(root, 'tsconfig.build.json'),
-      compilerOptions: { outDir: './dist', rootDir: root, noEmit: false, declaration: false, sourceMap: false, incremental: true, tsBuildInfoFile: './tsbuildinfo' },
-      include: [path.join(root, 'src'), path.join(root, 'sagas'), path.join(root, 'test/e2e/daemon-fixture-sagas.ts')],
-      exclude: ['**/*.test.ts'],
-    }),
-  );
-  // Type errors elsewhere in a tree under construction must not block this test: tsc still emits.
-  spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(buildDir, 'tsconfig.json')], { stdio: 'ignore', timeout: 120_000 });
-  cpSync(path.join(root, 'src/postgres/migrations'), path.join(buildDir, 'dist/src/postgres/migrations'), { recursive: true });
-  if (!existsSync(cliEntry) || !existsSync(fixtureSagas)) throw new Error(`e2e build did not produce ${cliEntry}`);
+  compileForNode(buildDir, ['test/e2e/daemon-fixture-sagas.ts'], [cliEntry, fixtureSagas]);
 }
 
 interface Run {
