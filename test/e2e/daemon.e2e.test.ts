@@ -782,3 +782,67 @@ describe.runIf(hasPostgres())('a daemon paused past its lease (SIGSTOP / SIGCONT
     }
   }, 120_000);
 });
+
+// Issue 14: nothing secret or private in any log line. A daemon at debug level on Postgres, its Redis bus
+// given a password Redis refuses, its token a canary; requests carry canary payloads, a canary token in a
+// query string, data that fails, a poisoned step and a client that hangs up. Then every line it wrote is
+// searched for the canaries. (Driver errors that do carry secrets, an ioredis AUTH command with its password among
+// them, are provoked one by one in test/int/logger-redaction.int.test.ts.)
+describe.runIf(hasPostgres() && hasRedis())('no secret or payload in the daemon log (debug level)', () => {
+  const schema = uniqueSchema('e2e');
+  const canary = { token: `tok${crypto.randomUUID().replace(/-/g, '')}`, redis: `pw${crypto.randomUUID().slice(0, 8)}`, payload: `payload-${crypto.randomUUID().slice(0, 8)}` };
+  let dir: string;
+  let flag: string;
+  let daemon: DaemonProcess;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'sagaflow-e2e-canary-'));
+    flag = path.join(dir, 'broken');
+    const redis = new URL(redisUrl!);
+    redis.password = canary.redis;
+    env = {
+      DATABASE_URL: databaseUrl!, SAGAFLOW_SCHEMA: schema, SAGAFLOW_DATA_DIR: path.join(dir, '.sagaflow'), SAGAFLOW_LOG_LEVEL: 'debug',
+      SAGAFLOW_LOG_FORMAT: 'json', SAGAFLOW_API_TOKEN: canary.token, EVENT_BUS_TYPE: 'redis', REDIS_URL: redis.toString(),
+      REDIS_EVENT_CHANNEL_PREFIX: `sagaflow-e2e-${schema}`, SAGAFLOW_E2E_BROKEN_FLAG: flag,
+    };
+    daemon = await startDaemon(env);
+  }, 120_000);
+  afterAll(async () => {
+    await stopDaemon(daemon, 'SIGKILL');
+    const db = new PgDb({ connectionString: databaseUrl! });
+    await db.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('no line holds the token, the Redis password or event data, whatever failed', async () => {
+    const post = (body: string, query = '') =>
+      fetch(`${daemon.url}/v1/events${query}`, { method: 'POST', headers: { authorization: `Bearer ${canary.token}`, 'content-type': 'application/json' }, body });
+    // Accepted events with the payload canary, one that fails its schema, one with a NUL, a reused id.
+    expect((await post(JSON.stringify({ type: 'task.created', data: { taskId: `t-${canary.payload}`, taskType: canary.payload } }))).status).toBe(201);
+    expect((await post(JSON.stringify({ type: 'task.created', data: { taskId: 7, taskType: canary.payload } }))).status).toBe(400);
+    expect((await post(JSON.stringify({ type: 'task.created', data: { taskId: 't-x', taskType: `${canary.payload}\u0000` } }))).status).toBe(400);
+    // The token in a query string (a client's mistake) and a wrong token.
+    expect((await post('{}', `?token=${canary.token}`)).status).toBe(400);
+    expect((await fetch(`${daemon.url}/v1/sagas?access_token=${canary.token}`)).status).toBe(401);
+    // A step that throws, its event carrying the payload canary (the saga key is an identifier, and logged as one).
+    const key = `f-${crypto.randomUUID().slice(0, 8)}`;
+    expect((await post(JSON.stringify({ type: 'flaky.started', data: { id: key, note: canary.payload } }))).status).toBe(201);
+    await until('Flaky started', async () => (await cli({ ...env, SAGAFLOW_LOG_LEVEL: 'silent' }, 'sagas', 'show', 'Flaky', key)).code === 0);
+    writeFileSync(flag, 'broken');
+    expect((await post(JSON.stringify({ type: 'flaky.finish', data: { id: key, note: canary.payload } }))).status).toBe(201);
+    await until('the dead letter', async () => {
+      const letters = await cliJson<Array<{ sagaKey?: string }>>({ ...env, SAGAFLOW_LOG_LEVEL: 'silent' }, 'dlq', 'list', '--saga', 'Flaky');
+      return letters.some((l) => l.sagaKey === key);
+    });
+    // Give the Redis reconnect loop time to log its refused AUTH a few times.
+    await new Promise((r) => setTimeout(r, 1500));
+    const text = daemon.lines.join('\n');
+    expect(daemon.lines.length).toBeGreaterThan(10);
+    expect(text).toContain('"level":20'); // debug lines were written
+    expect(text).toMatch(/AUTH/); // Redis refused the password, and that was logged (without it)
+    for (const [what, value] of Object.entries(canary)) {
+      expect(daemon.lines.filter((l) => l.includes(value)).map((l) => l.slice(0, 400)), `${what} canary in the daemon log`).toEqual([]);
+    }
+  }, 120_000);
+});
