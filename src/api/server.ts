@@ -107,7 +107,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   const routes: CompiledRoute[] = operatorRoutes(options.api).map((r) => ({ ...r, segments: r.path.split('/').filter(Boolean) }));
   const ready = options.ready ?? (() => Promise.resolve(true));
-  const allowedHosts = options.allowedHosts ?? defaultAllowedHosts(options.host ?? '127.0.0.1');
+  const allowedHosts = (options.allowedHosts ?? defaultAllowedHosts(options.host ?? '127.0.0.1'))?.map((h) => hostName(h));
 
   /** `at.route`: the route a request matched (its template), for the metric's label even when it fails. */
   const handle = async (req: IncomingMessage, res: ServerResponse, at: { route: string }): Promise<string> => {

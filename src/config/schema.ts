@@ -26,6 +26,11 @@ const duration = z
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v))]);
 
 const nonEmpty = z.string().trim().min(1).max(2000);
+/** Host names: a YAML list, or a comma-separated string (environment, flags). */
+const hostList = z
+  .union([z.array(z.string()), z.string().transform((v) => v.split(','))])
+  .transform((list) => list.map((h) => h.trim().toLowerCase()).filter((h) => h.length > 0))
+  .pipe(z.array(z.string().min(1).max(255).regex(/^[a-z0-9.\-_:[\]]+$/, 'a host name or IP address')).min(1).max(100));
 
 /** `postgres://` or `postgresql://` URL. */
 const databaseUrl = z
@@ -89,6 +94,8 @@ export const configSchema = z.strictObject({
     port: intIn(0, 65_535),
     token: z.string().min(16).max(1024).optional(),
     maxBodyBytes: intIn(1024, 64 * 1024 * 1024),
+    /** Host names requests may carry (DNS rebinding); unset: loopback names for a loopback address, else any. */
+    allowedHosts: hostList.optional(),
   }),
   log: z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),

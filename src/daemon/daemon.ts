@@ -83,6 +83,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const started = { engine };
     api = await startApiServer({
       api: engine.operator, token, host: config.http.host, port: config.http.port, maxBodyBytes: config.http.maxBodyBytes, metrics,
+      ...(config.http.allowedHosts ? { allowedHosts: config.http.allowedHosts } : {}),
       logger: logger.child({ component: 'api' }),
       ready: async () => {
         if (!ready) return { ready: false, checks: { daemon: 'starting or stopping' } };

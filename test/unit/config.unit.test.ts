@@ -126,6 +126,14 @@ describe('config precedence: defaults < file < env < flags', () => {
     expect(c.http.token).toBe('x'.repeat(32));
   });
 
+  it('takes the Host allow-list and the steps per transaction from the environment', () => {
+    const c = load({ SAGAFLOW_HTTP_ALLOWED_HOSTS: 'sagaflow.internal, LocalHost,[::1]', EVENT_PROCESSING_STEPS_PER_TRANSACTION: '8' });
+    expect(c.http.allowedHosts).toEqual(['sagaflow.internal', 'localhost', '[::1]']);
+    expect(c.processing.stepsPerTransaction).toBe(8);
+    expect(load({}).http.allowedHosts).toBeUndefined();
+    expect(() => load({ SAGAFLOW_HTTP_ALLOWED_HOSTS: 'bad host/name' })).toThrow(/SAGAFLOW_HTTP_ALLOWED_HOSTS/);
+  });
+
   it('REDIS_URL wins over REDIS_ADDR', () => {
     expect(load({ REDIS_URL: 'redis://127.0.0.1:1111', REDIS_ADDR: '127.0.0.1:2222' }).redis.url).toBe('redis://127.0.0.1:1111');
   });
