@@ -2,7 +2,7 @@
  * The events CollaborationProcessManager handles (with their data schemas) and how each finds its instance:
  * every one carries `collaborationId`, which is the instance key.
  */
-import type { EventEnvelope } from '../../src/index.js';
+import type { EventEnvelope, ResumeEvent } from '../../src/index.js';
 import { correlateAll } from '../correlate.js';
 import { agentDeclined, agentJoined, collaborationRequested, type DomainEventData } from '../domain-events.js';
 
@@ -19,7 +19,9 @@ export type CollaborationEventType = keyof typeof collaborationEvents;
 /** Instance key of each handled event: `data.collaborationId`. */
 export const collaborationCorrelate = correlateAll(Object.keys(collaborationEvents) as CollaborationEventType[], 'collaborationId');
 
-/** The xstate event the machine receives for a domain event (see the runtime's event mapping). */
-export type CollaborationEvent = {
-  [T in CollaborationEventType]: { type: T; data: DomainEventData<T>; envelope?: EventEnvelope };
-}[CollaborationEventType];
+/** The xstate event the machine receives for a domain event (see the runtime's event mapping), or an operator's resume. */
+export type CollaborationEvent =
+  | {
+      [T in CollaborationEventType]: { type: T; data: DomainEventData<T>; envelope?: EventEnvelope };
+    }[CollaborationEventType]
+  | ResumeEvent;

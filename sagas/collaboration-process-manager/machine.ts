@@ -11,6 +11,7 @@ import {
   emptyCompensationLog,
   forgetStep,
   recordStep,
+  resumableFailedState,
   type CompensationLog,
   type SagaCommand,
 } from '../../src/index.js';
@@ -41,7 +42,7 @@ type Ev = CollaborationEvent;
 type Of<T extends Ev['type']> = Extract<Ev, { type: T }>;
 
 function agentOf(event: Ev): string {
-  return event.type === 'collaboration.requested' ? '' : event.data.agentId;
+  return event.type === 'collaboration.requested' || event.type === 'sagaflow.resume' ? '' : event.data.agentId;
 }
 
 /** Pending = invited and neither joined nor declined. */
@@ -162,7 +163,8 @@ export const collaborationMachine = setup({
     }),
     completed: { type: 'final', entry: 'announceStart' },
     compensated: { type: 'final', tags: ['compensated'], entry: 'notifyCalledOff' },
-    // Reached only if a cancellation is made to await a reply that keeps failing.
-    failed: { type: 'final', tags: ['failed'], entry: 'notifyCompensationFailed' },
+    // Reached only if a cancellation is made to await a reply that keeps failing; an operator can resume it
+    // (`sagaflow sagas resume CollaborationProcessManager <key> --reason …`): compensation starts again.
+    failed: resumableFailedState({ compensating: '#CollaborationProcessManager.compensating', entry: 'notifyCompensationFailed' }),
   },
 });

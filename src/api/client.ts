@@ -3,7 +3,7 @@ import type { SagaHistoryEntry, SagaInstance, SagaListFilter } from '../core/por
 import { UnavailableError } from '../core/errors.js';
 import type { ErrorBody } from './http-errors.js';
 import type {
-  EventsPage, EventsQueryRequest, MigrateSummary, OperatorApi, OperatorStatus, PublishRequest, PublishResult, ReplayResult,
+  EventsPage, EventsQueryRequest, MigrateSummary, OperatorApi, OperatorStatus, PublishRequest, PublishResult, ReplayResult, ResumeResult,
   ReplayTarget, SagaDetails, SagaWhy,
 } from '../app/operator-api.js';
 
@@ -120,6 +120,9 @@ export class ApiClient implements OperatorApi {
   }
   replay(saga: string, key: string, options: { dryRun: boolean }): Promise<ReplayResult> {
     return this.request('POST', `/v1/sagas/${enc(saga)}/${enc(key)}/replay`, { dryRun: options.dryRun });
+  }
+  resumeSaga(saga: string, key: string, options: { reason: string }): Promise<ResumeResult> {
+    return this.request('POST', `/v1/sagas/${enc(saga)}/${enc(key)}/resume`, { reason: options.reason });
   }
   async close(): Promise<void> {}
 }

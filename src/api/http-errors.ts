@@ -38,6 +38,7 @@ const statusByCode: Record<string, number> = {
   [ErrorCode.Concurrency]: 409,
   [ErrorCode.DuplicateEvent]: 409,
   [ErrorCode.SagaVersionMismatch]: 409,
+  [ErrorCode.InvalidState]: 409,
   [ErrorCode.PayloadTooLarge]: 413,
   [ErrorCode.BusFull]: 503,
   [ErrorCode.Unavailable]: 503,

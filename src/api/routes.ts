@@ -111,5 +111,13 @@ export function operatorRoutes(api: OperatorApi): Route[] {
         return ok(await api.replay(req.params.saga!, req.params.key!, { dryRun: dryRun ?? false }));
       },
     },
+    {
+      method: 'POST',
+      path: '/v1/sagas/:saga/:key/resume',
+      handler: async (req) => {
+        const { reason } = parseWith(discardRequestSchema, await req.body(), 'resume request');
+        return ok(await api.resumeSaga(req.params.saga!, req.params.key!, { reason }), 202);
+      },
+    },
   ];
 }

@@ -44,6 +44,15 @@ export interface EventsPage {
   truncated?: boolean;
 }
 
+/** What `resumeSaga` did. */
+export interface ResumeResult {
+  saga: string;
+  key: string;
+  /** The resume event, in the log; the instance applies it as its next step. */
+  eventId: string;
+  fromState: unknown;
+}
+
 /** Everything `sagas show` prints. */
 export interface SagaDetails {
   instance: SagaInstance;
@@ -136,5 +145,11 @@ export interface OperatorApi {
   /** Instances still running/compensating and not updated for `olderThanMs`. */
   replayTargets(filter: { saga?: string; olderThanMs: number; limit?: number }): Promise<ReplayTarget[]>;
   replay(saga: string, key: string, options: { dryRun: boolean }): Promise<ReplayResult>;
+  /**
+   * Resumes a `failed` instance whose state takes the operator's resume (`sagaflow.resume`, e.g. a
+   * `resumableFailedState`): publishes the resume event with the reason, which the instance applies as a step
+   * (recorded in its history). INVALID_STATE when it is not failed or cannot be resumed from its state.
+   */
+  resumeSaga(saga: string, key: string, options: { reason: string }): Promise<ResumeResult>;
   close(): Promise<void>;
 }

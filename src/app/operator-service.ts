@@ -12,11 +12,12 @@ import type { SagaDefinition } from '../core/saga/define-saga.js';
 import { formatDuration } from '../config/duration.js';
 import type {
   EventsPage, EventsQueryRequest, MigrateSummary, OperatorApi, OperatorStatus, PublishRequest, PublishResult, ReplayAction,
-  ReplayResult, ReplayTarget, SagaDetails, SagaWhy,
+  ReplayResult, ReplayTarget, ResumeResult, SagaDetails, SagaWhy,
 } from './operator-api.js';
 import { ReplayActionKind } from './operator-api.js';
 import { acceptedEvents } from './saga-introspection.js';
 import type { CompensationLog } from '../core/saga/compensation.js';
+import { RESUME_EVENT } from '../core/saga/resume.js';
 
 /** The most event data (and metadata, as JSON bytes) one page of `queryEvents` returns: 4 MiB. */
 export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
@@ -277,6 +278,23 @@ export class OperatorService implements OperatorApi {
   async replayTargets(filter: { saga?: string; olderThanMs: number; limit?: number }): Promise<ReplayTarget[]> {
     const found = await this.listSagas({ ...(filter.saga ? { saga: filter.saga } : {}), stuckForMs: filter.olderThanMs, limit: filter.limit ?? 1000 });
     return found.filter((i) => openStatuses.has(i.status)).map((i) => ({ saga: i.saga, key: i.key, status: i.status, updatedAt: i.updatedAt }));
+  }
+
+  async resumeSaga(saga: string, key: string, options: { reason: string }): Promise<ResumeResult> {
+    const instance = await this.instance(saga, key);
+    const def = this.saga(saga);
+    if (!def) throw new UnavailableError(`saga ${saga} is not loaded here, so it cannot be resumed`);
+    const state = typeof instance.state === 'string' ? instance.state : JSON.stringify(instance.state);
+    if (instance.status !== 'failed') {
+      throw new SagaflowError(ErrorCode.InvalidState, `${saga} ${key} is ${instance.status}, not failed: only a failed instance is resumed (a stuck one: sagaflow replay)`, { details: { status: instance.status } });
+    }
+    if (!acceptedEvents(def, instance).includes(RESUME_EVENT)) {
+      throw new SagaflowError(ErrorCode.InvalidState, `${saga} cannot be resumed from state ${state}: the state does not handle ${RESUME_EVENT} (see resumableFailedState in docs/sagas.md)`, { details: { state: instance.state } });
+    }
+    const event = this.o.registry.validate(createEvent({ type: RESUME_EVENT, data: { saga, key, reason: options.reason } }, this.clock.now()));
+    await this.o.publish(event);
+    this.logger.info({ saga, sagaKey: key, eventId: event.id }, 'saga resume requested by operator');
+    return { saga, key, eventId: event.id, fromState: instance.state };
   }
 
   async replay(saga: string, key: string, options: { dryRun: boolean }): Promise<ReplayResult> {

@@ -37,6 +37,7 @@ const byCode: Record<string, ExitCode> = {
   [ErrorCode.Concurrency]: ExitCode.Conflict,
   [ErrorCode.DuplicateEvent]: ExitCode.Conflict,
   [ErrorCode.SagaVersionMismatch]: ExitCode.Conflict,
+  [ErrorCode.InvalidState]: ExitCode.Conflict,
 };
 
 /** Exit code for an error (by its `code`, whether thrown locally or answered by the daemon). */

@@ -21,6 +21,8 @@ export const ErrorCode = {
   Stopped: 'STOPPED',
   AppendLockOrder: 'APPEND_LOCK_ORDER',
   LeaseLost: 'LEASE_LOST',
+  /** The operation does not fit the instance's state (resume of a saga that is not failed, or not resumable there). */
+  InvalidState: 'INVALID_STATE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

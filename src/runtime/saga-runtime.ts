@@ -10,6 +10,7 @@ import type { SagaDefinition } from '../core/saga/define-saga.js';
 import { Semaphore } from '../core/bus/semaphore.js';
 import { runStep, StepResult, timerInput, type StepOutcome } from './saga-step.js';
 import { TimerPoller, type TimerPollerOptions } from './timer-poller.js';
+import { isResumeForAnother } from '../core/saga/resume.js';
 
 /** Options of {@link SagaRuntime}. */
 export interface SagaRuntimeOptions {
@@ -128,7 +129,7 @@ export class SagaRuntime {
 
   /** Applies an event to every saga that declares its type. Resolves when all steps committed. */
   async handle(event: EventEnvelope): Promise<StepOutcome[]> {
-    const sagas = this.byType.get(event.type) ?? [];
+    const sagas = (this.byType.get(event.type) ?? []).filter((s) => !isResumeForAnother(event, s.name));
     const out: StepOutcome[] = [];
     for (const saga of sagas) out.push(await this.handleFor(saga, event));
     return out;
@@ -146,6 +147,7 @@ export class SagaRuntime {
     const lanes = new Map<string, Lane>();
     for (const event of events) {
       for (const saga of this.byType.get(event.type) ?? []) {
+        if (isResumeForAnother(event, saga.name)) continue;
         let lane: string;
         let fence: Fence | undefined;
         let key: string | undefined;

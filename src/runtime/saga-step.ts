@@ -8,6 +8,7 @@ import { decide, type Decision } from '../core/saga/decider.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
 import { finishedStatuses } from '../core/saga/status.js';
 import { timerEnvelope } from '../core/saga/timer-event.js';
+import { RESUME_EVENT } from '../core/saga/resume.js';
 
 /** What happened to one event for one saga. */
 export const StepResult = {
@@ -170,7 +171,11 @@ export async function runStep(tx: SagaStepTx, input: StepInput): Promise<StepOut
         create: !instance, expectedVersion: instance?.version ?? 0, definitionVersion: instance?.definitionVersion ?? saga.version,
         status: decision.status, state: decision.state, context: decision.context, snapshot: decision.snapshot,
       },
-      history: { fromState: decision.fromState, toState: decision.state, effects: decision.effects, kind: 'applied' },
+      history: {
+        fromState: decision.fromState, toState: decision.state, effects: decision.effects, kind: 'applied',
+        // An operator's resume is recorded as what it is, with the operator's reason.
+        ...(envelope.type === RESUME_EVENT ? { note: `operator resume: ${String(envelope.data.reason)}` } : {}),
+      },
       emitted: decision.emitted,
       timers: decision.timers,
       cancelledTimers: decision.cancelledTimers,

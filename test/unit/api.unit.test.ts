@@ -48,6 +48,7 @@ function fakeApi(calls: Array<[string, unknown[]]>): OperatorApi {
     }),
     replayTargets: rec('replayTargets', () => []),
     replay: rec('replay', (saga, key, o) => ({ saga: String(saga), key: String(key), dryRun: (o as { dryRun: boolean }).dryRun, actions: [] })),
+    resumeSaga: rec('resumeSaga', (saga, key) => ({ saga: String(saga), key: String(key), eventId: 'e-1', fromState: 'failed' })),
     close: async () => {},
   };
 }
@@ -199,12 +200,16 @@ describe('ApiClient', () => {
     await client.listSagas({ saga: 'S', status: 'running', stuckForMs: 60_000, limit: 7 });
     const replay = await client.replay('S', 'k 1', { dryRun: true });
     expect(replay).toEqual({ saga: 'S', key: 'k 1', dryRun: true, actions: [] });
+    expect(await client.resumeSaga('S', 'k 1', { reason: 'fixed upstream' })).toMatchObject({ saga: 'S', key: 'k 1', eventId: 'e-1' });
     expect(calls).toEqual([
       ['publish', [{ type: 'task.created', data: { a: 1 }, streamId: 's1' }]],
       ['queryEvents', [{ types: ['task.*', '*.created'], streamId: 's1', after: '1.2', limit: 5 }]],
       ['listSagas', [{ saga: 'S', status: 'running', stuckForMs: 60_000, limit: 7 }]],
       ['replay', ['S', 'k 1', { dryRun: true }]],
+      ['resumeSaga', ['S', 'k 1', { reason: 'fixed upstream' }]],
     ]);
+    // A resume needs a reason.
+    await expect(client.resumeSaga('S', 'k', { reason: ' ' })).rejects.toMatchObject({ status: 400, code: 'VALIDATION' });
   });
 
   it('turns error bodies into ApiRequestError with the server code', async () => {

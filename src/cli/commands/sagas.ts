@@ -136,4 +136,16 @@ export function sagasCommand(program: Command, ctx: CliContext): void {
       const w = await withOperator(opts, ctx, (api) => api.whySaga(saga, key));
       ctx.output.out(opts.json ? json(w) : why(w));
     });
+
+  sagas
+    .command('resume')
+    .description('resume a failed instance whose state allows it (compensation starts again, with a fresh attempt budget)')
+    .argument('<saga>')
+    .argument('<key>')
+    .requiredOption('--reason <text>', 'why (kept with the resume event, shown in the history)')
+    .action(async (saga: string, key: string, o: { reason: string }, cmd: Command) => {
+      const opts = globals(cmd);
+      const r = await withOperator(opts, ctx, (api) => api.resumeSaga(saga, key, { reason: o.reason }));
+      ctx.output.out(opts.json ? json(r) : `${saga} ${key}: resume requested (event ${r.eventId}) from state ${show(r.fromState)}; follow it with: sagaflow sagas show ${saga} ${key}`);
+    });
 }

@@ -32,6 +32,7 @@
  * });
  */
 import { assign, emit, type EventObject } from 'xstate';
+import { RESUME_EVENT } from './resume.js';
 import { SagaTag } from './status.js';
 
 /** A command or event a saga emits: becomes an outbox row. JSON-native `data`. */
@@ -159,6 +160,26 @@ export function compensationActions<TContext extends WithCompensation, TEvent ex
     failPendingCompensation: assign<TContext, TEvent, undefined, TEvent, never>(
       ({ context, event }) => ({ compensation: failPending(context.compensation, describeFailure(event)) }) as Partial<TContext>,
     ),
+    /** An operator's resume: a fresh attempt budget for the pending step (the errors are kept). */
+    resumeCompensation: assign<TContext, TEvent, undefined, TEvent, never>(
+      ({ context }) => ({ compensation: { ...context.compensation, attempt: 0 } }) as Partial<TContext>,
+    ),
+  };
+}
+
+/**
+ * A failed state an operator can resume (`sagaflow sagas resume <saga> <key> --reason …`): not final, tagged
+ * `failed` (the instance shows as failed and takes no other event), and on the operator's resume it goes back
+ * to `compensating` with a fresh attempt budget, so the pending undo is sent again.
+ *
+ * @example
+ * failed: resumableFailedState({ compensating: '#Trip.compensating', entry: 'notifyCompensationFailed' }),
+ */
+export function resumableFailedState<const TEntry extends string>(options: { compensating: string; entry: TEntry }) {
+  return {
+    tags: [SagaTag.Failed],
+    entry: options.entry,
+    on: { [RESUME_EVENT]: { target: options.compensating, actions: 'resumeCompensation' as const } },
   };
 }
 

@@ -1,6 +1,8 @@
 import type { AnyStateMachine } from 'xstate';
 import { SagaDefinitionError } from '../errors.js';
 import type { OnMissing, SagaConfig } from './definition.js';
+import { RESUME_EVENT, resumeEventSchema } from './resume.js';
+import type { EventEnvelope } from '../events/envelope.js';
 
 /** A checked saga definition, as the runtime uses it. Build with {@link defineSaga}. */
 export interface SagaDefinition<TMachine extends AnyStateMachine = AnyStateMachine> extends Readonly<SagaConfig<TMachine>> {
@@ -125,15 +127,25 @@ export function defineSaga<TMachine extends AnyStateMachine>(config: SagaConfig<
       if (ev && typeof ev === 'object' && typeof ev.type === 'string' && !ev.type.startsWith('xstate.')) internal.add(ev.type);
     }
   });
+  let resumable = false;
   walk(root, (node) => {
     for (const type of node.transitions.keys()) {
-      if (type.startsWith('xstate.') || type === '*' || eventTypes.has(type) || internal.has(type)) continue;
+      if (type === RESUME_EVENT) resumable = true;
+      if (type.startsWith('xstate.') || type === '*' || eventTypes.has(type) || internal.has(type) || type === RESUME_EVENT) continue;
       throw new SagaDefinitionError(name, `handles event "${type}", which is not declared in events (and not raised by the machine)`, { state: node.id, details: { event: type } });
     }
   });
 
+  // A saga that handles the operator's resume gets it declared, correlated by the key it names.
+  if (resumable) eventTypes.add(RESUME_EVENT);
   return Object.freeze({
     ...config,
+    ...(resumable
+      ? {
+          events: { ...config.events, [RESUME_EVENT]: resumeEventSchema },
+          correlate: { ...config.correlate, [RESUME_EVENT]: (e: EventEnvelope) => String(e.data.key) },
+        }
+      : {}),
     onMissing: config.onMissing ?? 'dead-letter',
     eventTypes,
     internalEvents: internal,

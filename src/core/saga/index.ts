@@ -5,10 +5,11 @@ export { decide, restoreSnapshot, timerEventId, type Decision, type DecideInput,
 export { emittedEventId, toEmittedEnvelope, toMachineEvent, type SagaMachineEvent } from './event-mapping.js';
 export { deriveStatus, SagaTag, finishedStatuses } from './status.js';
 export { timerEnvelope } from './timer-event.js';
+export { RESUME_EVENT, resumeEventSchema, type ResumeEvent } from './resume.js';
 export type { SagaRepository, SagaStepTx, SagaStepRead, SagaStepWrite, SagaInstanceWrite } from '../ports/saga-repository.js';
 export {
   emptyCompensationLog, recordStep, forgetStep, pendingStep, settlePending, failPending, isReplyToPending, isFailureOfPending,
-  describeFailure, compensationActions, compensationGuards, compensatingState, MAX_COMPENSATION_ERRORS,
+  describeFailure, compensationActions, compensationGuards, compensatingState, resumableFailedState, MAX_COMPENSATION_ERRORS,
   type SagaCommand, type CompensationStep, type CompensationLog, type CompensationGuardOptions, type CompensatingStateOptions,
 } from './compensation.js';
 export {
