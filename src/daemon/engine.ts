@@ -111,6 +111,15 @@ export function createEngine(options: EngineOptions): Engine {
     },
     async start() {
       if (started) return;
+      // A Redis bus that does not answer stops the start with one line (a hybrid bus falls back instead).
+      if (mode === 'daemon' && config.bus.type === 'redis' && delivery.probe) {
+        try {
+          await delivery.probe(3000);
+        } catch (err) {
+          await delivery.stop(0).catch(() => undefined); // close the connections still trying
+          throw err;
+        }
+      }
       started = true;
       await delivery.start();
     },

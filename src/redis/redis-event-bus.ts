@@ -15,6 +15,7 @@ import { MemoryDeadLetters } from '../memory/dead-letters.js';
 import { EntryField } from './entry-codec.js';
 import { RedisConsumer, type ConsumerContext } from './redis-consumer.js';
 import { DEFAULT_REDIS_PREFIX, resolveRedisUrl } from './redis-options.js';
+import { maskUrlCredentials } from '../observability/logger.js';
 
 /** Options of {@link createRedisBus}. */
 export interface RedisBusOptions {
@@ -179,7 +180,7 @@ export class RedisEventBus implements EventBus {
         new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no reply in ${timeoutMs} ms`)), timeoutMs))),
       ]);
     } catch (err) {
-      throw new UnavailableError(`Redis at ${this.url} is unavailable: ${(err as Error).message}`, { cause: err });
+      throw new UnavailableError(`Redis at ${maskUrlCredentials(this.url)} is unavailable: ${(err as Error).message}; check REDIS_URL`, { cause: err });
     } finally {
       clearTimeout(timer);
     }

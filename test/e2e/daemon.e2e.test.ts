@@ -802,7 +802,8 @@ describe.runIf(hasPostgres() && hasRedis())('no secret or payload in the daemon 
     redis.password = canary.redis;
     env = {
       DATABASE_URL: databaseUrl!, SAGAFLOW_SCHEMA: schema, SAGAFLOW_DATA_DIR: path.join(dir, '.sagaflow'), SAGAFLOW_LOG_LEVEL: 'debug',
-      SAGAFLOW_LOG_FORMAT: 'json', SAGAFLOW_API_TOKEN: canary.token, EVENT_BUS_TYPE: 'redis', REDIS_URL: redis.toString(),
+      // hybrid: a Redis that refuses the password is tolerated (it falls back), so the daemon runs and logs the refusals.
+      SAGAFLOW_LOG_FORMAT: 'json', SAGAFLOW_API_TOKEN: canary.token, EVENT_BUS_TYPE: 'hybrid', REDIS_URL: redis.toString(),
       REDIS_EVENT_CHANNEL_PREFIX: `sagaflow-e2e-${schema}`, SAGAFLOW_E2E_BROKEN_FLAG: flag,
     };
     daemon = await startDaemon(env);
@@ -845,4 +846,18 @@ describe.runIf(hasPostgres() && hasRedis())('no secret or payload in the daemon 
       expect(daemon.lines.filter((l) => l.includes(value)).map((l) => l.slice(0, 400)), `${what} canary in the daemon log`).toEqual([]);
     }
   }, 120_000);
+});
+
+describe('a Redis bus that does not answer', () => {
+  it('stops the start with one line and exit 4, the password masked', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sagaflow-e2e-noredis-'));
+    try {
+      const r = await cli({ SAGAFLOW_DATA_DIR: path.join(dir, '.sagaflow'), EVENT_BUS_TYPE: 'redis', REDIS_URL: 'redis://:secret-pw@127.0.0.1:1', SAGAFLOW_LOG_LEVEL: 'silent' }, 'run', '--port', '0');
+      expect(r.code).toBe(4);
+      expect(r.stderr).toMatch(/^sagaflow: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1 is unavailable: .*; check REDIS_URL$/);
+      expect(r.stderr).not.toContain('secret-pw');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
