@@ -116,7 +116,7 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
   late.ownership = ownership;
   const reader = ownership
     ? new SagaReader({
-        store, reader: reads, runtime, ownership, checkpoints, partitions: config.processing.partitions, batchSize: config.processing.batchSize,
+        store: reads, runtime, ownership, checkpoints, partitions: config.processing.partitions, batchSize: config.processing.batchSize,
         concurrency: config.bus.workers, legacyCheckpoint: SAGA_GROUP, logger, checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
         onApplied: (events, outcomes) => {
           if (!metrics) return;

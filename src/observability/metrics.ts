@@ -7,8 +7,7 @@ export interface SagaflowMetrics {
   eventsPublished: Counter<'event_type'>;
   /**
    * Handler invocations finished, by type, handler and status: `success`, `error` (threw), `timeout` (finished
-   * after its attempt timed out), `aborted` (finished after the bus stopped); saga steps: `success` | `error`
-   * (dead-lettered).
+   * after its attempt timed out); saga steps: `success` | `error` (dead-lettered).
    */
   eventsProcessed: Counter<'event_type' | 'handler' | 'status'>;
   /** Handler invocation time in seconds. */

@@ -88,7 +88,6 @@ export class GroupAppender {
     const outcomes: Array<{ ok: AppendResult } | { err: unknown }> = [];
     try {
       await appendTransaction(this.db, this.store.appendLock, async (tx) => {
-        outcomes.length = 0; // a retried transaction starts over
         for (const p of group) {
           try {
             outcomes.push({ ok: await this.store.appendValidated(tx, p.streamId, p.batch, p.options) });

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { EventRelay } from '../core/bus/event-relay.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import { parseCursor } from '../core/store/event-query.js';
-import type { EventStore, StoredEvent } from '../core/ports/event-store.js';
+import type { StoredEvent } from '../core/ports/event-store.js';
 import type { LogReader } from '../core/bus/shared-log-reads.js';
 import type { Fence } from '../core/ports/leases.js';
 import { partitionOf, type Ownership } from './ownership.js';
@@ -18,9 +18,8 @@ export interface PartitionCheckpoints {
 
 /** Options of {@link SagaReader}. */
 export interface SagaReaderOptions {
-  store: EventStore;
-  /** What the log is read through. @default store */
-  reader?: LogReader;
+  /** Where the log is read (the store, or the daemon's `SharedLogReads` over it). */
+  store: LogReader;
   runtime: SagaRuntime;
   ownership: Ownership;
   checkpoints: PartitionCheckpoints;
@@ -66,7 +65,7 @@ export class SagaReader {
 
   constructor(private readonly options: SagaReaderOptions) {
     this.relay = new EventRelay({
-      store: options.reader ?? options.store,
+      store: options.store,
       name: 'sagas',
       ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
       ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),

@@ -111,6 +111,16 @@ async function stopDaemon(d: DaemonProcess, signal: NodeJS.Signals = 'SIGTERM'):
   return code;
 }
 
+/** Drops a test's Postgres schema (what every daemon of the test wrote). */
+async function dropSchema(schema: string): Promise<void> {
+  const db = new PgDb({ connectionString: databaseUrl! });
+  try {
+    await db.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
+  } finally {
+    await db.close();
+  }
+}
+
 beforeAll(build, 180_000);
 
 describe('daemon on the embedded default (PGlite)', () => {
@@ -309,9 +319,7 @@ function twoDaemons(bus: 'memory' | 'redis'): void {
 
     afterAll(async () => {
       await Promise.all(daemons.map((d) => stopDaemon(d, 'SIGKILL')));
-      const db = new PgDb({ connectionString: databaseUrl! });
-      await db.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
-      await db.close();
+      await dropSchema(schema);
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
     });
 
@@ -485,9 +493,7 @@ describe.runIf(hasPostgres())('Postgres connections cut under load', () => {
   }, 120_000);
   afterAll(async () => {
     await stopDaemon(daemon, 'SIGKILL');
-    const db = new PgDb({ connectionString: databaseUrl! });
-    await db.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
-    await db.close();
+    await dropSchema(schema);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -566,9 +572,7 @@ function threeDaemonsKilledAtRandom(bus: 'memory' | 'redis', n: number): void {
     }, 120_000);
     afterAll(async () => {
       await Promise.all(daemons.filter((d): d is DaemonProcess => d !== undefined).map((d) => stopDaemon(d, 'SIGKILL')));
-      const db = new PgDb({ connectionString: databaseUrl! });
-      await db.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
-      await db.close();
+      await dropSchema(schema);
       if (bus === 'redis') {
         const redis = new Redis(redisUrl!);
         await redis.del(`${prefix}:stream`);
@@ -718,9 +722,7 @@ describe.runIf(hasPostgres())('a daemon paused past its lease (SIGSTOP / SIGCONT
       d.child.kill('SIGCONT');
       await stopDaemon(d, 'SIGKILL');
     }
-    const db = new PgDb({ connectionString: databaseUrl! });
-    await db.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
-    await db.close();
+    await dropSchema(schema);
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
@@ -810,9 +812,7 @@ describe.runIf(hasPostgres() && hasRedis())('no secret or payload in the daemon 
   }, 120_000);
   afterAll(async () => {
     await stopDaemon(daemon, 'SIGKILL');
-    const db = new PgDb({ connectionString: databaseUrl! });
-    await db.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
-    await db.close();
+    await dropSchema(schema);
     rmSync(dir, { recursive: true, force: true });
   });
 

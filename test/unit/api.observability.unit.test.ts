@@ -1,12 +1,12 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createEvent } from '../../src/core/events/envelope.js';
+import { createMemoryBus } from '../../src/memory/event-bus.js';
 import type { EventBus, EventHandler } from '../../src/core/ports/event-bus.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { instrumentBus } from '../../src/observability/instrument-bus.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import pino from 'pino';
-import { HandlerTimeoutError } from '../../src/core/bus/errors.js';
 
 function capture(): { stream: PassThrough; text: () => string } {
   const stream = new PassThrough();
@@ -72,9 +72,7 @@ describe('metrics', () => {
     await expect(handlers[0]!(event, ctx)).rejects.toThrow('boom');
     fail = false;
     // A handler that returns after the bus cut its attempt (timeout) did not succeed.
-    const late = new AbortController();
-    late.abort(new HandlerTimeoutError('h1', event.id, 10));
-    await handlers[0]!(event, { ...ctx, signal: late.signal });
+    await handlers[0]!(event, { ...ctx, timedOut: true });
 
     const text = await metrics.registry.metrics();
     expect(text).toContain('mcp_events_published_total{event_type="task.created"} 2');
@@ -83,6 +81,23 @@ describe('metrics', () => {
     expect(text).toContain('mcp_events_processed_total{event_type="task.created",handler="h1",status="timeout"} 1');
     expect(text).toContain('mcp_event_processing_duration_seconds_count{event_type="task.created",handler="h1"} 3');
     expect(text).toContain('mcp_event_queue_depth{queue_name="outbox"} 7');
+  });
+
+  it('a handler of a real bus that returns after its attempt timed out is counted as timeout', async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    const bus = instrumentBus(createMemoryBus(), metrics);
+    await bus.subscribe('slow.*', () => new Promise((r) => setTimeout(r, 80)), { handlerId: 'slow', timeoutMs: 20, maxAttempts: 1 });
+    await bus.start();
+    await bus.publish(createEvent({ type: 'slow.done', data: {} }));
+    const deadline = Date.now() + 3000;
+    let text = '';
+    while (Date.now() < deadline && !text.includes('status="timeout"')) {
+      await new Promise((r) => setTimeout(r, 20));
+      text = await metrics.registry.metrics();
+    }
+    await bus.stop();
+    expect(text).toContain('mcp_events_processed_total{event_type="slow.done",handler="slow",status="timeout"} 1');
+    expect(text).not.toContain('handler="slow",status="success"');
   });
 
   it('uses a private registry per instance', async () => {

@@ -235,6 +235,10 @@ class Attempt implements Cuttable, HandlerContext {
     return this.controller.signal;
   }
 
+  get timedOut(): boolean {
+    return this.cutReason instanceof HandlerTimeoutError;
+  }
+
   get logger(): Logger {
     return (this.childLogger ??= this.delivery.log().child({ attempt: this.attempt }));
   }

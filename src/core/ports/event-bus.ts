@@ -21,6 +21,8 @@ export interface HandlerContext {
   attempt: number;
   /** Aborted when the handler times out or the bus stops. */
   signal: AbortSignal;
+  /** True once this attempt ran past its timeout (read after the handler returned: it did not succeed). */
+  readonly timedOut?: boolean;
   logger: Logger;
 }
 
