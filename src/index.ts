@@ -28,3 +28,5 @@ export * from './observability/index.js';
 export * from './api/index.js';
 export { startDaemon, type Daemon } from './daemon/daemon.js';
 export { createEngine } from './daemon/engine.js';
+export { defineHandler, isHandlerDefinition, type HandlerConfig, type HandlerDefinition, type HandlerDelivery, type CommandContext, type Reply } from './core/worker/define-handler.js';
+export { WorkLeaseLostError } from './core/worker/worker-loop.js';

@@ -73,3 +73,38 @@ export function searchToObject(params: URLSearchParams, multi: readonly string[]
   }
   return out;
 }
+
+const workerCount = (min: number, max: number) => z.number().int().min(min).max(max);
+
+/** `POST /v1/workers/:name/register`. */
+export const registerWorkerSchema = z.strictObject({
+  handles: z.array(z.string().min(1).max(200)).min(1).max(100),
+  maxAttempts: workerCount(1, 1000).optional(),
+});
+
+/** `POST /v1/workers/:name/claim`. */
+export const claimRequestSchema = z.strictObject({
+  /** This worker process, as shown by `status` (e.g. `host:pid`). */
+  workerId: z.string().min(1).max(200),
+  max: workerCount(1, 100).default(1),
+  leaseMs: workerCount(100, 3_600_000).default(30_000),
+  waitMs: workerCount(0, 30_000).default(20_000),
+});
+
+/** `POST /v1/workers/:name/commands/:eventId/complete`: the replies are checked like published events. */
+export const completeRequestSchema = z.strictObject({
+  leaseToken: z.uuid(),
+  replies: z.array(z.unknown()).max(100).default([]),
+});
+
+/** `POST /v1/workers/:name/commands/:eventId/fail`. */
+export const failRequestSchema = z.strictObject({
+  leaseToken: z.uuid(),
+  attempt: workerCount(1, 1_000_000),
+  error: z.strictObject({ message: z.string().max(4000), code: z.string().max(100).optional() }),
+  /** Dead-letter now: retrying cannot help (the command fails its schema). */
+  final: z.boolean().optional(),
+});
+
+/** `POST /v1/workers/:name/commands/:eventId/extend`. */
+export const extendRequestSchema = z.strictObject({ leaseToken: z.uuid(), leaseMs: workerCount(100, 3_600_000) });

@@ -10,6 +10,8 @@ export interface RouteRequest {
   query: URLSearchParams;
   /** Parsed JSON body (POST only). */
   body: () => Promise<unknown>;
+  /** Aborted when the client goes away or the server stops (ends a long-poll early). */
+  signal: AbortSignal;
 }
 
 export interface RouteResponse {

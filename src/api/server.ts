@@ -9,6 +9,8 @@ import { readJsonBody } from './body.js';
 import { HttpError, HttpErrorCode, toErrorResponse } from './http-errors.js';
 import type { OperatorApi } from '../app/operator-api.js';
 import { operatorRoutes, type Route } from './routes.js';
+import { workerRoutes } from './worker-routes.js';
+import type { WorkService } from '../app/work-service.js';
 import { unstorableString } from '../core/events/storable.js';
 
 export interface ApiServerOptions {
@@ -27,6 +29,8 @@ export interface ApiServerOptions {
    */
   ready?: () => Promise<boolean | { ready: boolean; checks: Record<string, string> }>;
   metrics?: SagaflowMetrics;
+  /** Worker delivery: serves `/v1/workers` (remote workers) when given. */
+  work?: WorkService;
   logger?: Logger;
   /**
    * Host names a request's `Host` header may carry (against DNS rebinding: a web page whose name resolves to
@@ -105,12 +109,12 @@ function send(res: ServerResponse, status: number, body: unknown, extra: Record<
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const logger = options.logger ?? pino({ level: 'silent' });
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
-  const routes: CompiledRoute[] = operatorRoutes(options.api).map((r) => ({ ...r, segments: r.path.split('/').filter(Boolean) }));
+  const routes: CompiledRoute[] = [...operatorRoutes(options.api), ...(options.work ? workerRoutes(options.work) : [])].map((r) => ({ ...r, segments: r.path.split('/').filter(Boolean) }));
   const ready = options.ready ?? (() => Promise.resolve(true));
   const allowedHosts = (options.allowedHosts ?? defaultAllowedHosts(options.host ?? '127.0.0.1'))?.map((h) => hostName(h));
 
   /** `at.route`: the route a request matched (its template), for the metric's label even when it fails. */
-  const handle = async (req: IncomingMessage, res: ServerResponse, at: { route: string }): Promise<string> => {
+  const handle = async (req: IncomingMessage, res: ServerResponse, at: { route: string }, signal: AbortSignal): Promise<string> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
     if (allowedHosts && !allowedHosts.includes(hostName(req.headers.host ?? ''))) {
@@ -149,7 +153,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         const why = unstorableString(value);
         if (why) throw new ValidationError('request query', [{ path: name, message: why }]);
       }
-      const result = await route.handler({ params, query: url.searchParams, body: () => readJsonBody(req, maxBody) });
+      const result = await route.handler({ params, query: url.searchParams, body: () => readJsonBody(req, maxBody), signal });
       send(res, result.status ?? 200, result.body);
       return route.path;
     }
@@ -162,16 +166,23 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   // connections opened before: nothing is accepted after the signal.
   let closing = false;
   const inFlight = new Set<ServerResponse>();
+  const aborts = new Set<AbortController>();
   const server = createServer((req, res) => {
     inFlight.add(res);
-    res.once('close', () => inFlight.delete(res));
+    const abort = new AbortController();
+    aborts.add(abort);
+    res.once('close', () => {
+      inFlight.delete(res);
+      aborts.delete(abort);
+      abort.abort();
+    });
     if (closing) {
       options.metrics?.httpRequests.inc({ route: 'shutting-down', status: '503' });
       send(res, 503, { code: 'UNAVAILABLE', message: 'the daemon is shutting down; retry against another daemon or after restart', details: {} }, { connection: 'close' });
       return;
     }
     const at = { route: 'unmatched' };
-    handle(req, res, at).then(
+    handle(req, res, at, abort.signal).then(
       (route) => options.metrics?.httpRequests.inc({ route, status: String(res.statusCode) }),
       (err: unknown) => {
         const { status, body, internal } = toErrorResponse(err);
@@ -217,6 +228,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     server,
     stop({ timeoutMs = 5000 } = {}) {
       closing = true;
+      for (const abort of aborts) abort.abort(); // long-polls answer now (with nothing)
       // Requests in flight finish, and their connections close after the response instead of idling.
       for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
       stopping ??= new Promise<void>((resolve) => {

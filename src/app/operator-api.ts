@@ -1,3 +1,4 @@
+import type { WorkerState } from '../core/ports/work-queue.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import type { DeadLetter, DeadLetterFilter } from '../core/ports/dead-letters.js';
 import type { StoredEvent } from '../core/ports/event-store.js';
@@ -119,6 +120,8 @@ export interface OperatorStatus {
   url?: string;
   pid?: number;
   startedAt?: string;
+  /** The workers that answer commands (in process and remote), with their queues. */
+  workers?: WorkerState[];
 }
 
 export interface MigrateSummary {

@@ -1,3 +1,4 @@
+import type { WorkerState } from '../core/ports/work-queue.js';
 import type { Logger } from 'pino';
 import pino from 'pino';
 import { ErrorCode, NotFoundError, SagaflowError, UnavailableError, ValidationError } from '../core/errors.js';
@@ -45,6 +46,8 @@ export interface OperatorServiceOptions {
   clock?: Clock;
   logger?: Logger;
   status?: Partial<OperatorStatus>;
+  /** The workers and their queues, for `status`. */
+  workers?: () => Promise<WorkerState[]>;
 }
 
 const openStatuses = new Set(['running', 'compensating', 'suspended']);
@@ -66,7 +69,8 @@ export class OperatorService implements OperatorApi {
   }
 
   async status(): Promise<OperatorStatus> {
-    return { mode: this.o.mode, database: this.o.database, schema: this.o.schema, sagas: [...this.sagaByName.keys()], ...this.o.status };
+    const workers = this.o.workers ? await this.o.workers() : undefined;
+    return { mode: this.o.mode, database: this.o.database, schema: this.o.schema, sagas: [...this.sagaByName.keys()], ...this.o.status, ...(workers ? { workers } : {}) };
   }
 
   async migrate(): Promise<MigrateSummary> {

@@ -21,6 +21,8 @@ export const ErrorCode = {
   Stopped: 'STOPPED',
   AppendLockOrder: 'APPEND_LOCK_ORDER',
   LeaseLost: 'LEASE_LOST',
+  /** A worker answered a command after its lease went to another worker. */
+  WorkLeaseLost: 'WORK_LEASE_LOST',
   /** The operation does not fit the instance's state (resume of a saga that is not failed, or not resumable there). */
   InvalidState: 'INVALID_STATE',
 } as const;

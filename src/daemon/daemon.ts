@@ -10,13 +10,16 @@ import { migrate } from '../postgres/migrate.js';
 import { acquireDataDirLock, ensureTokenFile, readDaemonInfo, removeDaemonInfo, writeDaemonInfo } from './daemon-files.js';
 import { openDatabase, type OpenedDatabase } from './database.js';
 import { createEngine, type Engine } from './engine.js';
-import { loadSagas } from './load-sagas.js';
+import { loadSagaModule } from './load-sagas.js';
+import type { HandlerDefinition } from '../core/worker/define-handler.js';
 
 export interface DaemonOptions {
   config: SagaflowConfig;
   logger?: Logger;
   /** Saga definitions; default: loaded from `config.sagas` or the bundled `sagas/`. */
   sagas?: readonly SagaDefinition[];
+  /** Command handlers run in process; default: those the sagas module exports (none with `sagas` given). */
+  handlers?: readonly HandlerDefinition[];
 }
 
 /** A running daemon. */
@@ -39,7 +42,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const logger = options.logger ?? pino({ level: 'silent' });
   const embedded = config.store.type === 'pglite';
 
-  const sagas = options.sagas ?? (await loadSagas(config.sagas));
+  const loaded = options.sagas ? { sagas: options.sagas, handlers: [] } : await loadSagaModule(config.sagas);
+  const sagas = loaded.sagas;
+  const handlers = options.handlers ?? loaded.handlers;
   // PGlite allows one process per data directory: hold its lock for the daemon's life, and say
   // "starting" in daemon.json at once so a CLI waits for the URL instead of opening the database.
   let release = () => {};
@@ -74,7 +79,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const metrics = createMetrics({
       queueDepths: async () => ({ due_timers: (await queue.engine?.repository.countDueTimers()) ?? 0 }),
     });
-    engine = createEngine({ config, database, sagas, mode: 'daemon', logger, metrics });
+    engine = createEngine({ config, database, sagas, handlers, mode: 'daemon', logger, metrics });
     queue.engine = engine;
     await engine.start();
 
@@ -82,7 +87,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     let ready = false;
     const started = { engine };
     api = await startApiServer({
-      api: engine.operator, token, host: config.http.host, port: config.http.port, maxBodyBytes: config.http.maxBodyBytes, metrics,
+      api: engine.operator, token, ...(engine.work ? { work: engine.work } : {}), host: config.http.host, port: config.http.port, maxBodyBytes: config.http.maxBodyBytes, metrics,
       ...(config.http.allowedHosts ? { allowedHosts: config.http.allowedHosts } : {}),
       logger: logger.child({ component: 'api' }),
       ready: async () => {
@@ -94,7 +99,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const url = api.url;
     writeDaemonInfo(config.dataDir, { pid: process.pid, url, startedAt: new Date().toISOString(), database: database.kind, schema: config.database.schema });
     ready = true;
-    logger.info({ url, sagas: sagas.map((s) => s.name), bus: config.bus.type }, `sagaflow daemon listening on ${url}`);
+    logger.info({ url, sagas: sagas.map((s) => s.name), handlers: handlers.map((h) => h.name), bus: config.bus.type }, `sagaflow daemon listening on ${url}`);
 
     const running = { engine, api };
     let stopping: Promise<void> | undefined;

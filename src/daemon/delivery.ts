@@ -14,6 +14,10 @@ import type { Storage } from './storage.js';
 import { subscribeConfigured } from './subscriptions.js';
 import { buildTransport } from './transport.js';
 import { SharedLogReads } from '../core/bus/shared-log-reads.js';
+import { parseWorkNotification } from '../postgres/work-queue.js';
+import { WorkerFeed } from '../runtime/worker-feed.js';
+import { WorkWaiters } from '../runtime/work-waiters.js';
+
 
 /** Subscription group of the saga runtime on a bus (and the checkpoint of the unpartitioned reader before 0.2). */
 /**
@@ -26,6 +30,10 @@ const CHECKPOINT_INTERVAL_MS = 250;
 export const SAGA_GROUP = 'sagaflow.sagas';
 /** The lease of the bus relay (store → transport): one owner across the daemons of a schema. */
 export const RELAY_LEASE = 'relay:bus-relay';
+/** The lease of the worker feed (log → work items): one owner across the daemons of a schema. */
+export const WORKER_FEED_LEASE = 'relay:worker-feed';
+/** The worker feed's checkpoint. */
+const WORKER_FEED = 'worker-feed';
 
 /** How events reach the sagas and the subscribers. */
 export interface Delivery {
@@ -34,6 +42,10 @@ export interface Delivery {
   readonly bus: DurableEventBus | undefined;
   /** Wakes this process's followers of the log after a local commit that appended. */
   wake(): void;
+  /** The worker feed (daemon mode): records the commands of registered workers. */
+  readonly feed: WorkerFeed | undefined;
+  /** Wakes the workers waiting for commands (long-polls, in-process loops) when the feed records some. */
+  readonly waiters: WorkWaiters;
   /** Pings the transport's server (Redis), when it has one. */
   readonly probe: ((timeoutMs: number) => Promise<void>) | undefined;
   start(): Promise<void>;
@@ -69,28 +81,37 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
   const reads = new SharedLogReads(store);
   let bus: DurableEventBus | undefined;
   let probe: Delivery['probe'];
+  // A singleton follower's checkpoint is saved only while this daemon holds its lease at the same epoch.
+  const fencedBy = (lease: string) => ({
+    load: (name: string) => checkpoints.load(name),
+    save: async (name: string, cursor: string) => {
+      const fence = late.ownership?.fence(lease);
+      if (!fence || (await checkpoints.saveFenced([{ name, cursor, fence }])).length > 0) {
+        late.ownership?.lost(lease);
+        throw new LeaseLostError(lease, instanceId, fence?.epoch ?? 0);
+      }
+    },
+  });
   if (daemon) {
     const built = buildTransport(config, storage, logger);
     if (built.ping && config.bus.type !== 'memory') probe = (ms) => built.ping!(ms);
     const transport = metrics ? instrumentBus(built, metrics) : built;
-    const relayCheckpoints = {
-      load: (name: string) => checkpoints.load(name),
-      save: async (name: string, cursor: string) => {
-        const fence = late.ownership?.fence(RELAY_LEASE);
-        if (!fence || (await checkpoints.saveFenced([{ name, cursor, fence }])).length > 0) {
-          late.ownership?.lost(RELAY_LEASE);
-          throw new LeaseLostError(RELAY_LEASE, instanceId, fence?.epoch ?? 0);
-        }
-      },
-    };
     bus = createDurableBus({
-      store, reader: reads, transport, checkpoints: relayCheckpoints, relayName: 'bus-relay', batchSize: config.processing.batchSize, logger, startRelay: false,
+      store, reader: reads, transport, checkpoints: fencedBy(RELAY_LEASE), relayName: 'bus-relay', batchSize: config.processing.batchSize, logger, startRelay: false,
       checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
     });
   }
+  const waiters = new WorkWaiters();
+  const feed = daemon
+    ? new WorkerFeed({
+        queue: storage.workQueue, reader: reads, checkpoints: fencedBy(WORKER_FEED_LEASE), name: WORKER_FEED, batchSize: config.processing.batchSize,
+        checkpointIntervalMs: CHECKPOINT_INTERVAL_MS, onEnqueued: (workers) => waiters.notify(workers), logger,
+      })
+    : undefined;
   const wake = () => {
     reads.invalidate();
     bus?.relay.poke();
+    feed?.relay.poke();
     late.reader?.poke();
   };
   const runtime = new SagaRuntime({
@@ -99,10 +120,17 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
   });
   const ownership = daemon
     ? new Ownership({
-        leases, owner: instanceId, partitions: config.processing.partitions, ttlMs: config.processing.leaseTtlMs, singletons: [RELAY_LEASE], logger,
+        leases, owner: instanceId, partitions: config.processing.partitions, ttlMs: config.processing.leaseTtlMs, singletons: [RELAY_LEASE, WORKER_FEED_LEASE], logger,
         onChange: () => {
           if (!running) return; // stopping: the relay and the reader are being stopped
           late.reader?.rewind();
+          if (ownership!.fence(WORKER_FEED_LEASE)) {
+            if (!feedRunning) feed?.start();
+            feedRunning = true;
+          } else if (feedRunning) {
+            feedRunning = false;
+            void feed?.stop();
+          }
           if (!bus) return;
           if (ownership!.fence(RELAY_LEASE)) {
             bus.relay.rewind();
@@ -129,10 +157,11 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
     : undefined;
   late.reader = reader;
 
+  let feedRunning = false;
   let subscriptions: Subscription[] = [];
   let unlisten: (() => Promise<void>) | undefined;
   return {
-    runtime, bus, wake, probe,
+    runtime, bus, wake, probe, feed, waiters,
     async start() {
       running = true;
       if (daemon) {
@@ -150,10 +179,18 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
       await bus?.start();
       if (daemon && database.db.listen) {
         // Other processes' commits wake this one; its own come back too and are ignored (local pokes did it).
-        unlisten = await database.db.listen(store.channel, (from) => {
-          if (from !== instanceId) wake();
+        // Work notifications wake the workers waiting here for those commands.
+        unlisten = await database.db.listen(store.channel, (payload) => {
+          const work = parseWorkNotification(payload);
+          if (work) {
+            if (work.from !== instanceId) waiters.notify(work.workers);
+          } else if (payload !== instanceId) {
+            wake();
+          }
         });
       }
+      // The worker feed of a new schema starts at the head of the log, not at its beginning.
+      if (feed && (await checkpoints.load(WORKER_FEED)) === undefined) await checkpoints.save(WORKER_FEED, await store.headCursor());
       await ownership?.start();
       reader?.start();
     },
@@ -163,6 +200,8 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
       // partitions and the relay are handed back at once: the next owner need not wait for them to expire.
       await reader?.stop();
       await bus?.relay.stop();
+      feedRunning = false;
+      await feed?.stop();
       await ownership?.stop();
       await unlisten?.().catch(() => undefined);
       await runtime.stop();

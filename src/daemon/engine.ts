@@ -17,6 +17,9 @@ import type { SagaRuntime } from '../runtime/saga-runtime.js';
 import type { OpenedDatabase } from './database.js';
 import { buildDelivery, SAGA_GROUP } from './delivery.js';
 import { buildStorage } from './storage.js';
+import { WorkService } from '../app/work-service.js';
+import type { HandlerDefinition } from '../core/worker/define-handler.js';
+import { WorkerLoop } from '../core/worker/worker-loop.js';
 
 export { RELAY_LEASE, SAGA_GROUP } from './delivery.js';
 
@@ -24,6 +27,8 @@ export interface EngineOptions {
   config: SagaflowConfig;
   database: OpenedDatabase;
   sagas: readonly SagaDefinition[];
+  /** Command handlers the daemon runs in process (daemon mode). */
+  handlers?: readonly HandlerDefinition[];
   /** `daemon`: bus, relay, saga reader, leases and timer poller. `direct`: steps run in this process on demand, no bus. */
   mode: 'daemon' | 'direct';
   /** This process's identity in leases and notifications. @default host:pid:random */
@@ -41,6 +46,8 @@ export interface Engine {
   /** The durable bus (daemon mode): `publish` appends to the store, a relay carries events to the transport. */
   readonly bus: DurableEventBus | undefined;
   readonly operator: OperatorService;
+  /** Worker delivery (daemon mode): what in-process loops and the HTTP API's `/v1/workers` use. */
+  readonly work: WorkService | undefined;
   /** Starts delivery: leases, the saga reader, the relay, the timer poller (daemon mode). */
   start(): Promise<void>;
   /** Each dependency this configuration uses (`database`, `redis`) and its state: `ok` or what is wrong. */
@@ -75,6 +82,22 @@ export function createEngine(options: EngineOptions): Engine {
   const delivery = buildDelivery({ config, database, storage, sagas, mode, instanceId, logger, metrics: options.metrics });
   const { runtime, bus } = delivery;
   const sagaByName = new Map(sagas.map((s) => [s.name, s]));
+  const handlers = options.handlers ?? [];
+  const retry = config.processing.retry;
+  const work = mode === 'daemon'
+    ? new WorkService({
+        queue: storage.workQueue, waiters: delivery.waiters, maxAttempts: retry.maxAttempts,
+        backoff: { type: retry.backoff, initialMs: retry.initialMs, maxMs: retry.maxMs },
+        validate: (streamId, events) => store.validate(streamId, events),
+        onAppended: () => delivery.wake(),
+      })
+    : undefined;
+  const loops = work
+    ? handlers.map((handler) => new WorkerLoop({
+        source: work, handler, by: instanceId, logger: logger.child({ component: 'worker' }),
+        defaults: { timeoutMs: config.processing.timeoutMs, maxAttempts: retry.maxAttempts, concurrency: config.bus.workers },
+      }))
+    : [];
 
   const publish = async (event: EventEnvelope): Promise<{ position?: number }> => {
     const appended = await storage.appender.append(event.streamId, [event]);
@@ -88,6 +111,7 @@ export function createEngine(options: EngineOptions): Engine {
     const saga = letter.saga ? sagaByName.get(letter.saga) : undefined;
     if (saga) await runtime.handleFor(saga, letter.event, { unpark: true });
     else if (letter.handlerId.startsWith(SAGA_GROUP) || letter.handlerId.startsWith('saga:')) await runtime.handle(letter.event);
+    else if (await storage.workQueue.requeue(letter.handlerId, letter.event.id)) delivery.wake();
     else throw new UnavailableError(`dead letter ${letter.id} belongs to handler ${letter.handlerId}, which this process does not run`);
   };
 
@@ -97,11 +121,12 @@ export function createEngine(options: EngineOptions): Engine {
     fireTimer: async (timer) => void (await runtime.fireTimer(timer)),
     logger,
     status: { bus: mode === 'daemon' ? config.bus.type : 'none (direct)' },
+    workers: () => storage.workQueue.list(),
   });
 
   let started = false;
   return {
-    store, repository, registry, runtime, bus, operator,
+    store, repository, registry, runtime, bus, operator, work,
     async health() {
       const [db, redis] = await Promise.all([
         database.db.query('SELECT 1').then(() => 'ok', reason),
@@ -122,10 +147,13 @@ export function createEngine(options: EngineOptions): Engine {
       }
       started = true;
       await delivery.start();
+      for (const loop of loops) await loop.start();
     },
     async stop({ drainTimeoutMs = config.shutdownTimeoutMs } = {}) {
       if (!started) return;
       started = false;
+      // Workers first: commands they finish still reach the log; the rest are handed back for a retry.
+      await Promise.all(loops.map((loop) => loop.stop({ drainTimeoutMs })));
       await delivery.stop(drainTimeoutMs);
     },
   };

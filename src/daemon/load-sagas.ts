@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../core/errors.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
+import { isHandlerDefinition, type HandlerDefinition } from '../core/worker/define-handler.js';
 
 function isSaga(value: unknown): value is SagaDefinition {
   return typeof value === 'object' && value !== null && (value as { defined?: unknown }).defined === true && typeof (value as { name?: unknown }).name === 'string';
@@ -17,6 +18,20 @@ export function sagasOf(mod: Record<string, unknown>): SagaDefinition[] {
   return [...found.values()];
 }
 
+/** Every command handler a module exports (named exports and arrays of them), each once; two with one name are an error. */
+export function handlersOf(mod: Record<string, unknown>): HandlerDefinition[] {
+  const found = new Map<string, HandlerDefinition>();
+  for (const value of Object.values(mod)) {
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (!isHandlerDefinition(v)) continue;
+      const seen = found.get(v.name);
+      if (seen && seen !== v) throw new ConfigError(`two handlers are named "${v.name}": handler names must be unique`, { key: 'sagas', value: v.name });
+      found.set(v.name, v);
+    }
+  }
+  return [...found.values()];
+}
+
 /** The bundled example sagas (`sagas/index`), next to the compiled code or the sources under tsx. */
 async function bundled(): Promise<Record<string, unknown>> {
   return (await import(new URL('../../sagas/index.js', import.meta.url).href)) as Record<string, unknown>;
@@ -27,6 +42,11 @@ async function bundled(): Promise<Record<string, unknown>> {
  * `index.ts`), else the bundled `sagas/`. A `.ts` module needs a TypeScript loader (`tsx`).
  */
 export async function loadSagas(source: string | undefined, cwd = process.cwd()): Promise<SagaDefinition[]> {
+  return (await loadSagaModule(source, cwd)).sagas;
+}
+
+/** The sagas and command handlers of a sagas module (see {@link loadSagas}). */
+export async function loadSagaModule(source: string | undefined, cwd = process.cwd()): Promise<{ sagas: SagaDefinition[]; handlers: HandlerDefinition[] }> {
   let mod: Record<string, unknown>;
   if (source === undefined) {
     mod = await bundled();
@@ -45,6 +65,9 @@ export async function loadSagas(source: string | undefined, cwd = process.cwd())
     }
   }
   const sagas = sagasOf(mod);
-  if (sagas.length === 0 && source !== undefined) throw new ConfigError(`sagas module ${source} exports no saga (export the results of defineSaga())`, { key: 'sagas', value: source });
-  return sagas;
+  const handlers = handlersOf(mod);
+  if (sagas.length === 0 && handlers.length === 0 && source !== undefined) {
+    throw new ConfigError(`sagas module ${source} exports no saga or handler (export the results of defineSaga() and defineHandler())`, { key: 'sagas', value: source });
+  }
+  return { sagas, handlers };
 }

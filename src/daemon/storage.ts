@@ -6,6 +6,7 @@ import { PostgresEventStore } from '../postgres/event-store.js';
 import { GroupAppender } from '../postgres/group-appender.js';
 import { PostgresLeases } from '../postgres/leases.js';
 import { PostgresSagaRepository } from '../postgres/saga-repository.js';
+import { PostgresWorkQueue } from '../postgres/work-queue.js';
 import type { OpenedDatabase } from './database.js';
 
 /** The storage side of an engine: the event log, saga storage, checkpoints and leases on one database. */
@@ -20,6 +21,8 @@ export interface Storage {
   readonly repository: PostgresSagaRepository;
   readonly checkpoints: PostgresCheckpoints;
   readonly leases: PostgresLeases;
+  /** The commands workers have to answer. */
+  readonly workQueue: PostgresWorkQueue;
 }
 
 /** Builds the storage parts; `instanceId` is the payload of this process's commit notifications. */
@@ -32,13 +35,15 @@ export function buildStorage(config: SagaflowConfig, database: OpenedDatabase, s
     storeRegistry.registerAll(saga.events);
   }
   const store = new PostgresEventStore(database.db, { schema, registry: storeRegistry, notifier: instanceId });
+  // Emitted events enter the log in the step's transaction: the repository appends through the store.
+  const repository = new PostgresSagaRepository(database.db, { schema, store });
   return {
     registry,
     storeRegistry,
     store,
     appender: new GroupAppender(store, database.db),
-    // Emitted events enter the log in the step's transaction: the repository appends through the store.
-    repository: new PostgresSagaRepository(database.db, { schema, store }),
+    repository,
+    workQueue: new PostgresWorkQueue(database.db, store, repository.deadLetters, { schema, notifier: instanceId }),
     checkpoints: new PostgresCheckpoints(database.db, { schema }),
     leases: new PostgresLeases(database.db, { schema }),
   };

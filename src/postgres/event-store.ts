@@ -25,7 +25,7 @@ export interface PostgresEventStoreOptions {
   maxEventBytes?: number;
 }
 
-interface EventRow {
+export interface EventRow {
   position: string | number;
   tx_text: string;
   event_id: string;
@@ -43,10 +43,10 @@ interface EventRow {
 // ("100" < "99"), which both skips events and defeats the (tx_id, position) index.
 // occurred_at is formatted by the server in the envelope's ISO form: parsing it into a Date and back
 // was a measurable share of catch-up time.
-const columns = `position, tx_id::text AS tx_text, event_id, stream_id, version, type, aggregate_type, data, metadata,
+export const eventColumns = `position, tx_id::text AS tx_text, event_id, stream_id, version, type, aggregate_type, data, metadata,
   to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at`;
 
-function toStored(r: EventRow): StoredEvent {
+export function toStored(r: EventRow): StoredEvent {
   const position = Number(r.position);
   return {
     id: r.event_id,
@@ -255,7 +255,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   private async findStored(q: Queryable, ids: string[]): Promise<StoredEvent[]> {
-    const { rows } = await q.query<EventRow>(`SELECT ${columns} FROM ${this.s}.events WHERE event_id = ANY($1::uuid[]) ORDER BY position`, [ids]);
+    const { rows } = await q.query<EventRow>(`SELECT ${eventColumns} FROM ${this.s}.events WHERE event_id = ANY($1::uuid[]) ORDER BY position`, [ids]);
     return rows.map(toStored);
   }
 
@@ -277,7 +277,7 @@ export class PostgresEventStore implements EventStore {
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
     const { rows } = await this.db.query<EventRow>(
-      `SELECT ${columns} FROM ${this.s}.events WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`,
+      `SELECT ${eventColumns} FROM ${this.s}.events WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`,
       [streamId, options.fromVersion ?? 1, options.limit ?? null],
     );
     return rows.map(toStored);
@@ -298,13 +298,27 @@ export class PostgresEventStore implements EventStore {
     // open, so every visible row is final and the bound is not needed (one statement instead of two).
     const bound = this.db.dialect === 'pglite' ? null : (await this.db.query<{ bound: string }>(this.boundSql, [], { name: this.boundName })).rows[0]!.bound;
     const { rows } = await this.db.query<EventRow>(
-      `SELECT ${columns} FROM ${this.s}.events
+      `SELECT ${eventColumns} FROM ${this.s}.events
        WHERE (tx_id, position) > ($1::xid8, $2::bigint) AND ($4::xid8 IS NULL OR tx_id < $4::xid8)
        ORDER BY tx_id, position LIMIT $3`,
       [after.txId, after.position, limit, bound],
     );
     const events = rows.map(toStored);
     return { events, next: events.at(-1)?.cursor ?? options.after };
+  }
+
+  /**
+   * A cursor at the head of the log: every event committed so far is at or before it (as `readAll` orders
+   * them), and every event that commits later is after it. A new follower starts here instead of reading the
+   * whole history. It may stand a little before the last commits (those still ending are read again).
+   */
+  async headCursor(): Promise<string> {
+    // Below the bound every appending transaction has ended (ADR 0006); on PGlite nothing is open during
+    // this statement, so the snapshot's xmax is that bound.
+    const bound = this.db.dialect === 'pglite'
+      ? (await this.db.query<{ bound: string }>(`SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS bound`)).rows[0]!.bound
+      : (await this.db.query<{ bound: string }>(this.boundSql, [], { name: this.boundName })).rows[0]!.bound;
+    return `${BigInt(bound) - 1n}.9223372036854775807`;
   }
 
   async query(query: EventQuery): Promise<StoredEvent[]> {
@@ -330,12 +344,12 @@ export class PostgresEventStore implements EventStore {
     if (q.metadata) where.push(`metadata @> ${bind(JSON.stringify(q.metadata))}::jsonb`);
     // order is 'asc' | 'desc' from a zod enum: chosen from an allow-list, never copied from input text.
     const order = q.order === 'desc' ? 'DESC' : 'ASC';
-    let sql = `SELECT ${q.maxBytes === undefined ? columns : '*'} FROM ${this.s}.events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    let sql = `SELECT ${q.maxBytes === undefined ? eventColumns : '*'} FROM ${this.s}.events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY position ${order} LIMIT ${bind(q.limit)}`;
     if (q.maxBytes !== undefined) {
       // Only the rows whose running size (data and metadata as JSON text) stays within the bound leave the
       // server; the first row always does.
-      sql = `SELECT ${columns} FROM (
+      sql = `SELECT ${eventColumns} FROM (
           SELECT e.*, row_number() OVER w AS rn, sum(octet_length(e.data::text) + octet_length(e.metadata::text)) OVER w AS running
           FROM (${sql}) e WINDOW w AS (ORDER BY position ${order})
         ) q WHERE q.rn = 1 OR q.running <= ${bind(q.maxBytes)} ORDER BY position ${order}`;

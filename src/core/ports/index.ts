@@ -5,3 +5,4 @@ export * from './event-bus.js';
 export * from './event-store.js';
 export * from './saga-store.js';
 export * from './saga-repository.js';
+export * from './work-queue.js';

@@ -1,0 +1,115 @@
+import { backoffDelay, resolveBackoff, type ResolvedBackoff } from '../core/bus/backoff.js';
+import { ValidationError } from '../core/errors.js';
+import type { EventEnvelope } from '../core/events/envelope.js';
+import type { BackoffOptions } from '../core/ports/event-bus.js';
+import type { ClaimedCommand, FailOutcome, WorkerState, WorkQueue } from '../core/ports/work-queue.js';
+import { isValidWorkerName } from '../core/worker/define-handler.js';
+import { WorkLeaseLostError, type WorkSource } from '../core/worker/worker-loop.js';
+import { isValidPattern } from '../core/events/pattern.js';
+import type { WorkWaiters } from '../runtime/work-waiters.js';
+
+/** Options of {@link WorkService}. */
+export interface WorkServiceOptions {
+  queue: WorkQueue;
+  waiters: WorkWaiters;
+  /** Checks replies as the log would (envelope, registered schema, size) and returns them; throws {@link ValidationError}. */
+  validate: (streamId: string, events: EventEnvelope[]) => EventEnvelope[];
+  /** Called after replies were stored (wakes the daemon's readers of the log). */
+  onAppended: () => void;
+  /** Attempts per command when a worker does not say. */
+  maxAttempts: number;
+  backoff: BackoffOptions;
+}
+
+/** Bounds of what a worker may ask for in one claim. */
+const MAX_CLAIM = 100;
+const MAX_LEASE_MS = 3_600_000;
+const MAX_WAIT_MS = 30_000; // under the HTTP server's request timeout (60 s)
+
+const check = (what: string, ok: boolean, path: string, message: string) => {
+  if (!ok) throw new ValidationError(what, [{ path, message }]);
+};
+
+/**
+ * The daemon's side of worker delivery: in-process worker loops call it directly, remote workers through the
+ * HTTP API (`/v1/workers/...`). Claims wait (long-poll) until the worker feed records a command; replies are
+ * checked against the event types' schemas before they are stored, and a command whose reply fails them is
+ * dead-lettered with the field named.
+ */
+export class WorkService implements WorkSource {
+  private readonly backoff: ResolvedBackoff;
+
+  constructor(private readonly options: WorkServiceOptions) {
+    this.backoff = resolveBackoff(options.backoff);
+  }
+
+  async register(worker: { name: string; handles: readonly string[]; maxAttempts?: number }): Promise<void> {
+    const what = 'worker registration';
+    check(what, isValidWorkerName(worker.name), 'name', 'is 1-100 characters of letters, digits and _ . : -');
+    check(what, Array.isArray(worker.handles) && worker.handles.length > 0 && worker.handles.length <= 100, 'handles', 'lists 1-100 event types or patterns');
+    worker.handles.forEach((p, i) => check(what, typeof p === 'string' && isValidPattern(p), `handles.${i}`, `"${String(p)}" is not an event type or pattern`));
+    const maxAttempts = worker.maxAttempts ?? this.options.maxAttempts;
+    check(what, Number.isInteger(maxAttempts) && maxAttempts >= 1 && maxAttempts <= 1000, 'maxAttempts', 'is an integer from 1 to 1000');
+    await this.options.queue.register({ name: worker.name, handles: worker.handles, maxAttempts });
+  }
+
+  async claim(worker: string, options: { max: number; leaseMs: number; waitMs: number; by: string }, signal?: AbortSignal): Promise<ClaimedCommand[]> {
+    const what = 'claim';
+    check(what, Number.isInteger(options.max) && options.max >= 1 && options.max <= MAX_CLAIM, 'max', `is an integer from 1 to ${MAX_CLAIM}`);
+    check(what, Number.isInteger(options.leaseMs) && options.leaseMs >= 100 && options.leaseMs <= MAX_LEASE_MS, 'leaseMs', `is an integer from 100 to ${MAX_LEASE_MS}`);
+    check(what, Number.isInteger(options.waitMs) && options.waitMs >= 0 && options.waitMs <= MAX_WAIT_MS, 'waitMs', `is an integer from 0 to ${MAX_WAIT_MS}`);
+    const deadline = performance.now() + options.waitMs;
+    for (;;) {
+      const generation = this.options.waiters.generation(worker);
+      const got = await this.options.queue.claim(worker, options);
+      const left = deadline - performance.now();
+      if (got.length > 0 || left <= 0 || signal?.aborted) return got;
+      // Woken by the feed; otherwise every second (a retry's delay ending, a lease ending).
+      await this.options.waiters.wait(worker, generation, Math.min(left, 1000), signal);
+    }
+  }
+
+  async complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[]): Promise<void> {
+    const checked: EventEnvelope[] = [];
+    for (const reply of replies) {
+      const type = typeof (reply as { type?: unknown })?.type === 'string' ? reply.type : 'reply';
+      try {
+        checked.push(...this.options.validate(String(reply?.streamId), [reply]));
+      } catch (err) {
+        if (!(err instanceof ValidationError)) throw err;
+        // A reply that fails its schema fails the same way every time: the command goes to dead letters.
+        const issues = err.issues.map((i) => ({ ...i, path: i.path.replace(/^events\[0\]\.?/, '') }));
+        const rejected = new ValidationError(`reply ${type} of worker ${worker} to command ${eventId} (the command is dead-lettered)`, issues);
+        const outcome = await this.options.queue.fail(worker, eventId, leaseToken, { message: rejected.message, code: err.code }, { retryInMs: 0, final: true });
+        if (outcome === 'lease-lost') throw new WorkLeaseLostError(worker, eventId);
+        throw rejected;
+      }
+    }
+    if (!(await this.options.queue.complete(worker, eventId, leaseToken, checked))) throw new WorkLeaseLostError(worker, eventId);
+    if (checked.length > 0) this.options.onAppended();
+  }
+
+  async fail(worker: string, eventId: string, leaseToken: string, error: { message: string; code?: string }, options: { attempt: number; final?: boolean }): Promise<FailOutcome> {
+    const retryInMs = backoffDelay(options.attempt, this.backoff);
+    const safe = { message: String(error.message).slice(0, 4000), ...(error.code ? { code: String(error.code).slice(0, 100) } : {}) };
+    const outcome = await this.options.queue.fail(worker, eventId, leaseToken, safe, { retryInMs, ...(options.final ? { final: true } : {}) });
+    // The retry's waiters here wake when its delay ends (those on other daemons ask again within a second).
+    if (outcome === 'retrying') setTimeout(() => this.options.waiters.notify([worker]), retryInMs + 1).unref();
+    return outcome;
+  }
+
+  /** Extends a held lease (a long command); throws {@link WorkLeaseLostError} when it was lost. */
+  async extend(worker: string, eventId: string, leaseToken: string, leaseMs: number): Promise<void> {
+    check('lease extension', Number.isInteger(leaseMs) && leaseMs >= 100 && leaseMs <= MAX_LEASE_MS, 'leaseMs', `is an integer from 100 to ${MAX_LEASE_MS}`);
+    if (!(await this.options.queue.extend(worker, eventId, leaseToken, leaseMs))) throw new WorkLeaseLostError(worker, eventId);
+  }
+
+  list(): Promise<WorkerState[]> {
+    return this.options.queue.list();
+  }
+
+  /** Gives a dead-lettered command back to its worker with fresh attempts. */
+  requeue(worker: string, eventId: string): Promise<boolean> {
+    return this.options.queue.requeue(worker, eventId);
+  }
+}

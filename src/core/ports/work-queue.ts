@@ -1,0 +1,85 @@
+import type { EventEnvelope } from '../events/envelope.js';
+import type { StoredEvent } from './event-store.js';
+
+/** A worker as the queue knows it (registered by the daemon for a handler, or by a remote worker). */
+export interface WorkerRegistration {
+  name: string;
+  /** Event types or patterns. */
+  handles: readonly string[];
+  /** Attempts before a command is dead-lettered. */
+  maxAttempts: number;
+}
+
+/** A registered worker. */
+export interface RegisteredWorker extends WorkerRegistration {
+  /** Commands at or before this log cursor are not this worker's (they committed before it registered). */
+  fromCursor: string;
+}
+
+/** One command for one worker, as the worker feed records it. */
+export interface WorkItem {
+  worker: string;
+  event: Pick<StoredEvent, 'id' | 'position'>;
+  maxAttempts: number;
+}
+
+/** A command leased to one worker process. */
+export interface ClaimedCommand {
+  command: EventEnvelope;
+  /** 1 on first delivery. */
+  attempt: number;
+  /** Proves the lease when completing, failing or extending: a later claim of the same command changes it. */
+  leaseToken: string;
+  /** When the lease ends: after it the command may be given to another worker. */
+  leaseExpiresAt: string;
+}
+
+/** A worker's state, for `status`. */
+export interface WorkerState {
+  name: string;
+  handles: string[];
+  /** Commands waiting (including those waiting for a retry). */
+  waiting: number;
+  /** Commands leased to a worker now. */
+  inFlight: number;
+  /** Open dead letters of this worker. */
+  deadLetters: number;
+  /** The last claim: when and by which worker process. */
+  seenAt: string | null;
+  seenBy: string | null;
+}
+
+/** Outcome of failing a leased command. */
+export type FailOutcome = 'retrying' | 'dead-lettered' | 'lease-lost';
+
+/**
+ * The commands workers have to answer (ADR 0010). The worker feed `enqueue`s each page of the log; workers
+ * `claim` under a lease and `complete` (replies appended in the same transaction) or `fail` (retried after a
+ * delay, or dead-lettered). A lease that ends unanswered makes the command claimable again.
+ */
+export interface WorkQueue {
+  /** Creates or updates a worker; a new one takes the commands that commit from now on. */
+  register(worker: WorkerRegistration): Promise<void>;
+  /** Every registered worker, with the log cursor it takes commands after. */
+  registered(): Promise<RegisteredWorker[]>;
+  /** Records work items (idempotent: an item recorded before, even done, is left alone) and wakes waiting workers. */
+  enqueue(items: readonly WorkItem[]): Promise<void>;
+  /** Leases up to `max` available commands of `worker` for `leaseMs`, oldest first; `by` names the worker process. */
+  claim(worker: string, options: { max: number; leaseMs: number; by: string }): Promise<ClaimedCommand[]>;
+  /** Completes a leased command and appends `replies` in one transaction; false when the lease was lost (nothing written). */
+  complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[]): Promise<boolean>;
+  /**
+   * Fails an attempt: the command is retried after `retryInMs`, or dead-lettered when it has used its attempts or
+   * `final` is set (e.g. a command or reply that fails its schema).
+   */
+  fail(worker: string, eventId: string, leaseToken: string, error: { message: string; code?: string }, options: { retryInMs: number; final?: boolean }): Promise<FailOutcome>;
+  /** Extends a held lease; false when it was lost. */
+  extend(worker: string, eventId: string, leaseToken: string, leaseMs: number): Promise<boolean>;
+  /** Dead-letters the commands whose last attempt's lease ended unanswered; returns how many. */
+  sweepExhausted(): Promise<number>;
+  /** Makes a dead-lettered command available again with fresh attempts (an operator's retry). False if unknown. */
+  requeue(worker: string, eventId: string): Promise<boolean>;
+  /** Forgets done commands older than `olderThanMs`. */
+  purgeDone(olderThanMs: number): Promise<number>;
+  list(): Promise<WorkerState[]>;
+}

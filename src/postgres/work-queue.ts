@@ -1,0 +1,216 @@
+import type { EventEnvelope } from '../core/events/envelope.js';
+import type { Db, Queryable } from '../core/ports/db.js';
+import type { ClaimedCommand, FailOutcome, RegisteredWorker, WorkItem, WorkerRegistration, WorkerState, WorkQueue } from '../core/ports/work-queue.js';
+import { appendTransaction } from './append-lock.js';
+import type { PostgresDeadLetters } from './dead-letters.js';
+import { eventColumns, toStored, type EventRow, type PostgresEventStore } from './event-store.js';
+import { quoteSchema } from './identifiers.js';
+
+/** Prefix of the notification payload that says "work items were added" (on the log's channel). */
+export const WORK_NOTIFY_PREFIX = 'work:';
+
+/** `work:<worker>,<worker>@<notifier>` (`*` for every worker when the names would not fit a notification). */
+export function workNotification(workers: readonly string[], notifier: string): string {
+  const names = workers.join(',');
+  return `${WORK_NOTIFY_PREFIX}${names.length > 7000 ? '*' : names}@${notifier}`;
+}
+
+/** The workers and the notifier of a {@link workNotification} payload, or undefined for another payload. */
+export function parseWorkNotification(payload: string): { workers: string[]; from: string } | undefined {
+  if (!payload.startsWith(WORK_NOTIFY_PREFIX)) return undefined;
+  const body = payload.slice(WORK_NOTIFY_PREFIX.length);
+  const at = body.indexOf('@');
+  return { workers: (at < 0 ? body : body.slice(0, at)).split(','), from: at < 0 ? '' : body.slice(at + 1) };
+}
+
+/** The work queue in Postgres (and PGlite): tables `workers` and `work_items` (migration 0006). */
+export class PostgresWorkQueue implements WorkQueue {
+  private readonly s: string;
+
+  constructor(
+    private readonly db: Db,
+    private readonly store: PostgresEventStore,
+    private readonly deadLetters: PostgresDeadLetters,
+    private readonly options: { schema?: string; notifier?: string } = {},
+  ) {
+    this.s = quoteSchema(options.schema ?? 'sagaflow');
+  }
+
+  async register(worker: WorkerRegistration): Promise<void> {
+    const from = await this.store.headCursor();
+    await this.db.query(
+      `INSERT INTO ${this.s}.workers (name, handles, from_cursor, max_attempts) VALUES ($1, $2::text[], $3, $4)
+       ON CONFLICT (name) DO UPDATE SET handles = EXCLUDED.handles, max_attempts = EXCLUDED.max_attempts`,
+      [worker.name, [...worker.handles], from, worker.maxAttempts],
+    );
+  }
+
+  async registered(): Promise<RegisteredWorker[]> {
+    const { rows } = await this.db.query<{ name: string; handles: string[]; from_cursor: string; max_attempts: number }>(
+      `SELECT name, handles, from_cursor, max_attempts FROM ${this.s}.workers ORDER BY name`,
+    );
+    return rows.map((r) => ({ name: r.name, handles: r.handles, fromCursor: r.from_cursor, maxAttempts: r.max_attempts }));
+  }
+
+  async enqueue(items: readonly WorkItem[]): Promise<void> {
+    if (items.length === 0) return;
+    const workers = [...new Set(items.map((i) => i.worker))];
+    // The notification (delivered at commit) wakes the workers waiting on other daemons.
+    await this.db.query(
+      `WITH ins AS (
+         INSERT INTO ${this.s}.work_items (worker, event_id, position, max_attempts)
+         SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::int[]) ON CONFLICT DO NOTHING RETURNING 1
+       )
+       SELECT pg_notify($5, $6), (SELECT count(*) FROM ins)`,
+      [
+        items.map((i) => i.worker), items.map((i) => i.event.id), items.map((i) => i.event.position), items.map((i) => i.maxAttempts),
+        this.store.channel, workNotification(workers, this.options.notifier ?? ''),
+      ],
+    );
+  }
+
+  async claim(worker: string, options: { max: number; leaseMs: number; by: string }): Promise<ClaimedCommand[]> {
+    const { rows } = await this.db.query<EventRow & { attempts: number; lease_token: string; lease_until: string }>(
+      `WITH due AS (
+         SELECT worker, event_id FROM ${this.s}.work_items
+         WHERE worker = $1 AND outcome IS NULL AND available_at <= now() AND attempts < max_attempts
+         ORDER BY available_at, position LIMIT $2 FOR UPDATE SKIP LOCKED
+       ), leased AS (
+         UPDATE ${this.s}.work_items w
+         SET attempts = w.attempts + 1, lease_token = gen_random_uuid(), leased_by = $3,
+             available_at = clock_timestamp() + make_interval(secs => $4::double precision / 1000)
+         FROM due WHERE w.worker = due.worker AND w.event_id = due.event_id
+         RETURNING w.event_id, w.attempts, w.lease_token, w.available_at
+       ), seen AS (
+         UPDATE ${this.s}.workers SET seen_at = now(), seen_by = $3 WHERE name = $1
+       )
+       SELECT ${eventColumns}, l.attempts, l.lease_token::text AS lease_token,
+              to_char(l.available_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS lease_until
+       FROM leased l JOIN ${this.s}.events e USING (event_id) ORDER BY e.position`,
+      [worker, options.max, options.by, options.leaseMs],
+    );
+    return rows.map((r) => {
+      const { position: _p, cursor: _c, ...command } = toStored(r);
+      return { command, attempt: r.attempts, leaseToken: r.lease_token, leaseExpiresAt: r.lease_until };
+    });
+  }
+
+  async complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[]): Promise<boolean> {
+    const done = `UPDATE ${this.s}.work_items SET outcome = 'completed', done_at = now(), lease_token = NULL
+                  WHERE worker = $1 AND event_id = $2 AND lease_token = $3 AND outcome IS NULL`;
+    if (replies.length === 0) return (await this.db.query(done, [worker, eventId, leaseToken])).rowCount > 0;
+    // The replies enter the log in the transaction that marks the command done: both or neither.
+    return appendTransaction(this.db, this.store.appendLock, async (tx) => {
+      if ((await tx.query(done, [worker, eventId, leaseToken])).rowCount === 0) return false;
+      await this.store.appendManyValidated(tx, replies);
+      return true;
+    });
+  }
+
+  async fail(
+    worker: string, eventId: string, leaseToken: string, error: { message: string; code?: string }, options: { retryInMs: number; final?: boolean },
+  ): Promise<FailOutcome> {
+    return this.db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ attempts: number; max_attempts: number; first_failed_at: string }>(
+        `UPDATE ${this.s}.work_items
+         SET lease_token = NULL, last_error = $4::jsonb, first_failed_at = coalesce(first_failed_at, now()),
+             available_at = clock_timestamp() + make_interval(secs => $5::double precision / 1000)
+         WHERE worker = $1 AND event_id = $2 AND lease_token = $3 AND outcome IS NULL
+         RETURNING attempts, max_attempts, first_failed_at::text`,
+        [worker, eventId, leaseToken, JSON.stringify(error), options.retryInMs],
+      );
+      const row = rows[0];
+      if (!row) return 'lease-lost';
+      if (!options.final && row.attempts < row.max_attempts) return 'retrying';
+      await this.deadLetter(tx, worker, [eventId]);
+      return 'dead-lettered';
+    });
+  }
+
+  /** Marks work items dead-lettered and parks their commands in `dead_letters`, in the caller's transaction. */
+  private async deadLetter(tx: Queryable, worker: string, eventIds: readonly string[]): Promise<void> {
+    const { rows } = await tx.query<EventRow & { attempts: number; last_error: { message: string; code?: string } | null; first_failed_at: string | null }>(
+      `WITH dead AS (
+         UPDATE ${this.s}.work_items SET outcome = 'dead-lettered', done_at = now(), lease_token = NULL
+         WHERE worker = $1 AND event_id = ANY($2::uuid[]) AND outcome IS NULL
+         RETURNING event_id, attempts, last_error, first_failed_at
+       )
+       SELECT ${eventColumns}, d.attempts, d.last_error, d.first_failed_at::text AS first_failed_at
+       FROM dead d JOIN ${this.s}.events e USING (event_id)`,
+      [worker, eventIds],
+    );
+    const now = new Date().toISOString();
+    for (const r of rows) {
+      const { position: _p, cursor: _c, ...event } = toStored(r);
+      await this.deadLetters.addWith(tx, {
+        handlerId: worker,
+        event,
+        error: r.last_error ?? { message: `no answer from worker "${worker}" in ${r.attempts} attempt(s): each lease ended (the worker died or timed out)`, code: 'WORK_LEASE_EXPIRED' },
+        attempts: r.attempts,
+        firstFailedAt: r.first_failed_at ? new Date(r.first_failed_at).toISOString() : now,
+        lastFailedAt: now,
+      });
+    }
+  }
+
+  async sweepExhausted(): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ worker: string; event_id: string }>(
+        `SELECT worker, event_id::text FROM ${this.s}.work_items
+         WHERE outcome IS NULL AND available_at <= now() AND attempts >= max_attempts
+         LIMIT 100 FOR UPDATE SKIP LOCKED`,
+      );
+      const byWorker = new Map<string, string[]>();
+      for (const r of rows) byWorker.set(r.worker, [...(byWorker.get(r.worker) ?? []), r.event_id]);
+      for (const [worker, ids] of byWorker) await this.deadLetter(tx, worker, ids);
+      return rows.length;
+    });
+  }
+
+  async extend(worker: string, eventId: string, leaseToken: string, leaseMs: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE ${this.s}.work_items SET available_at = clock_timestamp() + make_interval(secs => $4::double precision / 1000)
+       WHERE worker = $1 AND event_id = $2 AND lease_token = $3 AND outcome IS NULL`,
+      [worker, eventId, leaseToken, leaseMs],
+    );
+    return rowCount > 0;
+  }
+
+  async requeue(worker: string, eventId: string): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `INSERT INTO ${this.s}.work_items (worker, event_id, position, max_attempts)
+       SELECT $1, e.event_id, e.position, w.max_attempts FROM ${this.s}.events e, ${this.s}.workers w
+       WHERE e.event_id = $2 AND w.name = $1
+       ON CONFLICT (worker, event_id) DO UPDATE SET outcome = NULL, done_at = NULL, attempts = 0, lease_token = NULL,
+         available_at = now(), last_error = NULL, first_failed_at = NULL, max_attempts = EXCLUDED.max_attempts`,
+      [worker, eventId],
+    );
+    return rowCount > 0;
+  }
+
+  async purgeDone(olderThanMs: number): Promise<number> {
+    const { rowCount } = await this.db.query(
+      `DELETE FROM ${this.s}.work_items WHERE outcome IS NOT NULL AND done_at < now() - make_interval(secs => $1::double precision / 1000)`,
+      [olderThanMs],
+    );
+    return rowCount;
+  }
+
+  async list(): Promise<WorkerState[]> {
+    const { rows } = await this.db.query<{
+      name: string; handles: string[]; waiting: string; in_flight: string; dead: string; seen_at: string | null; seen_by: string | null;
+    }>(
+      `SELECT w.name, w.handles, w.seen_by, to_char(w.seen_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS seen_at,
+         (SELECT count(*) FROM ${this.s}.work_items i WHERE i.worker = w.name AND i.outcome IS NULL
+            AND (i.lease_token IS NULL OR i.available_at <= now())) AS waiting,
+         (SELECT count(*) FROM ${this.s}.work_items i WHERE i.worker = w.name AND i.outcome IS NULL
+            AND i.lease_token IS NOT NULL AND i.available_at > now()) AS in_flight,
+         (SELECT count(*) FROM ${this.s}.dead_letters d WHERE d.handler_id = w.name AND d.status = 'open') AS dead
+       FROM ${this.s}.workers w ORDER BY w.name`,
+    );
+    return rows.map((r) => ({
+      name: r.name, handles: r.handles, waiting: Number(r.waiting), inFlight: Number(r.in_flight), deadLetters: Number(r.dead),
+      seenAt: r.seen_at, seenBy: r.seen_by,
+    }));
+  }
+}

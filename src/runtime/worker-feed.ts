@@ -1,0 +1,137 @@
+import pino, { type Logger } from 'pino';
+import type { CheckpointStore } from '../core/bus/checkpoints.js';
+import { EventRelay } from '../core/bus/event-relay.js';
+import type { LogReader } from '../core/bus/shared-log-reads.js';
+import { compilePattern } from '../core/events/pattern.js';
+import type { StoredEvent } from '../core/ports/event-store.js';
+import type { RegisteredWorker, WorkItem, WorkQueue } from '../core/ports/work-queue.js';
+
+/** A `<tx_id>.<position>` cursor as a comparable pair. */
+function cursorKey(cursor: string): [bigint, bigint] {
+  const [tx, pos] = cursor.split('.');
+  return [BigInt(tx ?? '0'), BigInt(pos ?? '0')];
+}
+const isAfter = (a: [bigint, bigint], b: [bigint, bigint]) => a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
+
+interface Matcher {
+  worker: RegisteredWorker;
+  from: [bigint, bigint];
+  matches: Array<(type: string) => boolean>;
+}
+
+/** The work items of a page of the log for the given workers. */
+export function workItemsOf(events: readonly StoredEvent[], workers: readonly RegisteredWorker[]): WorkItem[] {
+  const matchers: Matcher[] = workers.map((w) => ({ worker: w, from: cursorKey(w.fromCursor), matches: w.handles.map(compilePattern) }));
+  const items: WorkItem[] = [];
+  for (const e of events) {
+    const at = cursorKey(e.cursor);
+    for (const m of matchers) {
+      if (isAfter(at, m.from) && m.matches.some((match) => match(e.type))) items.push({ worker: m.worker.name, event: e, maxAttempts: m.worker.maxAttempts });
+    }
+  }
+  return items;
+}
+
+/** Options of {@link WorkerFeed}. */
+export interface WorkerFeedOptions {
+  queue: WorkQueue;
+  /** What the feed reads the log through (the daemon's shared reads). */
+  reader: LogReader;
+  /** The feed's checkpoint (fenced by its lease in the daemon). */
+  checkpoints: CheckpointStore;
+  /** @default 'worker-feed' */
+  name?: string;
+  batchSize?: number;
+  checkpointIntervalMs?: number;
+  /** Called with the workers that got commands (wakes this process's waiting workers). */
+  onEnqueued?: (workers: readonly string[]) => void;
+  logger?: Logger;
+}
+
+/**
+ * Worker delivery's reader of the log (ADR 0010): one follower (an {@link EventRelay}, leased to one daemon)
+ * that records a work item for each event a registered worker handles. A worker registered after the feed
+ * passed its starting cursor gets the commands it missed from a bounded catch-up read of the log.
+ */
+export class WorkerFeed {
+  readonly relay: EventRelay;
+  private known: Set<string> | undefined;
+  private readonly logger: Logger;
+  private upkeep: NodeJS.Timeout | undefined;
+  private upkeeping: Promise<void> | undefined;
+
+  constructor(private readonly options: WorkerFeedOptions) {
+    this.logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'worker-feed' });
+    this.relay = new EventRelay({
+      store: options.reader,
+      deliver: (events) => this.deliver(events),
+      checkpoints: options.checkpoints,
+      name: options.name ?? 'worker-feed',
+      ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+      ...(options.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: options.checkpointIntervalMs }),
+      logger: this.logger,
+    });
+  }
+
+  /**
+   * Starts following (this daemon holds the feed's lease), and the upkeep: every second, commands whose last
+   * lease ended unanswered are dead-lettered; every ten minutes, done items older than an hour are forgotten.
+   */
+  start(): void {
+    this.known = undefined;
+    this.relay.rewind();
+    this.relay.start();
+    if (this.upkeep) return;
+    let ticks = 0;
+    this.upkeep = setInterval(() => {
+      if (this.upkeeping) return;
+      const purge = ticks++ % 600 === 0;
+      this.upkeeping = (async () => {
+        const dead = await this.options.queue.sweepExhausted();
+        if (dead > 0) this.logger.warn({ commands: dead }, 'commands dead-lettered: their last attempt went unanswered');
+        if (purge) await this.options.queue.purgeDone(3_600_000);
+      })().catch((err: unknown) => this.logger.warn({ err }, 'work queue upkeep failed')).finally(() => {
+        this.upkeeping = undefined;
+      });
+    }, 1000);
+    this.upkeep.unref?.();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.upkeep);
+    this.upkeep = undefined;
+    await this.upkeeping;
+    await this.relay.stop();
+  }
+
+  private async deliver(events: StoredEvent[]): Promise<void> {
+    const workers = await this.options.queue.registered();
+    // Workers known when this feed started are served from its checkpoint on. One that registered since may
+    // have commands in the pages already delivered without it: read those again for it alone.
+    const fresh = this.known ? workers.filter((w) => !this.known!.has(w.name)) : [];
+    this.known = new Set(workers.map((w) => w.name));
+    const first = events[0];
+    const items: WorkItem[] = [];
+    if (first) for (const w of fresh) items.push(...(await this.catchUp(w, first.cursor)));
+    items.push(...workItemsOf(events, workers));
+    if (items.length === 0) return;
+    await this.options.queue.enqueue(items);
+    this.options.onEnqueued?.([...new Set(items.map((i) => i.worker))]);
+  }
+
+  /** The work items of `worker` between its registration and `until` (exclusive). */
+  private async catchUp(worker: RegisteredWorker, until: string): Promise<WorkItem[]> {
+    const end = cursorKey(until);
+    const items: WorkItem[] = [];
+    let after = worker.fromCursor;
+    for (;;) {
+      const page = await this.options.reader.readAll({ after, limit: 500 });
+      const before = page.events.filter((e) => isAfter(end, cursorKey(e.cursor)));
+      items.push(...workItemsOf(before, [worker]));
+      if (before.length < page.events.length || page.events.length === 0 || page.next === undefined) break;
+      after = page.next;
+    }
+    if (items.length > 0) this.logger.info({ worker: worker.name, commands: items.length }, 'commands committed while the worker registered');
+    return items;
+  }
+}
