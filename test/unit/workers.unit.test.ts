@@ -1,0 +1,146 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { NonRetryableError, SagaDefinitionError } from '../../src/core/errors.js';
+import { createEvent, type EventEnvelope } from '../../src/core/events/envelope.js';
+import type { StoredEvent } from '../../src/core/ports/event-store.js';
+import type { ClaimedCommand, FailOutcome } from '../../src/core/ports/work-queue.js';
+import { defineHandler, type HandlerDefinition } from '../../src/core/worker/define-handler.js';
+import { replyEnvelopes, replyEventId } from '../../src/core/worker/replies.js';
+import { WorkerLoop, type WorkSource } from '../../src/core/worker/worker-loop.js';
+import { workItemsOf } from '../../src/runtime/worker-feed.js';
+import { WorkWaiters } from '../../src/runtime/work-waiters.js';
+
+const command = (data: Record<string, unknown> = { orderId: 'o-1' }) =>
+  createEvent({ type: 'stock.reserve.requested', streamId: 'o-1', data, metadata: { correlationId: 'c-1', traceparent: '00-abc-def-01' } });
+
+describe('defineHandler', () => {
+  const handle = () => undefined;
+  it('accepts a name, types or patterns and a function', () => {
+    const h = defineHandler({ name: 'stock', handles: ['stock.*', 'order.placed'], handle, maxAttempts: 2 });
+    expect(h.handles).toEqual(['stock.*', 'order.placed']);
+    expect(h.maxAttempts).toBe(2);
+  });
+  it.each([
+    [{ name: 'bad name', handles: 'a.b', handle }, /letters, digits/],
+    [{ name: 'ok', handles: [], handle }, /no event type/],
+    [{ name: 'ok', handles: 'a..b', handle }, /"a\.\.b" is not an event type/],
+    [{ name: 'ok', handles: 'a.b', handle: 'nope' }, /handle must be a function/],
+    [{ name: 'ok', handles: 'a.b', handle, timeoutMs: 0 }, /timeoutMs must be a positive integer/],
+  ])('rejects %o', (config, message) => {
+    expect(() => defineHandler(config as never)).toThrow(SagaDefinitionError);
+    expect(() => defineHandler(config as never)).toThrow(message);
+  });
+});
+
+describe('replyEnvelopes', () => {
+  it('sets causation, correlation, trace, worker and the command stream; ids are stable per worker, command and index', () => {
+    const c = command();
+    const [a, b] = replyEnvelopes('stock', c, [{ type: 'stock.reserved', data: { orderId: 'o-1' } }, { type: 'stock.audit', data: {}, streamId: 'audit' }]);
+    expect(a!.metadata).toEqual({ correlationId: 'c-1', traceparent: '00-abc-def-01', causationId: c.id, worker: 'stock' });
+    expect(a!.streamId).toBe('o-1');
+    expect(b!.streamId).toBe('audit');
+    expect(a!.id).toBe(replyEventId('stock', c.id, 0));
+    expect(b!.id).toBe(replyEventId('stock', c.id, 1));
+    expect(replyEventId('other', c.id, 0)).not.toBe(a!.id);
+    expect(replyEnvelopes('stock', c, [{ type: 'stock.reserved', data: {} }])[0]!.id).toBe(a!.id);
+  });
+  it('refuses unknown fields with their names', () => {
+    expect(() => replyEnvelopes('stock', command(), [{ type: 'x.y', data: {}, orderId: 1 } as never])).toThrow(/orderId: unknown field/);
+  });
+});
+
+/** A source holding one command; records what the loop reports. */
+class FakeSource implements WorkSource {
+  completed: EventEnvelope[][] = [];
+  failed: Array<{ error: { message: string; code?: string }; final: boolean }> = [];
+  registered: string[] = [];
+  private pending: ClaimedCommand[];
+
+  constructor(commands: EventEnvelope[]) {
+    this.pending = commands.map((c) => ({ command: c, attempt: 1, leaseToken: 't', leaseExpiresAt: '' }));
+  }
+  async register(w: { name: string }) {
+    this.registered.push(w.name);
+  }
+  async claim(_w: string, o: { max: number; waitMs: number }, signal: AbortSignal) {
+    const out = this.pending.splice(0, o.max);
+    if (out.length === 0) await new Promise((r) => { const t = setTimeout(r, 20); signal.addEventListener('abort', () => { clearTimeout(t); r(undefined); }, { once: true }); });
+    return out;
+  }
+  async complete(_w: string, _id: string, _t: string, replies: readonly EventEnvelope[]) {
+    this.completed.push([...replies]);
+  }
+  async fail(_w: string, _id: string, _t: string, error: { message: string; code?: string }, o: { final?: boolean }): Promise<FailOutcome> {
+    this.failed.push({ error, final: o.final ?? false });
+    return o.final ? 'dead-lettered' : 'retrying';
+  }
+}
+
+async function runOnce(handler: HandlerDefinition, data?: Record<string, unknown>, timeoutMs = 1000) {
+  const source = new FakeSource([command(data)]);
+  const loop = new WorkerLoop({ source, handler, by: 'test', defaults: { timeoutMs } });
+  await loop.start();
+  const end = Date.now() + 3000;
+  while (source.completed.length + source.failed.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+  await loop.stop({ drainTimeoutMs: 100 });
+  return source;
+}
+
+describe('WorkerLoop', () => {
+  it('registers, hands each command to handle and completes it with the replies', async () => {
+    const h = defineHandler({ name: 'stock', handles: 'stock.reserve.requested', handle: (c) => ({ type: 'stock.reserved', data: { orderId: String(c.data.orderId) } }) });
+    const source = await runOnce(h);
+    expect(source.registered).toEqual(['stock']);
+    expect(source.completed[0]!.map((r) => r.type)).toEqual(['stock.reserved']);
+  });
+  it('fails a throwing attempt for a retry, and a NonRetryableError for good', async () => {
+    const retry = await runOnce(defineHandler({ name: 's', handles: 'a.b', handle: () => { throw new Error('down'); } }));
+    expect(retry.failed).toEqual([{ error: { message: 'down' }, final: false }]);
+    const never = await runOnce(defineHandler({ name: 's', handles: 'a.b', handle: () => { throw new NonRetryableError('no such sku'); } }));
+    expect(never.failed[0]).toMatchObject({ final: true, error: { message: 'no such sku', code: 'NON_RETRYABLE' } });
+  });
+  it('dead-letters a command whose data fails the schema, naming the field, without calling handle', async () => {
+    let called = false;
+    const h = defineHandler({ name: 's', handles: 'a.b', schema: z.object({ orderId: z.number() }), handle: () => { called = true; } });
+    const source = await runOnce(h, { orderId: 'o-1' });
+    expect(called).toBe(false);
+    expect(source.failed[0]).toMatchObject({ final: true });
+    expect(source.failed[0]!.error.message).toMatch(/at data\.orderId/);
+  });
+  it('fails an attempt that runs past its timeout (retryable) and aborts its signal', async () => {
+    let aborted = false;
+    const h = defineHandler({ name: 's', handles: 'a.b', timeoutMs: 50, handle: (_c, ctx) => new Promise<void>((r) => ctx.signal.addEventListener('abort', () => { aborted = true; r(); })) });
+    const source = await runOnce(h);
+    expect(source.failed[0]).toMatchObject({ final: false, error: { code: 'HANDLER_TIMEOUT' } });
+    expect(aborted).toBe(true);
+  });
+});
+
+describe('workItemsOf', () => {
+  const stored = (type: string, cursor: string, position: number): StoredEvent => ({ ...createEvent({ type, data: {} }), cursor, position });
+  it('matches types and patterns, only after each worker registered', () => {
+    const events = [stored('stock.reserve.requested', '10.1', 1), stored('stock.release.requested', '12.2', 2), stored('order.placed', '12.3', 3)];
+    const items = workItemsOf(events, [
+      { name: 'stock', handles: ['stock.*.requested'], fromCursor: '0.0', maxAttempts: 3 },
+      { name: 'late', handles: ['*'], fromCursor: '11.9223372036854775807', maxAttempts: 5 },
+    ]);
+    expect(items.map((i) => `${i.worker}:${i.event.position}:${i.maxAttempts}`)).toEqual(['stock:1:3', 'stock:2:3', 'late:2:5', 'late:3:5']);
+  });
+});
+
+describe('WorkWaiters', () => {
+  it('wakes a waiter on notify, returns at once when notified since the generation was read, else after the time', async () => {
+    const w = new WorkWaiters();
+    const g = w.generation('stock');
+    const t0 = performance.now();
+    const waiting = w.wait('stock', g, 5000);
+    w.notify(['stock']);
+    await waiting;
+    expect(performance.now() - t0).toBeLessThan(1000);
+    await w.wait('stock', g, 5000); // notified since g: no wait
+    expect(performance.now() - t0).toBeLessThan(1000);
+    const t1 = performance.now();
+    await w.wait('other', w.generation('other'), 30);
+    expect(performance.now() - t1).toBeGreaterThanOrEqual(25);
+  });
+});
