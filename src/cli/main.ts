@@ -6,6 +6,7 @@ import { configCommand } from './commands/config.js';
 import { dlqCommand } from './commands/dlq.js';
 import { eventsCommand } from './commands/events.js';
 import { graphCommand } from './commands/graph.js';
+import { initCommand } from './commands/init.js';
 import { migrateCommand } from './commands/migrate.js';
 import { publishCommand } from './commands/publish.js';
 import { replayCommand } from './commands/replay.js';
@@ -39,6 +40,7 @@ export function buildProgram(ctx: CliContext, onExit: (code: number) => void): C
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.output.out(s.replace(/\n$/, '')), writeErr: (s) => ctx.output.err(s.replace(/\n$/, '')) });
   runCommand(program, ctx, onExit);
+  initCommand(program, ctx);
   configCommand(program, ctx);
   statusCommand(program, ctx);
   migrateCommand(program, ctx);

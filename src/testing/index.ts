@@ -6,3 +6,4 @@ export { sagaSpec, SagaSpec, SagaSpecAssertionError, type SagaExpectation, type 
 export { FakeClock } from './fake-clock.js';
 export { MemorySagaRepository } from '../memory/saga-repository.js';
 export { StepResult, type StepOutcome } from '../runtime/saga-step.js';
+export { runHandler } from './run-handler.js';
