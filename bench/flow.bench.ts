@@ -1,8 +1,9 @@
 /**
  * End-to-end saga flow through the daemon, as a user runs it: `startDaemon({ config, sagas: [ThreeHop] })`,
  * a saga of three command/reply hops (`hop.started` → `a.req`/`a.done` → `b.req`/`b.done` → `c.req`/`c.done`
- * → completed), answered by in-process "services" subscribed on the daemon's bus, each reply published
- * through the daemon's own publish path (`daemon.engine.operator.publish`, what `POST /events` calls).
+ * → completed), answered by in-process workers (`defineHandler`, run by the daemon as `sagaflow run` runs a
+ * sagas module's handlers): each command reaches its worker through the worker feed and a claim, and each reply
+ * is stored with the command's completion (ADR 0010).
  *
  * One completion = publish `hop.started` … a subscriber receives `hop.finished`, which the completing step emits.
  * Measured at 1 in flight (sequential sagas) and 16 in flight, on each set-up:
@@ -36,7 +37,8 @@ import { emit, setup } from 'xstate';
 import { z } from 'zod';
 import { loadConfig } from '../src/config/load-config.js';
 import type { SagaflowConfig } from '../src/config/schema.js';
-import { createEvent, type EventEnvelope } from '../src/core/events/envelope.js';
+import type { EventEnvelope } from '../src/core/events/envelope.js';
+import { defineHandler, type HandlerDefinition } from '../src/core/worker/define-handler.js';
 import { newId } from '../src/core/ids.js';
 import type { Subscription } from '../src/core/ports/event-bus.js';
 import { defineSaga } from '../src/core/saga/define-saga.js';
@@ -157,45 +159,37 @@ async function withDeadline<T>(promise: Promise<T>, deadline: number, message: (
   }
 }
 
+/** The three services: in-process workers (`defineHandler`), as `sagaflow run` runs a sagas module's handlers. */
+function hopWorkers(lastReply: Map<string, string>): HandlerDefinition[] {
+  const answers = { 'a.req': 'a.done', 'b.req': 'b.done', 'c.req': 'c.done' } as const;
+  return Object.entries(answers).map(([command, reply]) =>
+    defineHandler({
+      name: `bench-${command.replace('.', '-')}`,
+      handles: command,
+      // Enough commands in flight that the services never limit 16 sagas in flight.
+      concurrency: 16,
+      handle: (event) => {
+        const id = String(event.data.id);
+        lastReply.set(id, reply);
+        return { type: reply, data: { id } };
+      },
+    }),
+  );
+}
+
 /** The daemon with its in-process services, ready to run completions. */
 class Flow {
   private readonly waiters = new Map<string, () => void>();
-  /** Reply id per command id, so a redelivered command is answered with the same (deduplicated) event. */
-  private readonly replyIds = new Map<string, string>();
   /** Last hop each instance's services answered, for the timeout message. */
-  private readonly lastReply = new Map<string, string>();
+  readonly lastReply = new Map<string, string>();
   private subscriptions: Subscription[] = [];
+  daemon!: Daemon;
 
-  constructor(readonly daemon: Daemon) {}
-
-  async start(): Promise<void> {
+  async start(startWith: (handlers: HandlerDefinition[]) => Promise<Daemon>): Promise<void> {
+    this.daemon = await startWith(hopWorkers(this.lastReply));
     const bus = this.daemon.engine.bus;
     if (!bus) throw new Error('flow bench: the daemon has no bus (not in daemon mode?)');
-    const answers = { 'a.req': 'a.done', 'b.req': 'b.done', 'c.req': 'c.done' } as const;
-    for (const [command, reply] of Object.entries(answers)) {
-      this.subscriptions.push(
-        await bus.subscribe(
-          command,
-          async (event) => {
-            const id = String(event.data.id);
-            const replyId = this.replyIds.get(event.id) ?? newId();
-            this.replyIds.set(event.id, replyId);
-            const envelope = createEvent({
-              id: replyId, type: reply, streamId: event.streamId, data: { id },
-              metadata: { ...(event.metadata.correlationId ? { correlationId: event.metadata.correlationId } : {}), causationId: event.id },
-            });
-            await this.daemon.engine.operator.publish({
-              id: envelope.id, type: envelope.type, streamId: envelope.streamId, data: envelope.data,
-              metadata: Object.fromEntries(Object.entries(envelope.metadata).filter((kv): kv is [string, string] => typeof kv[1] === 'string')),
-            });
-            this.replyIds.delete(event.id);
-            this.lastReply.set(id, reply);
-          },
-          // Enough handlers in flight that the services never limit 16 sagas in flight.
-          { group: `bench.flow.${command}`, concurrency: 16 },
-        ),
-      );
-    }
+    // Completion is observed by a subscriber (the harness), as a downstream service would learn of it.
     this.subscriptions.push(
       await bus.subscribe('hop.finished', async (event) => this.waiters.get(String(event.data.id))?.(), { group: 'bench.flow.finished', concurrency: 16 }),
     );
@@ -402,8 +396,8 @@ async function runSetUp(ctx: BenchContext, setUp: SetUp, dbos: DbosBaseline | un
   let raw: RawLoop | undefined;
   const t0 = performance.now();
   try {
-    flow = new Flow(await startDaemon({ config, sagas: [ThreeHop] }));
-    await flow.start();
+    flow = new Flow();
+    await flow.start((handlers) => startDaemon({ config, sagas: [ThreeHop], handlers }));
     ctx.log(`${setUp.name}: daemon on ${flow.daemon.url} (schema ${run.schema}) up in ${(performance.now() - t0).toFixed(0)} ms`);
     raw = setUp.store === 'postgres' ? await rawPostgres(ctx.databaseUrl!, run.schema) : await rawPglite(path.join(run.dataDir, 'raw'));
     for (let i = 0; i < WARMUP; i++) {
