@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { emit, raise, setup, type AnyStateMachine } from 'xstate';
+import { assign, cancel, createMachine, emit, enqueueActions, log, raise, setup, type AnyStateMachine } from 'xstate';
+import { decide } from '../../src/core/saga/decider.js';
+import { createEvent } from '../../src/core/events/envelope.js';
+import { exampleSagas } from '../../sagas/index.js';
 import { z } from 'zod';
 import { SagaDefinitionError } from '../../src/core/errors.js';
-import { defineSaga } from '../../src/core/saga/define-saga.js';
+import { defineSaga, type SagaDefinition } from '../../src/core/saga/define-saga.js';
 import { OrderSaga, orderMachine } from '../support/test-saga.js';
 
 const base = { name: 'S', version: 1, events: { 'a.started': z.object({ id: z.string() }) }, correlate: { 'a.started': () => 'k' }, startedBy: ['a.started'] };
@@ -59,6 +62,88 @@ describe('defineSaga checks', () => {
     const machine = machineWith({ wait: {} });
     expect(definitionError(() => defineSaga({ ...base, machine, name: '9 bad' })).code).toBe('SAGA_DEFINITION');
     expect(definitionError(() => defineSaga({ ...base, machine, version: 0 })).message).toContain('version must be a positive integer');
+  });
+
+  it('a plain function action never runs on the durable path (why defineSaga rejects it)', () => {
+    let calls = 0;
+    const machine = setup({ actions: { count: () => void calls++ } }).createMachine({
+      id: 'S',
+      initial: 'idle',
+      context: { n: 0 },
+      states: { idle: { on: { 'a.started': { target: 'wait', actions: [() => void calls++, 'count', assign({ n: 1 })] } } }, wait: { entry: () => void calls++ } },
+    }) as unknown as AnyStateMachine;
+    // Built by hand: defineSaga would refuse this machine.
+    const saga = { ...base, machine, onMissing: 'dead-letter', eventTypes: new Set(['a.started']), internalEvents: new Set<string>(), defined: true } as const;
+    const now = new Date('2025-01-01T00:00:00Z');
+    const decision = decide({ saga, key: 'k', envelope: createEvent({ type: 'a.started', data: { id: 'x' } }, now), now });
+    expect(decision).toMatchObject({ kind: 'applied', state: 'wait', context: { n: 1 } });
+    expect(calls).toBe(0);
+  });
+
+  it('rejects an inline function action, naming the state path and where it sits', () => {
+    const entry = machineWith({ wait: { initial: 'inner', states: { inner: { entry: () => undefined } } } });
+    const e = definitionError(() => defineSaga({ ...base, machine: entry }));
+    expect(e.message).toMatch(/^saga "S" \(state "S.wait.inner"\): entry action an inline function, which would never run/);
+    expect(e.message).toContain('emit(...) a command event');
+    expect(e.message).toContain('assign(...) to change context');
+    expect(e.details).toMatchObject({ saga: 'S', state: 'S.wait.inner', where: 'entry' });
+    const onTransition = machineWith({ wait: { on: { 'a.started': { actions: [emit({ type: 'x' }), function audit() {}] } } } });
+    expect(definitionError(() => defineSaga({ ...base, machine: onTransition })).message).toMatch(/\(state "S.wait"\): transition on "a.started" action an inline function \(audit\)/);
+    const inAfter = machineWith({ wait: { after: { d: { target: 'idle', actions: () => undefined } } } }, { d: 5 });
+    expect(definitionError(() => defineSaga({ ...base, machine: inAfter })).message).toContain('(state "S.wait"): after "d" transition action');
+    const inAlways = machineWith({ wait: { always: { guard: () => false, target: 'idle', actions: () => undefined } } });
+    expect(definitionError(() => defineSaga({ ...base, machine: inAlways })).message).toContain('(state "S.wait"): always transition action');
+    const onExit = machineWith({ wait: { exit: [() => undefined] } });
+    expect(definitionError(() => defineSaga({ ...base, machine: onExit })).message).toContain('(state "S.wait"): exit action');
+    const inInitial = machineWith({ wait: { initial: { target: 'a', actions: () => undefined }, states: { a: {} } } });
+    expect(definitionError(() => defineSaga({ ...base, machine: inInitial })).message).toContain('(state "S.wait"): initial transition action');
+    const inOnDone = machineWith({ wait: { initial: 'a', states: { a: { type: 'final' } }, onDone: { target: 'idle', actions: () => undefined } } });
+    expect(definitionError(() => defineSaga({ ...base, machine: inOnDone })).message).toContain('(state "S.wait"): onDone transition action');
+    // A state with an id of its own is still named by its path.
+    const customId = machineWith({ wait: { id: 'waiting', entry: () => undefined } });
+    expect(definitionError(() => defineSaga({ ...base, machine: customId })).message).toContain('(state "S.wait")');
+  });
+
+  it('rejects a named action whose setup implementation is a plain function, or that has none', () => {
+    const machine = (actions: Record<string, unknown>, action: unknown) =>
+      setup({ actions: actions as never }).createMachine({ id: 'S', initial: 'idle', states: { idle: { on: { 'a.started': { target: 'wait', actions: action as never } } }, wait: {} } }) as unknown as AnyStateMachine;
+    const plain = definitionError(() => defineSaga({ ...base, machine: machine({ notify: () => undefined }, 'notify') }));
+    expect(plain.message).toMatch(/\(state "S.idle"\): transition on "a.started" action "notify", a plain function in setup\({ actions }\), which would never run/);
+    expect(plain.details).toMatchObject({ action: 'notify' });
+    const withParams = definitionError(() => defineSaga({ ...base, machine: machine({ notify: () => undefined }, { type: 'notify', params: { x: 1 } }) }));
+    expect(withParams.message).toContain('action "notify", a plain function');
+    const missing = createMachine({ id: 'S', initial: 'idle', states: { idle: { on: { 'a.started': { target: 'wait', actions: 'notfy' } } }, wait: {} } }) as unknown as AnyStateMachine;
+    expect(definitionError(() => defineSaga({ ...base, machine: missing })).message).toContain('action "notfy", which has no implementation in setup({ actions })');
+  });
+
+  it('accepts built-in action creators, inline and named, and enqueueActions', () => {
+    const builtIns = {
+      track: assign({ n: ({ context }: { context: { n: number } }) => context.n + 1 }),
+      announce: emit({ type: 'x.announced' }),
+      batch: enqueueActions(({ enqueue }) => {
+        enqueue(emit({ type: 'x.enqueued' }));
+      }),
+    };
+    const machine = setup({ actions: builtIns as never, delays: { d: 5 } }).createMachine({
+      id: 'S',
+      initial: 'idle',
+      context: { n: 0 },
+      states: {
+        idle: { on: { 'a.started': { target: 'wait', actions: ['track', { type: 'announce' }, 'batch', log('started')] } } },
+        wait: {
+          entry: [raise({ type: 'a.tick' }, { id: 'tick', delay: 'd' as never }), enqueueActions(({ enqueue }) => enqueue.assign({ n: 0 }))],
+          exit: cancel('tick'),
+          on: { 'a.tick': { target: 'idle', actions: emit({ type: 'x.ticked' }) } },
+        },
+      },
+    } as never) as unknown as AnyStateMachine;
+    expect(defineSaga({ ...base, machine }).name).toBe('S');
+  });
+
+  it('accepts the example sagas', () => {
+    expect(exampleSagas.length).toBeGreaterThan(0);
+    // Importing them already ran defineSaga; again here so a failure names this test.
+    for (const saga of exampleSagas as readonly SagaDefinition[]) expect(defineSaga<AnyStateMachine>({ ...saga })).toMatchObject({ name: saga.name, defined: true });
   });
 
   it('the example test machine emits through emit (outbox), not actions with side effects', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assign, setup } from 'xstate';
+import { assign, emit, setup } from 'xstate';
 import { z } from 'zod';
 import { OperatorService } from '../../src/app/operator-service.js';
 import { createEvent, type EventEnvelope } from '../../src/core/events/envelope.js';
@@ -27,7 +27,8 @@ const machine = setup({
   guards: { ...compensationGuards<Ctx, Ev>({ maxAttempts: 2 }) },
   actions: {
     ...compensationActions<Ctx, Ev>(),
-    notifyFailed: () => undefined,
+    // A built-in, not a plain function: defineSaga rejects actions that would never run on the durable path.
+    notifyFailed: emit(({ context }) => ({ type: 'trip.failed', data: { tripId: context.tripId } })),
     recordHotel: assign({
       compensation: ({ context }) => recordStep(context.compensation, {
         step: 'hotel', command: { type: 'hotel.cancel.requested', data: { tripId: context.tripId } }, reply: 'hotel.cancelled', failure: 'hotel.cancel.failed',

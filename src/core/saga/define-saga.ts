@@ -1,6 +1,7 @@
 import type { AnyStateMachine } from 'xstate';
 import { SagaDefinitionError } from '../errors.js';
 import type { OnMissing, SagaConfig } from './definition.js';
+import { checkDurableActions, walkStates as walk, type StateNodeLike } from './machine-checks.js';
 import { RESUME_EVENT, resumeEventSchema } from './resume.js';
 import type { EventEnvelope } from '../events/envelope.js';
 
@@ -24,18 +25,6 @@ export interface DefineSagaOptions {
   allowNumericDelays?: boolean;
 }
 
-interface NodeLike {
-  id: string;
-  key: string;
-  config: { invoke?: unknown; after?: Record<string, unknown> };
-  states: Record<string, NodeLike>;
-  transitions: Map<string, Array<{ actions: readonly unknown[] }>>;
-  after: Array<{ actions: readonly unknown[]; delay: unknown }>;
-  always?: Array<{ actions: readonly unknown[] }>;
-  entry: readonly unknown[];
-  exit: readonly unknown[];
-}
-
 interface RaiseLike {
   type: 'xstate.raise';
   event: unknown;
@@ -47,12 +36,7 @@ function isRaise(a: unknown): a is RaiseLike {
   return typeof a === 'function' && (a as { type?: unknown }).type === 'xstate.raise';
 }
 
-function walk(node: NodeLike, visit: (n: NodeLike) => void): void {
-  visit(node);
-  for (const child of Object.values(node.states)) walk(child, visit);
-}
-
-function actionsOf(node: NodeLike): unknown[] {
+function actionsOf(node: StateNodeLike): unknown[] {
   const out: unknown[] = [...node.entry, ...node.exit];
   for (const list of node.transitions.values()) for (const t of list) out.push(...t.actions);
   for (const t of node.after) out.push(...t.actions);
@@ -67,7 +51,11 @@ function actionsOf(node: NodeLike): unknown[] {
  * - a declared event with no `correlate` function; a `startedBy` type that is not declared;
  * - a delayed `raise` without an `id` (it could never be cancelled);
  * - an `after` delay name missing from `setup({ delays })`, or a numeric `after` delay;
- * - an `invoke` (not durable: emit a command and wait for its reply event instead).
+ * - an `invoke` (not durable: emit a command and wait for its reply event instead);
+ * - an action that is code, not a description: an inline function, or a named action whose `setup({ actions })`
+ *   implementation is a plain function or missing. The decider records actions and never runs them, so it
+ *   would silently do nothing; use built-ins (`emit` a command event, `assign` context, `raise`, `cancel`,
+ *   `enqueueActions` of built-ins).
  *
  * @example
  * export const Payment = defineSaga({
@@ -99,7 +87,7 @@ export function defineSaga<TMachine extends AnyStateMachine>(config: SagaConfig<
     if (!eventTypes.has(type)) throw new SagaDefinitionError(name, `startedBy "${type}" is not declared in events`, { details: { event: type } });
   }
 
-  const root = config.machine.root as unknown as NodeLike;
+  const root = config.machine.root as unknown as StateNodeLike;
   const delays = (config.machine.implementations as { delays?: Record<string, unknown> }).delays ?? {};
   const internal = new Set<string>();
   walk(root, (node) => {
@@ -127,6 +115,7 @@ export function defineSaga<TMachine extends AnyStateMachine>(config: SagaConfig<
       if (ev && typeof ev === 'object' && typeof ev.type === 'string' && !ev.type.startsWith('xstate.')) internal.add(ev.type);
     }
   });
+  checkDurableActions(name, config.machine);
   let resumable = false;
   walk(root, (node) => {
     for (const type of node.transitions.keys()) {
