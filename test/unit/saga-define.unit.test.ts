@@ -140,6 +140,34 @@ describe('defineSaga checks', () => {
     expect(defineSaga({ ...base, machine }).name).toBe('S');
   });
 
+  it('rejects a startedBy event the initial state does not take, naming the event and the state', () => {
+    const machine = setup({}).createMachine({ id: 'S', initial: 'idle', states: { idle: { on: { 'a.other': 'wait' } }, wait: { on: { 'a.started': 'idle' } } } }) as unknown as AnyStateMachine;
+    const events = { ...base.events, 'a.other': z.object({}) };
+    const correlate = { ...base.correlate, 'a.other': () => 'k' };
+    const e = definitionError(() => defineSaga({ ...base, events, correlate, machine }));
+    expect(e.message).toMatch(/^saga "S" \(state "S.idle"\): startedBy "a.started" is not accepted by the initial state/);
+    expect(e.details).toMatchObject({ event: 'a.started', state: 'S.idle' });
+    // Taking it in the initial state fixes it; so does starting by the event the initial state takes.
+    expect(defineSaga({ ...base, events, correlate, machine, startedBy: ['a.other'] }).name).toBe('S');
+  });
+
+  it('counts the initial children, ancestors, parallel regions, wildcards and always targets as the initial state', () => {
+    const events = { 'a.started': z.object({}), 'b.started': z.object({}) };
+    const correlate = { 'a.started': () => 'k', 'b.started': () => 'k' };
+    const define = (config: object) => defineSaga({ ...base, events, correlate, startedBy: ['a.started', 'b.started'], machine: setup({}).createMachine(config as never) as unknown as AnyStateMachine });
+    // b.started only on the root, a.started on the initial grandchild.
+    expect(define({ id: 'S', on: { 'b.started': '.done' }, initial: 'outer', states: { outer: { initial: 'inner', states: { inner: { on: { 'a.started': '#S.done' } } } }, done: {} } }).name).toBe('S');
+    // One per parallel region.
+    expect(define({ id: 'S', type: 'parallel', states: { x: { on: { 'a.started': { actions: emit({ type: 'y' }) } } }, y: { on: { 'b.started': { actions: emit({ type: 'z' }) } } } } }).name).toBe('S');
+    // A wildcard; an eventless always into the state that takes them.
+    expect(define({ id: 'S', initial: 'boot', states: { boot: { always: 'ready' }, ready: { on: { '*': 'done' } }, done: {} } }).name).toBe('S');
+    // A non-initial child does not count, nor does a transition that neither moves nor acts (can() ignores it too).
+    const e = definitionError(() =>
+      define({ id: 'S', initial: 'outer', states: { outer: { initial: 'a', on: { 'a.started': {} }, states: { a: {}, b: { on: { 'b.started': '#S.done' } } } }, done: { on: { 'a.started': 'outer' } } } }),
+    );
+    expect(e.message).toMatch(/\(state "S.outer.a"\): startedBy "a.started" is not accepted/);
+  });
+
   it('accepts the example sagas', () => {
     expect(exampleSagas.length).toBeGreaterThan(0);
     // Importing them already ran defineSaga; again here so a failure names this test.

@@ -1,7 +1,7 @@
 import type { AnyStateMachine } from 'xstate';
 import { SagaDefinitionError } from '../errors.js';
 import type { OnMissing, SagaConfig } from './definition.js';
-import { checkDurableActions, walkStates as walk, type StateNodeLike } from './machine-checks.js';
+import { checkDurableActions, checkStartEvents, walkStates as walk, type StateNodeLike } from './machine-checks.js';
 import { RESUME_EVENT, resumeEventSchema } from './resume.js';
 import type { EventEnvelope } from '../events/envelope.js';
 
@@ -55,7 +55,10 @@ function actionsOf(node: StateNodeLike): unknown[] {
  * - an action that is code, not a description: an inline function, or a named action whose `setup({ actions })`
  *   implementation is a plain function or missing. The decider records actions and never runs them, so it
  *   would silently do nothing; use built-ins (`emit` a command event, `assign` context, `raise`, `cancel`,
- *   `enqueueActions` of built-ins).
+ *   `enqueueActions` of built-ins);
+ * - a `startedBy` type the initial state does not take: no transition for it (or a wildcard) in the initial
+ *   state, its initial children, the states its `always` transitions reach, or their ancestors. Guards are not
+ *   evaluated (they need the event's data): a guard that refuses the start event still fails at run time.
  *
  * @example
  * export const Payment = defineSaga({
@@ -116,6 +119,7 @@ export function defineSaga<TMachine extends AnyStateMachine>(config: SagaConfig<
     }
   });
   checkDurableActions(name, config.machine);
+  checkStartEvents(name, config.machine, config.startedBy);
   let resumable = false;
   walk(root, (node) => {
     for (const type of node.transitions.keys()) {

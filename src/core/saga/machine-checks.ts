@@ -1,6 +1,6 @@
 /**
  * Definition-time checks of a saga's machine that need more than a glance at its config: actions that
- * would never run on the durable path. Both read the
+ * would never run on the durable path, and start events the initial state does not take. Both read the
  * machine's state nodes (xstate's `StateNode`), which are internals: re-run `saga-define.unit.test.ts`
  * on every xstate bump (see XSTATE-DURABLE.md).
  */
@@ -11,6 +11,7 @@ import { SagaDefinitionError } from '../errors.js';
 export interface TransitionLike {
   eventType: string | null;
   actions: readonly unknown[];
+  target?: readonly StateNodeLike[];
   /** Set on `after` transitions: the delay as written (a name or a number). */
   delay?: unknown;
 }
@@ -111,4 +112,81 @@ export function checkDurableActions(sagaName: string, machine: AnyStateMachine):
       );
     }
   });
+}
+
+/** xstate's `matchesEventDescriptor`: exact, `*`, or a trailing `prefix.*` wildcard. */
+function matchesDescriptor(type: string, descriptor: string): boolean {
+  if (descriptor === type || descriptor === '*') return true;
+  if (!descriptor.endsWith('.*')) return false;
+  const prefix = descriptor.slice(0, -2).split('.');
+  const tokens = type.split('.');
+  return prefix.every((token, i) => tokens[i] === token);
+}
+
+/**
+ * Adds the states entered below `node`: the initial child of a compound state, every region of a parallel
+ * one; a history state (never visited before the start) enters its parent's initial states.
+ */
+function addInitialDescendants(node: StateNodeLike, into: Set<StateNodeLike>): void {
+  const from = node.type === 'history' && node.parent ? node.parent : node;
+  const children = from.type === 'parallel' ? Object.values(from.states) : from.type === 'compound' ? (from.initial.target ?? []) : [];
+  for (const child of children) {
+    if (into.has(child)) continue;
+    into.add(child);
+    addInitialDescendants(child, into);
+  }
+}
+
+/**
+ * The states the machine may be in when the start event arrives: the initial configuration (initial
+ * children, every parallel region, with their ancestors) and, since eventless `always` transitions are
+ * taken before any event, every configuration they can reach. Their guards read context (and the start
+ * event, which a definition does not have), so every `always` target counts: the check is lenient there.
+ */
+function possibleStartStates(root: StateNodeLike): Set<StateNodeLike> {
+  const states = new Set<StateNodeLike>([root]);
+  addInitialDescendants(root, states);
+  const queue = [...states];
+  for (let node = queue.shift(); node; node = queue.shift()) {
+    for (const t of node.always ?? []) {
+      for (const target of t.target ?? []) {
+        if (states.has(target)) continue;
+        const entered = new Set<StateNodeLike>([target]);
+        for (let p = target.parent; p; p = p.parent) entered.add(p);
+        addInitialDescendants(target, entered);
+        for (const s of entered) {
+          if (states.has(s)) continue;
+          states.add(s);
+          queue.push(s);
+        }
+      }
+    }
+  }
+  return states;
+}
+
+/**
+ * Rejects a `startedBy` type that no possible start state has a transition for. The runtime starts an
+ * instance by applying the start event to the machine's initial snapshot and refuses it when
+ * `snapshot.can(event)` is false (`decider.ts`). `can` evaluates guards with the event's data and needs the
+ * context factory's `input`, neither of which exists at definition time, so this check is structural: a
+ * transition (with a target or actions, as `can` counts them) for the type, or a wildcard matching it, in
+ * one of those states or an ancestor. A guard that refuses the start event still surfaces at run time.
+ */
+export function checkStartEvents(sagaName: string, machine: AnyStateMachine, startedBy: readonly string[]): void {
+  const states = possibleStartStates(machine.root as unknown as StateNodeLike);
+  const accepts = (type: string) =>
+    [...states].some((node) =>
+      [...node.transitions].some(([descriptor, list]) => matchesDescriptor(type, descriptor) && list.some((t) => t.target !== undefined || t.actions.length > 0)),
+    );
+  for (const type of startedBy) {
+    if (accepts(type)) continue;
+    const leaves = [...states].filter((s) => s.type === 'atomic' || s.type === 'final').map(statePath);
+    throw new SagaDefinitionError(
+      sagaName,
+      `startedBy "${type}" is not accepted by the initial state: neither it, its initial children nor its ancestors have a transition for "${type}". ` +
+        `Handle it there (on: { '${type}': ... }) or remove it from startedBy`,
+      { state: leaves.join(', ') || statePath(machine.root as unknown as StateNodeLike), details: { event: type } },
+    );
+  }
 }
