@@ -12,12 +12,12 @@ describe('CollaborationProcessManager through the saga test kit', () => {
   it('happy path: invites all agents, starts when the last one joins', async () => {
     const spec = sagaSpec(CollaborationProcessManager);
     await spec.when(requested);
-    await spec.thenExpect({ state: 'awaitingJoins', status: 'running', emitted: ['agent.invited', 'agent.invited', 'agent.invited'], timers: [JOIN_TIMER] });
+    spec.thenExpect({ state: 'awaitingJoins', status: 'running', emitted: ['agent.invited', 'agent.invited', 'agent.invited'], timers: [JOIN_TIMER] });
     expect(spec.emitted().map((e) => e.data.agentId)).toEqual(['a', 'b', 'c']);
     await spec.given(joined('a'), joined('b'));
-    await spec.thenExpect({ status: 'running', context: { joined: ['a', 'b'] } });
+    spec.thenExpect({ status: 'running', context: { joined: ['a', 'b'] } });
     await spec.when(joined('c'));
-    await spec.thenExpect({ state: 'completed', status: 'completed', emitted: ['collaboration.started'], timers: [] });
+    spec.thenExpect({ state: 'completed', status: 'completed', emitted: ['collaboration.started'], timers: [] });
     expect(spec.emitted()[0]?.data).toEqual({ collaborationId: 'c1', participants: ['a', 'b', 'c'], strategy: 'round-robin' });
   });
 
@@ -25,7 +25,7 @@ describe('CollaborationProcessManager through the saga test kit', () => {
     const spec = sagaSpec(CollaborationProcessManager);
     await spec.given(requested, joined('a'));
     await spec.when(declined('c'));
-    await spec.thenExpect({ state: 'compensated', status: 'compensated', emitted: ['invitation.cancelled', 'invitation.cancelled', 'notification.requested'], timers: [] });
+    spec.thenExpect({ state: 'compensated', status: 'compensated', emitted: ['invitation.cancelled', 'invitation.cancelled', 'notification.requested'], timers: [] });
     expect(spec.emitted().slice(0, 2).map((e) => e.data.agentId)).toEqual(['b', 'a']);
   });
 
@@ -34,7 +34,7 @@ describe('CollaborationProcessManager through the saga test kit', () => {
     await spec.given(requested, joined('b'));
     expect(await spec.advanceTime(59_999)).toEqual([]);
     await spec.advanceTime(1);
-    await spec.thenExpect({ status: 'compensated', emitted: ['invitation.cancelled', 'invitation.cancelled', 'invitation.cancelled', 'notification.requested'] });
+    spec.thenExpect({ status: 'compensated', emitted: ['invitation.cancelled', 'invitation.cancelled', 'invitation.cancelled', 'notification.requested'] });
     expect(spec.emitted().slice(0, 3).map((e) => e.data.agentId)).toEqual(['c', 'b', 'a']);
   });
 
@@ -45,7 +45,7 @@ describe('CollaborationProcessManager through the saga test kit', () => {
     expect((await spec.when(join))[0]?.result).toBe('applied');
     expect((await spec.when(join))[0]?.result).toBe('duplicate');
     expect((await spec.when(joined('a')))[0]?.result).toBe('ignored');
-    await spec.thenExpect({ context: { joined: ['a'] }, status: 'running' });
+    spec.thenExpect({ context: { joined: ['a'] }, status: 'running' });
   });
 
   it('out of order: a join before the request is dead-lettered; a join after the end is recorded and ignored', async () => {
@@ -53,6 +53,6 @@ describe('CollaborationProcessManager through the saga test kit', () => {
     expect((await spec.when(joined('a')))[0]?.result).toBe('dead-lettered');
     await spec.given(requested, declined('b'));
     expect((await spec.when(joined('a')))[0]?.result).toBe('after-completion');
-    await spec.thenExpect({ status: 'compensated' });
+    spec.thenExpect({ status: 'compensated' });
   });
 });

@@ -18,24 +18,24 @@ describe('TaskProcessing through the saga test kit', () => {
     const spec = sagaSpec(TaskProcessing);
     const [start] = await spec.when(created);
     expect(start?.result).toBe('created');
-    await spec.thenExpect({ state: { active: 'awaitingAssignment' }, status: 'running', emitted: ['agent.assignment.requested'], timers: [SLA_TIMER] });
+    spec.thenExpect({ state: { active: 'awaitingAssignment' }, status: 'running', emitted: ['agent.assignment.requested'], timers: [SLA_TIMER] });
     const request = spec.emitted()[0];
     expect(request?.data).toEqual({ taskId: 't1', taskType: 'summarize', priority: 0, attempt: 1 });
     expect(request?.metadata).toMatchObject({ causationId: start?.eventId, saga: 'TaskProcessing', sagaKey: 't1' });
 
     await spec.when(assigned());
-    await spec.thenExpect({ state: { active: 'awaitingCompletion' }, emitted: [], context: { agentId: 'a1' }, timers: [SLA_TIMER] });
+    spec.thenExpect({ state: { active: 'awaitingCompletion' }, emitted: [], context: { agentId: 'a1' }, timers: [SLA_TIMER] });
     await spec.when(completed);
-    await spec.thenExpect({ state: 'completed', status: 'completed', emitted: [], timers: [] });
+    spec.thenExpect({ state: 'completed', status: 'completed', emitted: [], timers: [] });
   });
 
   it('failure path: releases the agent, awaits agent.released, re-queues', async () => {
     const spec = sagaSpec(TaskProcessing);
     await spec.given(created, assigned());
     await spec.when(failed);
-    await spec.thenExpect({ state: { compensating: 'awaitingReply' }, status: 'compensating', emitted: ['agent.release.requested'], timers: [RETRY_TIMER] });
+    spec.thenExpect({ state: { compensating: 'awaitingReply' }, status: 'compensating', emitted: ['agent.release.requested'], timers: [RETRY_TIMER] });
     await spec.when(released());
-    await spec.thenExpect({ state: 'compensated', status: 'compensated', emitted: ['task.requeued'], timers: [] });
+    spec.thenExpect({ state: 'compensated', status: 'compensated', emitted: ['task.requeued'], timers: [] });
     expect(spec.emitted()[0]?.data).toMatchObject({ taskId: 't1', attempt: 2, reason: 'model crashed' });
   });
 
@@ -43,16 +43,16 @@ describe('TaskProcessing through the saga test kit', () => {
     const spec = sagaSpec(TaskProcessing);
     await spec.given(created, assigned());
     expect(await spec.advanceTime(SLA - 1)).toEqual([]);
-    await spec.thenExpect({ status: 'running' });
+    spec.thenExpect({ status: 'running' });
     const fired = await spec.advanceTime(1);
     expect(fired.map((o) => o.result)).toEqual(['applied']);
-    await spec.thenExpect({ status: 'compensating', emitted: ['agent.release.requested'], timers: [RETRY_TIMER], context: { failureReason: `SLA of ${SLA} ms exceeded` } });
+    spec.thenExpect({ status: 'compensating', emitted: ['agent.release.requested'], timers: [RETRY_TIMER], context: { failureReason: `SLA of ${SLA} ms exceeded` } });
     // Nobody answers: two more tries, 30 s apart; when the third goes unanswered too, failed with a notification.
     await spec.advanceTime(COMPENSATION_RETRY_MS * 2);
-    await spec.thenExpect({ status: 'compensating', emitted: ['agent.release.requested', 'agent.release.requested'] });
+    spec.thenExpect({ status: 'compensating', emitted: ['agent.release.requested', 'agent.release.requested'] });
     await spec.advanceTime(COMPENSATION_RETRY_MS);
-    await spec.thenExpect({ state: 'failed', status: 'failed', emitted: ['notification.requested'], timers: [] });
-    const all = (await spec.allEmitted()).map((e) => e.type);
+    spec.thenExpect({ state: 'failed', status: 'failed', emitted: ['notification.requested'], timers: [] });
+    const all = spec.allEmitted().map((e) => e.type);
     expect(all.filter((t) => t === 'agent.release.requested')).toHaveLength(3);
   });
 
@@ -63,17 +63,17 @@ describe('TaskProcessing through the saga test kit', () => {
     expect((await spec.when(assignment))[0]?.result).toBe('applied');
     expect((await spec.when(assignment))[0]?.result).toBe('duplicate');
     expect((await spec.when(assigned('a1')))[0]?.result).toBe('ignored');
-    await spec.thenExpect({ state: { active: 'awaitingCompletion' }, emitted: [] });
-    const applied = (await spec.history()).filter((h) => h.kind === 'applied');
+    spec.thenExpect({ state: { active: 'awaitingCompletion' }, emitted: [] });
+    const applied = spec.history().filter((h) => h.kind === 'applied');
     expect(applied.map((h) => h.eventType)).toEqual(['task.created', 'agent.assigned']);
   });
 
   it('out of order: completion before assignment completes; the late assignment is recorded after completion', async () => {
     const spec = sagaSpec(TaskProcessing);
     await spec.given(created, completed);
-    await spec.thenExpect({ status: 'completed', context: { agentId: 'a1', completedBy: 'a1' } });
+    spec.thenExpect({ status: 'completed', context: { agentId: 'a1', completedBy: 'a1' } });
     expect((await spec.when(assigned()))[0]?.result).toBe('after-completion');
-    await spec.thenExpect({ status: 'completed', emitted: [] });
+    spec.thenExpect({ status: 'completed', emitted: [] });
   });
 
   it('a reply for a task that has no saga is dead-lettered; bad data is dead-lettered with the field named', async () => {
@@ -82,6 +82,6 @@ describe('TaskProcessing through the saga test kit', () => {
     const bad = await spec.when({ type: 'task.created', data: { taskId: 't2', priority: 'high' } });
     expect(bad[0]?.result).toBe('dead-lettered');
     expect(bad[0]?.error?.message).toMatch(/taskType|priority/);
-    expect(await spec.deadLetters()).toHaveLength(2);
+    expect(spec.deadLetters()).toHaveLength(2);
   });
 });

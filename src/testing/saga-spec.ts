@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { createEvent, type EventEnvelope, type NewEvent } from '../core/events/envelope.js';
 import type { DeadLetter } from '../core/ports/dead-letters.js';
-import type { SagaHistoryEntry, SagaStatus, TimerEntry } from '../core/ports/saga-store.js';
+import type { SagaHistoryEntry, SagaInstance, SagaStatus, TimerEntry } from '../core/ports/saga-store.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
 import { MemorySagaRepository } from '../memory/saga-repository.js';
 import { SagaRuntime } from '../runtime/saga-runtime.js';
@@ -34,6 +34,17 @@ export class SagaSpecAssertionError extends Error {
   }
 }
 
+/** What the spec read from its repository after the last `given` / `when` / `advanceTime`. */
+interface SpecView {
+  instances: Map<string, SagaInstance>;
+  timers: Map<string, TimerEntry[]>;
+  history: Map<string, SagaHistoryEntry[]>;
+  emitted: Map<string, EventEnvelope[]>;
+  deadLetters: DeadLetter[];
+}
+
+const emptyView = (): SpecView => ({ instances: new Map(), timers: new Map(), history: new Map(), emitted: new Map(), deadLetters: [] });
+
 /** Options of {@link sagaSpec}. */
 export interface SagaSpecOptions {
   /** Start of the fake clock. @default '2025-01-01T00:00:00.000Z' */
@@ -45,21 +56,33 @@ export interface SagaSpecOptions {
 /**
  * Given / When / Then for sagas, on the real runtime over the in-memory repository with a fake clock.
  *
+ * Only `given`, `when` and `advanceTime` run steps: they are async, await them. Everything that reads
+ * (`thenExpect`, `state`, `status`, `context`, `emitted`, `allEmitted`, `timers`, `history`, `deadLetters`)
+ * is synchronous and returns plain values, read once after the last of those finished; reading while one is
+ * still running throws. So `expect(spec.context()).toMatchObject(...)` checks the context, never a promise.
+ *
  * @example
  * const spec = sagaSpec(TaskProcessing);
  * await spec.given({ type: 'task.created', data: { taskId: 't1' } });
  * await spec.when({ type: 'agent.assigned', data: { taskId: 't1', agentId: 'a1' } });
- * await spec.thenExpect({ state: 'awaitingCompletion', status: 'running', emitted: [], timers: ['xstate.after.sla.TaskProcessing.awaitingCompletion'] });
+ * spec.thenExpect({ state: 'awaitingCompletion', status: 'running', emitted: [], timers: ['xstate.after.sla.TaskProcessing.awaitingCompletion'] });
  * await spec.advanceTime(60 * 60_000); // fires the SLA timer
- * await spec.thenExpect({ status: 'compensating', emitted: ['agent.release-requested'] });
+ * spec.thenExpect({ status: 'compensating', emitted: ['agent.release-requested'] });
+ * expect(spec.context()).toMatchObject({ failureReason: expect.stringContaining('SLA') });
  */
 export class SagaSpec {
   readonly clock: FakeClock;
+  /** The store under the spec. Reading it directly is fine (async, always current); the accessors read the view. */
   readonly repository: MemorySagaRepository;
-  readonly runtime: SagaRuntime;
+  /** Private: an event handled past `when` would not be in the view the accessors read. */
+  private readonly runtime: SagaRuntime;
   /** Outcomes of the last `when` / `advanceTime` (one per saga the event reached, per timer fired). */
   lastOutcomes: StepOutcome[] = [];
   private lastKey: string | undefined;
+  /** Keys of this saga any step touched (history and dead letters exist for keys without an instance too). */
+  private readonly keys = new Set<string>();
+  private view: SpecView = emptyView();
+  private running = 0;
 
   constructor(readonly saga: SagaDefinition, options: SagaSpecOptions = {}) {
     this.clock = new FakeClock(options.now);
@@ -69,31 +92,37 @@ export class SagaSpec {
 
   /** Applies events as history (their effects are not what `thenExpect` checks). */
   async given(...events: Array<SpecEvent | SpecEvent[]>): Promise<void> {
-    for (const e of events.flat()) await this.apply(e);
-    this.lastOutcomes = [];
+    await this.act(async () => {
+      for (const e of events.flat()) await this.apply(e);
+      this.lastOutcomes = [];
+    });
   }
 
   /** Applies one event; `thenExpect` and `emitted` look at what it did. */
   async when(event: SpecEvent): Promise<StepOutcome[]> {
-    this.lastOutcomes = await this.apply(event);
-    return this.lastOutcomes;
+    return this.act(async () => {
+      this.lastOutcomes = await this.apply(event);
+      return this.lastOutcomes;
+    });
   }
 
   /** Moves the fake clock, firing due timers in due order at their due time. */
   async advanceTime(ms: number): Promise<StepOutcome[]> {
-    const target = this.clock.now().getTime() + ms;
-    const outcomes: StepOutcome[] = [];
-    for (let i = 0; i < 10_000; i++) {
-      const [next] = await this.repository.dueTimers(new Date(target), 1);
-      if (!next) break;
-      if (new Date(next.dueAt).getTime() > this.clock.now().getTime()) this.clock.set(next.dueAt);
-      const o = await this.runtime.fireTimer(next);
-      outcomes.push(o);
-      if (o.key) this.lastKey = o.key;
-    }
-    this.clock.set(target);
-    this.lastOutcomes = outcomes;
-    return outcomes;
+    return this.act(async () => {
+      const target = this.clock.now().getTime() + ms;
+      const outcomes: StepOutcome[] = [];
+      for (let i = 0; i < 10_000; i++) {
+        const [next] = await this.repository.dueTimers(new Date(target), 1);
+        if (!next) break;
+        if (new Date(next.dueAt).getTime() > this.clock.now().getTime()) this.clock.set(next.dueAt);
+        const o = await this.runtime.fireTimer(next);
+        outcomes.push(o);
+        this.noteKey(o);
+      }
+      this.clock.set(target);
+      this.lastOutcomes = outcomes;
+      return outcomes;
+    });
   }
 
   /** Builds an envelope at the fake clock's time; keep it to deliver the same event (same id) twice. */
@@ -103,45 +132,49 @@ export class SagaSpec {
 
   /** Events emitted by the last `when` / `advanceTime`. */
   emitted(): EventEnvelope[] {
-    return this.lastOutcomes.flatMap((o) => o.emitted ?? []);
+    this.read();
+    return structuredClone(this.lastOutcomes.flatMap((o) => o.emitted ?? []));
   }
 
   /** Every event the instance ever emitted (appended to the log by its steps). */
-  async allEmitted(key = this.key()): Promise<EventEnvelope[]> {
-    return this.repository.emitted(this.saga.name, key);
+  allEmitted(key = this.key()): EventEnvelope[] {
+    return structuredClone(this.read().emitted.get(key) ?? []);
   }
 
-  async state(key = this.key()): Promise<unknown> {
-    return (await this.instance(key)).state;
+  /** The instance's state value; throws {@link SagaSpecAssertionError} when there is no instance. */
+  state(key = this.key()): unknown {
+    return structuredClone(this.instance(key).state);
   }
 
-  async status(key = this.key()): Promise<SagaStatus> {
-    return (await this.instance(key)).status;
+  status(key = this.key()): SagaStatus {
+    return this.instance(key).status;
   }
 
-  async context(key = this.key()): Promise<Record<string, unknown>> {
-    return (await this.instance(key)).context;
+  context(key = this.key()): Record<string, unknown> {
+    return structuredClone(this.instance(key).context);
   }
 
-  async timers(key = this.key()): Promise<TimerEntry[]> {
-    return this.repository.timers(this.saga.name, key);
+  /** The instance's scheduled timers, by due time. */
+  timers(key = this.key()): TimerEntry[] {
+    return structuredClone(this.read().timers.get(key) ?? []);
   }
 
-  async history(key = this.key()): Promise<SagaHistoryEntry[]> {
-    return this.repository.history(this.saga.name, key);
+  history(key = this.key()): SagaHistoryEntry[] {
+    return structuredClone(this.read().history.get(key) ?? []);
   }
 
-  async deadLetters(): Promise<DeadLetter[]> {
-    return this.repository.deadLetters.list({ saga: this.saga.name });
+  /** Dead letters of this saga, any key. */
+  deadLetters(): DeadLetter[] {
+    return structuredClone(this.read().deadLetters);
   }
 
   /**
    * The "then": checks the instance; throws {@link SagaSpecAssertionError} naming the first mismatch.
    * (Not called `then`, which would make the spec a thenable that `await` never finishes.)
    */
-  async thenExpect(expect: SagaExpectation): Promise<void> {
+  thenExpect(expect: SagaExpectation): void {
     const key = expect.key ?? this.key();
-    const instance = await this.instance(key);
+    const instance = this.instance(key);
     if ('state' in expect && !isDeepStrictEqual(instance.state, expect.state)) throw new SagaSpecAssertionError(`state of ${key}`, expect.state, instance.state);
     if (expect.status !== undefined && instance.status !== expect.status) throw new SagaSpecAssertionError(`status of ${key}`, expect.status, instance.status);
     if (expect.emitted) {
@@ -149,7 +182,7 @@ export class SagaSpec {
       if (!isDeepStrictEqual(types, expect.emitted)) throw new SagaSpecAssertionError('emitted event types', expect.emitted, types);
     }
     if (expect.timers) {
-      const types = (await this.timers(key)).map((t) => t.event.type);
+      const types = this.timers(key).map((t) => t.event.type);
       if (!isDeepStrictEqual(types, expect.timers)) throw new SagaSpecAssertionError(`timers of ${key}`, expect.timers, types);
     }
     for (const [field, value] of Object.entries(expect.context ?? {})) {
@@ -161,9 +194,49 @@ export class SagaSpec {
     const envelope = 'id' in event && typeof event.id === 'string' && 'timestamp' in event ? (event as EventEnvelope) : createEvent(event as NewEvent, this.clock.now());
     const outcomes = await this.runtime.handle(envelope);
     if (outcomes.length === 0) throw new Error(`saga spec: no saga handles "${envelope.type}"`);
-    const own = outcomes.find((o) => o.saga === this.saga.name && o.key !== undefined);
-    if (own?.key) this.lastKey = own.key;
+    for (const o of outcomes) this.noteKey(o);
     return outcomes;
+  }
+
+  private noteKey(outcome: StepOutcome): void {
+    if (outcome.saga !== this.saga.name || outcome.key === undefined) return;
+    this.keys.add(outcome.key);
+    this.lastKey = outcome.key;
+  }
+
+  /** Runs steps, then reads the view the accessors return; they throw until it is read. */
+  private async act<T>(steps: () => Promise<T>): Promise<T> {
+    this.running++;
+    try {
+      return await steps();
+    } finally {
+      try {
+        this.view = await this.load();
+      } finally {
+        this.running--;
+      }
+    }
+  }
+
+  private async load(): Promise<SpecView> {
+    const name = this.saga.name;
+    const view = emptyView();
+    for (const instance of await this.repository.list({ saga: name, limit: 10_000 })) {
+      view.instances.set(instance.key, instance);
+      this.keys.add(instance.key);
+    }
+    for (const key of this.keys) {
+      view.timers.set(key, await this.repository.timers(name, key));
+      view.history.set(key, await this.repository.history(name, key));
+      view.emitted.set(key, await this.repository.emitted(name, key));
+    }
+    view.deadLetters = await this.repository.deadLetters.list({ saga: name, limit: 10_000 });
+    return view;
+  }
+
+  private read(): SpecView {
+    if (this.running > 0) throw new Error('saga spec: read while given / when / advanceTime is still running; await it first');
+    return this.view;
   }
 
   private key(): string {
@@ -171,8 +244,8 @@ export class SagaSpec {
     return this.lastKey;
   }
 
-  private async instance(key: string) {
-    const i = await this.repository.get(this.saga.name, key);
+  private instance(key: string): SagaInstance {
+    const i = this.read().instances.get(key);
     if (!i) throw new SagaSpecAssertionError(`instance ${key} exists`, 'an instance', undefined);
     return i;
   }
