@@ -153,16 +153,16 @@ import { payments } from './payments.js';
 test('an order is confirmed when its payment succeeds', async () => {
   const spec = sagaSpec(OrderSaga);
   await spec.when({ type: 'order.placed', data: { orderId: 'o-1', amount: 20 } });
-  await spec.thenExpect({ state: 'awaitingPayment', status: 'running', emitted: ['payment.requested'] });
+  spec.thenExpect({ state: 'awaitingPayment', status: 'running', emitted: ['payment.requested'] });
   await spec.when({ type: 'payment.succeeded', data: { orderId: 'o-1', paymentId: 'p-1' } });
-  await spec.thenExpect({ state: 'confirmed', status: 'completed', emitted: ['order.confirmed'], context: { paymentId: 'p-1' } });
+  spec.thenExpect({ state: 'confirmed', status: 'completed', emitted: ['order.confirmed'], context: { paymentId: 'p-1' } });
 });
 
 test('an order is cancelled when the payment does not come in time', async () => {
   const spec = sagaSpec(OrderSaga);
   await spec.given({ type: 'order.placed', data: { orderId: 'o-2', amount: 20 } });
   await spec.advanceTime(PAYMENT_TIMEOUT_MS);
-  await spec.thenExpect({ state: 'cancelled', emitted: ['order.cancelled'], context: { cancelReason: 'payment timed out' } });
+  spec.thenExpect({ state: 'cancelled', emitted: ['order.cancelled'], context: { cancelReason: 'payment timed out' } });
 });
 
 test('the payments worker pays small amounts and declines large ones', async () => {
