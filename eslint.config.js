@@ -10,6 +10,12 @@ const driverImports = {
   patterns: [{ group: ['**/postgres/**', '**/redis/**'], message: 'core and sagas may not import edge implementations.' }],
 };
 
+// The example sagas are written as a user writes them: against the package (`sagaflow`), never its sources.
+const sagaImports = {
+  paths: driverImports.paths,
+  patterns: [...driverImports.patterns, { group: ['**/src/**', '**/dist/**'], message: "sagas import the public API: from 'sagaflow'." }],
+};
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.sagaflow/**', 'coverage/**'] },
   js.configs.recommended,
@@ -25,7 +31,8 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
     },
   },
-  { files: ['src/core/**/*.ts', 'src/app/**/*.ts', 'sagas/**/*.ts'], rules: { 'no-restricted-imports': ['error', driverImports] } },
+  { files: ['src/core/**/*.ts', 'src/app/**/*.ts'], rules: { 'no-restricted-imports': ['error', driverImports] } },
+  { files: ['sagas/**/*.ts'], rules: { 'no-restricted-imports': ['error', sagaImports] } },
   { files: ['src/**/*.ts'], ignores: ['src/cli/**'], rules: { 'no-console': 'error' } },
   { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
 );

@@ -2,6 +2,10 @@ import { defineConfig } from 'vitest/config';
 
 // Tiers by file name: *.unit.test.ts, *.int.test.ts (real Postgres/Redis/PGlite), *.e2e.test.ts (subprocesses).
 export default defineConfig({
+  // `sagaflow` (imported by sagas/ and tests) resolves to the TypeScript sources, not dist/: the custom
+  // export condition of package.json (ADR 0009). The other names are Vite's server defaults, which a
+  // `conditions` list replaces.
+  ssr: { resolve: { conditions: ['sagaflow-source', 'module', 'node', 'development|production'] } },
   test: {
     globalSetup: ['test/support/global-setup.ts'],
     projects: [

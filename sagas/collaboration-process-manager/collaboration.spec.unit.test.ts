@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sagaSpec } from '../../src/testing/index.js';
+import { sagaSpec } from 'sagaflow/testing';
 import { CollaborationProcessManager } from './index.js';
 
 const JOIN_TIMER = 'xstate.after.joinTimeout.CollaborationProcessManager.awaitingJoins';

@@ -2,8 +2,7 @@
  * The events CollaborationProcessManager handles (with their data schemas) and how each finds its instance:
  * every one carries `collaborationId`, which is the instance key.
  */
-import type { EventEnvelope, ResumeEvent } from '../../src/index.js';
-import { correlateAll } from '../correlate.js';
+import { correlateAll, type EventEnvelope, type ResumeEvent } from 'sagaflow';
 import { agentDeclined, agentJoined, collaborationRequested, type DomainEventData } from '../domain-events.js';
 
 /** Event types handled by CollaborationProcessManager, mapped to the zod schema of their `data`. */

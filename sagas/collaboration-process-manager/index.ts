@@ -2,7 +2,7 @@
  * CollaborationProcessManager: invite agents, start the collaboration when all joined, call it off on a decline
  * or the join timeout. See README.md (states, events, compensations, diagram).
  */
-import { defineSaga } from '../../src/index.js';
+import { defineSaga } from 'sagaflow';
 import { collaborationCorrelate, collaborationEvents } from './events.js';
 import { collaborationMachine } from './machine.js';
 

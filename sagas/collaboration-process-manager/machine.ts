@@ -14,7 +14,7 @@ import {
   resumableFailedState,
   type CompensationLog,
   type SagaCommand,
-} from '../../src/index.js';
+} from 'sagaflow';
 import { collaborationRequested, command } from '../domain-events.js';
 import type { CollaborationEvent } from './events.js';
 

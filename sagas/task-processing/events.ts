@@ -2,8 +2,7 @@
  * The events TaskProcessing handles (with their data schemas) and how each finds its instance:
  * every one carries `taskId`, which is the instance key.
  */
-import type { EventEnvelope } from '../../src/index.js';
-import { correlateAll } from '../correlate.js';
+import { correlateAll, type EventEnvelope } from 'sagaflow';
 import { agentAssigned, agentReleased, agentReleaseFailed, taskCompleted, taskCreated, taskFailed, type DomainEventData } from '../domain-events.js';
 
 /** Event types handled by TaskProcessing, mapped to the zod schema of their `data`. */

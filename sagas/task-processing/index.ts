@@ -2,7 +2,7 @@
  * TaskProcessing saga: assign an agent to a new task, await its completion, compensate on failure or SLA timeout.
  * See README.md (states, events, compensations, diagram).
  */
-import { defineSaga } from '../../src/index.js';
+import { defineSaga } from 'sagaflow';
 import { taskProcessingCorrelate, taskProcessingEvents } from './events.js';
 import { taskProcessingMachine } from './machine.js';
 

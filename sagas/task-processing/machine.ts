@@ -12,7 +12,7 @@ import {
   recordStep,
   type CompensationLog,
   type SagaCommand,
-} from '../../src/index.js';
+} from 'sagaflow';
 import { command, taskCreated } from '../domain-events.js';
 import type { TaskProcessingEvent } from './events.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sagaSpec } from '../../src/testing/index.js';
+import { sagaSpec } from 'sagaflow/testing';
 import { COMPENSATION_RETRY_MS, TaskProcessing } from './index.js';
 
 const SLA_TIMER = 'xstate.after.slaTimeout.TaskProcessing.active';

@@ -1,4 +1,4 @@
-/** Entry point for running the CLI from sources: `node --import tsx src/cli/main-entry.ts <command>`. */
+/** Entry point for running the CLI from sources: `node --conditions=sagaflow-source --import tsx src/cli/main-entry.ts <command>`. */
 import { main } from './main.js';
 
 main(process.argv).then(

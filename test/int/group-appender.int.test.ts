@@ -67,7 +67,7 @@ describe.runIf(hasPostgres())('real Postgres', () => {
   /** Runs the publisher child until it exits or `killAfterMs` passed; returns the ids it said were resolved. */
   function runChild(env: Record<string, string>, killAfterMs: number): Promise<{ signal: NodeJS.Signals | null; resolved: string[]; stderr: string }> {
     return new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, ['--import', 'tsx', 'test/support/group-append-child.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(process.execPath, ['--conditions=sagaflow-source', '--import', 'tsx', 'test/support/group-append-child.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let stderr = '';
       let timer: NodeJS.Timeout | undefined;

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -8,7 +8,9 @@ const root = path.resolve(import.meta.dirname, '../..');
  * Compiles `src` and `sagas` plus the given extra files of the repository to plain JavaScript under
  * `<buildDir>/dist` (incrementally), with the SQL migrations beside them, so a test or bench can run a
  * daemon or the CLI as a user does: plain node, no TypeScript loader. Type errors elsewhere in a tree under
- * construction do not block it (tsc still emits); a missing `expect`ed output does.
+ * construction do not block it (tsc still emits); a missing `expect`ed output does. A package.json beside
+ * `dist` (the repository's name and `exports`) lets the compiled `sagas/` import `sagaflow` by self-reference,
+ * as they do in the published package.
  */
 export function compileForNode(buildDir: string, extra: readonly string[], expect: readonly string[]): void {
   mkdirSync(buildDir, { recursive: true });
@@ -22,6 +24,8 @@ export function compileForNode(buildDir: string, extra: readonly string[], expec
     }),
   );
   const r = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(buildDir, 'tsconfig.json')], { encoding: 'utf8', timeout: 180_000 });
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string; type: string; exports: unknown };
+  writeFileSync(path.join(buildDir, 'package.json'), JSON.stringify({ name: pkg.name, type: pkg.type, exports: pkg.exports }, null, 2));
   cpSync(path.join(root, 'src/postgres/migrations'), path.join(buildDir, 'dist/src/postgres/migrations'), { recursive: true });
   const missing = expect.filter((f) => !existsSync(f));
   if (missing.length > 0) throw new Error(`the build did not produce ${missing.join(', ')}: ${(r.stdout ?? '').slice(0, 2000)}${r.stderr ?? ''}`);

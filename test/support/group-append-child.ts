@@ -1,5 +1,5 @@
 /**
- * A publisher process for the group-commit crash test, run as `node --import tsx test/support/group-append-child.ts`.
+ * A publisher process for the group-commit crash test, run as `node --conditions=sagaflow-source --import tsx test/support/group-append-child.ts`.
  * Env: SAGAFLOW_TEST_DATABASE_URL, CRASH_SCHEMA, CRASH_AT ('after-commit': SIGKILL itself once a group of more
  * than one append committed, before any caller of it is resolved; otherwise run until killed from outside).
  * 32 concurrent publishers append one event each, in a loop, through the daemon's GroupAppender. Each event id

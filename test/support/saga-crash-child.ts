@@ -1,5 +1,5 @@
 /**
- * A saga process for crash tests, run as `node --import tsx test/support/saga-crash-child.ts`.
+ * A saga process for crash tests, run as `node --conditions=sagaflow-source --import tsx test/support/saga-crash-child.ts`.
  * Env: SAGAFLOW_TEST_DATABASE_URL, CRASH_SCHEMA, CRASH_ORDER (instance key), CRASH_BUS_FILE (the "transport":
  * each relayed event is appended as a JSON line), CRASH_ACTION ('step' | 'relay'), and CRASH_AT, the named
  * point where the process SIGKILLs itself:

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
-import { loadConfig, redactConfig } from '../../src/config/index.js';
+import { loadConfig, redactConfig } from '../../src/config/load-config.js';
 import { formatDuration, parseDuration } from '../../src/config/duration.js';
 
 let dir: string;

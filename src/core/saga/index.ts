@@ -16,3 +16,4 @@ export {
   sagaGraph, sagaMermaid, SagaGraphEdgeKind, type SagaGraph, type SagaGraphNode, type SagaGraphEdge, type SagaGraphNodeType,
   type SagaMermaidOptions,
 } from './graph.js';
+export { keyFromData, correlateAll } from './correlate.js';

@@ -1,4 +1,5 @@
-import { ValidationError, type EventEnvelope } from '../src/index.js';
+import { ValidationError } from '../errors.js';
+import type { EventEnvelope } from '../events/envelope.js';
 
 /**
  * A correlate function that reads the instance key from a string field of the event's `data`.

@@ -1,3 +1,0 @@
-export * from './envelope.js';
-export * from './pattern.js';
-export * from './registry.js';
