@@ -37,37 +37,72 @@ async function bundled(): Promise<Record<string, unknown>> {
   return (await import(new URL('../../sagas/index.js', import.meta.url).href)) as Record<string, unknown>;
 }
 
+/** What a sagas module must look like, for the errors that say it did not. */
+export const SAGAS_MODULE_SHAPE = 'a module whose named exports are results of defineSaga() and defineHandler() (or arrays of them)';
+
+const TYPESCRIPT = /\.[mc]?ts$/;
+let tsxRegistered = false;
+
+/**
+ * Lets `import()` load TypeScript: tsx's ESM loader, registered once for the process (its global
+ * `register()`, not the namespaced `tsImport()`, so a module the sagas import — `sagaflow` itself — is
+ * one instance shared with the daemon, not a second copy whose classes fail `instanceof`).
+ */
+async function registerTypeScript(source: string): Promise<void> {
+  if (tsxRegistered) return;
+  try {
+    const { register } = await import('tsx/esm/api');
+    register();
+    tsxRegistered = true;
+  } catch (err) {
+    throw new ConfigError(`cannot load the TypeScript sagas module ${source}: the tsx loader failed to start (${(err as Error).message.split('\n')[0]}); compile it to JavaScript and point sagas at the .js file`, {
+      key: 'sagas',
+      value: source,
+    });
+  }
+}
+
+/** The module file `source` names: itself, or a directory's `index.js` / `index.mjs` / `index.ts` / `index.mts`. */
+function moduleFile(source: string, cwd: string): string {
+  const file = path.resolve(cwd, source);
+  if (!existsSync(file)) throw new ConfigError(`sagas module ${source} does not exist (resolved to ${file})`, { key: 'sagas', value: source });
+  if (!statSync(file).isDirectory()) return file;
+  const candidate = ['index.js', 'index.mjs', 'index.ts', 'index.mts'].map((f) => path.join(file, f)).find((f) => existsSync(f));
+  if (!candidate) throw new ConfigError(`sagas directory ${source} has no index.js, index.mjs, index.ts or index.mts`, { key: 'sagas', value: source });
+  return candidate;
+}
+
 /**
  * Loads saga definitions: from `source` (a module file, or a directory holding `index.js` /
- * `index.ts`), else the bundled `sagas/`. A `.ts` module needs a TypeScript loader (`tsx`).
+ * `index.ts`), else the bundled `sagas/`. A TypeScript module (`.ts`, `.mts`, `.cts`) is loaded through
+ * tsx, so the built CLI runs `--sagas ./sagas/index.ts` without a build step.
  */
 export async function loadSagas(source: string | undefined, cwd = process.cwd()): Promise<SagaDefinition[]> {
   return (await loadSagaModule(source, cwd)).sagas;
 }
 
-/** The sagas and command handlers of a sagas module (see {@link loadSagas}). */
+/** The sagas and command handlers of a sagas module (see {@link loadSagas}); the bundled examples export no handlers. */
 export async function loadSagaModule(source: string | undefined, cwd = process.cwd()): Promise<{ sagas: SagaDefinition[]; handlers: HandlerDefinition[] }> {
+  if (source === undefined) return { sagas: sagasOf(await bundled()), handlers: [] };
+  const file = moduleFile(source, cwd);
+  if (TYPESCRIPT.test(file)) await registerTypeScript(source);
+ (--sagas accepts a TypeScript module (tsx's ESM loader, registered once); errors say what the module must export; xstate and zod become peer dependencies (ADR 0009); docs of the entry points and the sagas module)
   let mod: Record<string, unknown>;
-  if (source === undefined) {
-    mod = await bundled();
-  } else {
-    let file = path.resolve(cwd, source);
-    if (!existsSync(file)) throw new ConfigError(`sagas module ${source} does not exist`, { key: 'sagas', value: source });
-    if (statSync(file).isDirectory()) {
-      const candidate = ['index.js', 'index.mjs', 'index.ts'].map((f) => path.join(file, f)).find((f) => existsSync(f));
-      if (!candidate) throw new ConfigError(`sagas directory ${source} has no index.js or index.ts`, { key: 'sagas', value: source });
-      file = candidate;
-    }
-    try {
-      mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
-    } catch (err) {
-      throw new ConfigError(`cannot load sagas from ${source}: ${(err as Error).message.split('\n')[0]}`, { key: 'sagas', value: source });
-    }
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (err) {
+    const why = (err as Error).message.split('\n')[0] ?? String(err);
+    // tsx compiles a .ts file outside a `"type": "module"` package to CommonJS, which then fails to load as such.
+    const hint = TYPESCRIPT.test(file) && /require\(\)/.test(why) ? '; a .ts module loads as ESM inside a package with "type": "module", or name it .mts' : '';
+    throw new ConfigError(`cannot load sagas from ${source}: ${why}${hint} (sagas must be ${SAGAS_MODULE_SHAPE})`, {
+      key: 'sagas',
+      value: source,
+    });
   }
   const sagas = sagasOf(mod);
   const handlers = handlersOf(mod);
-  if (sagas.length === 0 && handlers.length === 0 && source !== undefined) {
-    throw new ConfigError(`sagas module ${source} exports no saga or handler (export the results of defineSaga() and defineHandler())`, { key: 'sagas', value: source });
+  if (sagas.length === 0 && handlers.length === 0) {
+    throw new ConfigError(`sagas module ${source} exports no saga or handler: it must be ${SAGAS_MODULE_SHAPE}, e.g. export const Checkout = defineSaga({ ... })`, { key: 'sagas', value: source });
   }
   return { sagas, handlers };
 }

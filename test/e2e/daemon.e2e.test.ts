@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -856,6 +856,26 @@ describe('a Redis bus that does not answer', () => {
       expect(r.code).toBe(4);
       expect(r.stderr).toMatch(/^sagaflow: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1 is unavailable: .*; check REDIS_URL$/);
       expect(r.stderr).not.toContain('secret-pw');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe('a TypeScript sagas module, loaded by the built CLI', () => {
+  // The example sagas' sources, as a user's project holds them: .ts files importing `sagaflow` (which
+  // resolves, by the build directory's package.json, to the very build the CLI runs from).
+  it('--sagas <dir with index.ts> loads through tsx; a module exporting no saga says what it must export', async () => {
+    const dir = mkdtempSync(path.join(buildDir, 'ts-sagas-'));
+    try {
+      cpSync(path.join(root, 'sagas'), path.join(dir, 'sagas'), { recursive: true, filter: (f) => !f.endsWith('.test.ts') });
+      const ok = await cli({ SAGAFLOW_DATA_DIR: path.join(dir, '.sagaflow') }, 'graph', 'TaskProcessing', '--sagas', path.join(dir, 'sagas'));
+      expect(ok.stderr).toBe('');
+      expect(ok.stdout).toMatch(/^stateDiagram-v2/);
+      writeFileSync(path.join(dir, 'none.ts'), 'export const answer: number = 42;\n');
+      const none = await cli({ SAGAFLOW_DATA_DIR: path.join(dir, '.sagaflow') }, 'graph', 'X', '--sagas', path.join(dir, 'none.ts'));
+      expect(none.code).not.toBe(0);
+      expect(none.stderr).toMatch(/exports no saga: it must be a module whose named exports are results of defineSaga\(\)/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
