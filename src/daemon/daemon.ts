@@ -10,7 +10,7 @@ import { migrate } from '../postgres/migrate.js';
 import { acquireDataDirLock, ensureTokenFile, readDaemonInfo, removeDaemonInfo, writeDaemonInfo } from './daemon-files.js';
 import { openDatabase, type OpenedDatabase } from './database.js';
 import { createEngine, type Engine } from './engine.js';
-import { loadSagaModule } from './load-sagas.js';
+import { checkStoredSagas, loadSagaModule } from './load-sagas.js';
 import type { HandlerDefinition } from '../core/worker/define-handler.js';
 
 export interface DaemonOptions {
@@ -81,6 +81,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     });
     engine = createEngine({ config, database, sagas, handlers, mode: 'daemon', logger, metrics });
     queue.engine = engine;
+    const unloaded = await checkStoredSagas(engine.repository, sagas, options.sagas !== undefined || config.sagas !== undefined);
+    if (unloaded.length > 0) {
+      logger.warn({ sagas: unloaded }, `the database holds instances of sagas this daemon does not load: ${unloaded.join(', ')}; they wait until a daemon loads them`);
+    }
     await engine.start();
 
     const token = config.http.token ?? ensureTokenFile(config.dataDir);

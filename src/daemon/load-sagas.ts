@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../core/errors.js';
+import type { SagaQueries } from '../core/ports/saga-store.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
 import { isHandlerDefinition, type HandlerDefinition } from '../core/worker/define-handler.js';
 
@@ -86,7 +87,6 @@ export async function loadSagaModule(source: string | undefined, cwd = process.c
   if (source === undefined) return { sagas: sagasOf(await bundled()), handlers: [] };
   const file = moduleFile(source, cwd);
   if (TYPESCRIPT.test(file)) await registerTypeScript(source);
- (--sagas accepts a TypeScript module (tsx's ESM loader, registered once); errors say what the module must export; xstate and zod become peer dependencies (ADR 0009); docs of the entry points and the sagas module)
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
@@ -105,4 +105,24 @@ export async function loadSagaModule(source: string | undefined, cwd = process.c
     throw new ConfigError(`sagas module ${source} exports no saga or handler: it must be ${SAGAS_MODULE_SHAPE}, e.g. export const Checkout = defineSaga({ ... })`, { key: 'sagas', value: source });
   }
   return { sagas, handlers };
+}
+
+/**
+ * Holds the loaded sagas against the instances the database already has. Without a configured sagas
+ * module the bundled examples load — but not over a database that holds instances of other sagas: that
+ * is someone's deployment started without its `sagas` setting, and running the examples there would
+ * quietly leave its instances unserved (a ConfigError naming them instead). With a configured module,
+ * the stored sagas it does not define are returned for the caller to warn about.
+ */
+export async function checkStoredSagas(queries: Pick<SagaQueries, 'sagaNames'>, loaded: readonly SagaDefinition[], configured: boolean): Promise<string[]> {
+  const names = new Set(loaded.map((s) => s.name));
+  const missing = (await queries.sagaNames()).filter((n) => !names.has(n));
+  if (missing.length > 0 && !configured) {
+    throw new ConfigError(
+      `the database holds instances of ${missing.join(', ')}, which the bundled example sagas do not define, and no sagas module is configured: ` +
+        `set sagas: in sagaflow.yaml, SAGAFLOW_SAGAS or --sagas to the module that defines them`,
+      { key: 'sagas', sagas: missing },
+    );
+  }
+  return missing;
 }

@@ -164,6 +164,10 @@ export class MemorySagaRepository implements SagaRepository {
     return json(this.parkedRows.get(k(saga, key)) ?? []);
   }
 
+  async sagaNames(): Promise<string[]> {
+    return [...new Set([...this.instances.values()].map((i) => i.saga))].sort();
+  }
+
   async list(filter: SagaListFilter = {}): Promise<SagaInstance[]> {
     const cutoff = filter.stuckForMs === undefined ? undefined : new Date(this.clock.now().getTime() - filter.stuckForMs).toISOString();
     return json(

@@ -359,6 +359,22 @@ export class PostgresSagaRepository implements SagaRepository {
     return rows.map((r) => r.event);
   }
 
+  async sagaNames(): Promise<string[]> {
+    // A loose index scan over the primary key (saga, key): one index probe per saga name, where
+    // `SELECT DISTINCT saga` would read every instance's entry (PostgreSQL 15 has no skip scan) — it runs
+    // at every daemon and CLI start.
+    const { rows } = await this.db.query<{ saga: string }>(
+      `WITH RECURSIVE names AS (
+         (SELECT saga FROM ${this.s}.saga_instances ORDER BY saga LIMIT 1)
+         UNION ALL
+         SELECT (SELECT i.saga FROM ${this.s}.saga_instances i WHERE i.saga > names.saga ORDER BY i.saga LIMIT 1)
+         FROM names WHERE names.saga IS NOT NULL
+       )
+       SELECT saga FROM names WHERE saga IS NOT NULL`,
+    );
+    return rows.map((r) => r.saga).sort();
+  }
+
   async list(filter: SagaListFilter = {}): Promise<SagaInstance[]> {
     const cutoff = filter.stuckForMs === undefined ? null : new Date(this.clock.now().getTime() - filter.stuckForMs).toISOString();
     const { rows } = await this.db.query<InstanceRow>(

@@ -218,6 +218,15 @@ export function sagaRuntimeSuite(name: string, factory: SagaRepositoryFactory): 
       expect(keys.indexOf(older)).toBeGreaterThan(0);
     });
 
+    it('sagaNames lists each saga with a stored instance once', async () => {
+      await runtime.handle(ev('order.placed', newKey()));
+      await runtime.handle(ev('order.placed', newKey()));
+      const names = await repository.sagaNames();
+      expect(names).toContain('Order');
+      expect(new Set(names).size).toBe(names.length);
+      expect(names).toEqual([...names].sort());
+    });
+
     // The daemon's saga reader applies pages of the log with applyBatch; with more than one step per
     // transaction the steps of several instances commit together. Nothing observable may change.
     describe.each([1, 100])('applyBatch, %i steps per transaction', (stepsPerTransaction) => {

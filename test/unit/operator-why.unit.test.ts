@@ -14,6 +14,7 @@ function serviceWith(instance: SagaInstance, history: Awaited<ReturnType<SagaQue
     history: async () => history,
     timers: async () => [],
     emitted: async () => [],
+    sagaNames: async () => [instance.saga],
   };
   return new OperatorService({
     mode: 'direct', database: 'pglite', schema: 'sagaflow', migrate: async () => ({ applied: [], current: 0 }) as never,

@@ -81,4 +81,6 @@ export interface SagaQueries {
    * them (the log is the outbox), so there is no "unsent" state to show.
    */
   emitted(saga: string, key: string, options?: { limit?: number }): Promise<EventEnvelope[]>;
+  /** The name of every saga with at least one instance stored, sorted: what a deployment must load to run them. */
+  sagaNames(): Promise<string[]>;
 }
