@@ -101,7 +101,10 @@ export const configSchema = z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     format: z.enum(['auto', 'pretty', 'json']),
   }),
-  /** Module or directory of saga definitions; unset = the bundled `sagas/`. */
+  /**
+   * Module or directory of saga definitions (JavaScript or TypeScript); unset = the bundled `sagas/`, refused
+   * over a database that holds instances of other sagas.
+   */
   sagas: nonEmpty.optional(),
   /** Events of types no saga declares are rejected at `publish`. */
   strictTypes: bool,
