@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { assign, setup } from 'xstate';
 import { z } from 'zod';
-import { defineSaga } from '../../src/core/saga/index.js';
+import { defineSaga } from 'sagaflow';
 
 export { TaskProcessing, CollaborationProcessManager } from '../../sagas/index.js';
 

@@ -18,7 +18,8 @@ import {
   type CompensationStep,
   type SagaCommand,
 } from '../../src/core/saga/compensation.js';
-import { defineSaga, deriveStatus } from '../../src/core/saga/index.js';
+import { defineSaga } from '../../src/core/saga/define-saga.js';
+import { deriveStatus } from '../../src/core/saga/status.js';
 import { z } from 'zod';
 
 const step = (name: string, extra: Partial<CompensationStep> = {}): CompensationStep => ({
