@@ -39,7 +39,7 @@ async function bundled(): Promise<Record<string, unknown>> {
 }
 
 /** What a sagas module must look like, for the errors that say it did not. */
-export const SAGAS_MODULE_SHAPE = 'a module whose named exports are results of defineSaga() and defineHandler() (or arrays of them)';
+const SAGAS_MODULE_SHAPE = 'a module whose named exports are results of defineSaga() and defineHandler() (or arrays of them)';
 
 const TYPESCRIPT = /\.[mc]?ts$/;
 let tsxRegistered = false;

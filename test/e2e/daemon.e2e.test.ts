@@ -133,7 +133,12 @@ describe('daemon on the embedded default (PGlite)', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'sagaflow-e2e-'));
     flag = path.join(dir, 'broken');
     // Small batches: a SIGTERM then leaves stored events after the saga reader's checkpoints for the restart to apply.
-    env = { SAGAFLOW_DATA_DIR: path.join(dir, '.sagaflow'), SAGAFLOW_E2E_BROKEN_FLAG: flag, SAGAFLOW_SHUTDOWN_TIMEOUT: '10s', EVENT_PROCESSING_BATCH_SIZE: '5' };
+    // SAGAFLOW_SAGAS: a CLI opening the database itself loads the daemon's sagas (over Flaky's instances it
+    // would refuse to run the bundled examples).
+    env = {
+      SAGAFLOW_DATA_DIR: path.join(dir, '.sagaflow'), SAGAFLOW_E2E_BROKEN_FLAG: flag, SAGAFLOW_SHUTDOWN_TIMEOUT: '10s', EVENT_PROCESSING_BATCH_SIZE: '5',
+      SAGAFLOW_SAGAS: fixtureSagas,
+    };
     daemon = await startDaemon(env);
   }, 120_000);
 
@@ -806,7 +811,7 @@ describe.runIf(hasPostgres() && hasRedis())('no secret or payload in the daemon 
       DATABASE_URL: databaseUrl!, SAGAFLOW_SCHEMA: schema, SAGAFLOW_DATA_DIR: path.join(dir, '.sagaflow'), SAGAFLOW_LOG_LEVEL: 'debug',
       // hybrid: a Redis that refuses the password is tolerated (it falls back), so the daemon runs and logs the refusals.
       SAGAFLOW_LOG_FORMAT: 'json', SAGAFLOW_API_TOKEN: canary.token, EVENT_BUS_TYPE: 'hybrid', REDIS_URL: redis.toString(),
-      REDIS_EVENT_CHANNEL_PREFIX: `sagaflow-e2e-${schema}`, SAGAFLOW_E2E_BROKEN_FLAG: flag,
+      REDIS_EVENT_CHANNEL_PREFIX: `sagaflow-e2e-${schema}`, SAGAFLOW_E2E_BROKEN_FLAG: flag, SAGAFLOW_SAGAS: fixtureSagas,
     };
     daemon = await startDaemon(env);
   }, 120_000);
