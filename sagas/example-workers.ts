@@ -5,7 +5,7 @@
  * sagas complete (and sometimes compensate) end to end. In production each would be a service of its own,
  * run with `createWorker` from `sagaflow/worker`; see docs/workers.md.
  */
-import { defineHandler, type Reply } from '../src/index.js';
+import { defineHandler, type Reply } from 'sagaflow';
 import { agentAssigned, agentAssignmentRequested, agentInvited, agentReleaseRequested, notificationRequested } from './domain-events.js';
 
 const agents = ['agent-ada', 'agent-grace', 'agent-linus', 'agent-barbara'];

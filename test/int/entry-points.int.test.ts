@@ -73,6 +73,10 @@ describe('public entry points', () => {
     expect(driversIn(loadedBy('sagaflow/testing'))).toEqual([]);
   });
 
+  it('sagaflow/worker (a remote worker: fetch only) loads no driver either', () => {
+    expect(driversIn(loadedBy('sagaflow/worker'))).toEqual([]);
+  });
+
   // The control: the same recording sees the drivers where they belong, so an empty list above means something.
   it('sagaflow/postgres and sagaflow/daemon do load their drivers', () => {
     expect(driversIn(loadedBy('sagaflow/postgres'))).toEqual(expect.arrayContaining(['pg', '@electric-sql/pglite']));
