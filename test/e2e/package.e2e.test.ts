@@ -66,7 +66,8 @@ describe('sagaflow installed in a project of its own', () => {
   it('sagaflow init scaffolds a project whose own test passes', () => {
     const out = run(process.execPath, ['node_modules/sagaflow/bin/sagaflow.js', 'init'], project);
     expect(out).toContain('sagas/order/order.test.ts');
-    const pkg = JSON.parse(readFileSync(path.join(project, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(path.join(project, 'package.json'), 'utf8')) as { type?: string; scripts: Record<string, string> };
+    expect(pkg.type).toBe('module');
     expect(pkg.scripts.test).toContain('order.test.ts');
     const test = run('npm', ['test'], project);
     expect(test).toMatch(/# pass 3/);

@@ -9,8 +9,8 @@ import { json } from '../output.js';
 
 /**
  * `sagaflow init [dir]`: scaffolds a project (sagaflow.yaml, one saga folder with its test, one worker). Never
- * overwrites a file unless `--force`; adds `test`/`start` scripts and `"type": "module"` to an existing
- * package.json where they are not set.
+ * overwrites a file unless `--force`; adds `test`/`start` scripts (where not set) to an existing package.json
+ * and sets its `"type": "module"`.
  */
 export function initCommand(program: Command, ctx: CliContext): void {
   program
@@ -46,9 +46,11 @@ export function initCommand(program: Command, ctx: CliContext): void {
             changed.push(`scripts.${name}`);
           }
         }
-        if (pkg.type === undefined) {
+        // The scaffold is ESM TypeScript: a CommonJS package (`npm init -y` writes "type": "commonjs") would make
+        // tsx compile it to CommonJS, which cannot load sagaflow's ES modules in a cycle.
+        if (pkg.type !== 'module') {
+          changed.push(`type: module${pkg.type === undefined ? '' : ` (was ${String(pkg.type)}; .js files of this package now load as ES modules)`}`);
           pkg.type = 'module';
-          changed.push('type: module');
         }
         writeFileSync(pkgPath, `${JSON.stringify({ ...pkg, scripts }, null, 2)}\n`);
       }
