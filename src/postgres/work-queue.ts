@@ -82,7 +82,10 @@ export class PostgresWorkQueue implements WorkQueue {
          FROM due WHERE w.worker = due.worker AND w.event_id = due.event_id
          RETURNING w.event_id, w.attempts, w.lease_token, w.available_at
        ), seen AS (
-         UPDATE ${this.s}.workers SET seen_at = now(), seen_by = $3 WHERE name = $1
+         -- At most one write per ten seconds per worker process (an idle long-poll claims every second, and
+         -- concurrent claims would queue on this row): \`status\` shows the last claim to within ten seconds.
+         UPDATE ${this.s}.workers SET seen_at = now(), seen_by = $3
+         WHERE name = $1 AND (seen_at IS NULL OR seen_at < now() - interval '10 seconds')
        )
        SELECT ${eventColumns}, l.attempts, l.lease_token::text AS lease_token,
               to_char(l.available_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS lease_until

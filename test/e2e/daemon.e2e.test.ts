@@ -375,11 +375,11 @@ function twoDaemons(bus: 'memory' | 'redis'): void {
         );
         expect(Number(requests.rows[0]!.n)).toBe(n);
         expect(Number(requests.rows[0]!.d)).toBe(n);
-        // One owner per piece of work: the relay on one daemon; the 16 saga partitions split between the two
-        // daemons (on every transport: sagas read the log), each partition held by exactly one.
+        // One owner per piece of work: the bus relay and the worker feed each on one daemon; the 16 saga
+        // partitions split between the two daemons (on every transport: sagas read the log), each held by one.
         const live = async (like: string) =>
           (await db.query<{ name: string; owner: string }>(`SELECT name, owner FROM ${s}.leases WHERE name LIKE $1 AND owner IS NOT NULL AND expires_at > now()`, [like])).rows;
-        expect(await live('relay:%')).toHaveLength(1);
+        expect((await live('relay:%')).map((r) => r.name).sort()).toEqual(['relay:bus-relay', 'relay:worker-feed']);
         const partitions = await live('sagas:partition:%');
         expect(partitions.map((r) => r.name).sort()).toEqual(Array.from({ length: 16 }, (_, p) => `sagas:partition:${p}`).sort());
         expect(new Set(partitions.map((r) => r.owner)).size).toBe(2);
@@ -880,7 +880,7 @@ describe('a TypeScript sagas module, loaded by the built CLI', () => {
       writeFileSync(path.join(dir, 'none.ts'), 'export const answer: number = 42;\n');
       const none = await cli({ SAGAFLOW_DATA_DIR: path.join(dir, '.sagaflow') }, 'graph', 'X', '--sagas', path.join(dir, 'none.ts'));
       expect(none.code).not.toBe(0);
-      expect(none.stderr).toMatch(/exports no saga: it must be a module whose named exports are results of defineSaga\(\)/);
+      expect(none.stderr).toMatch(/exports no saga or handler: it must be a module whose named exports are results of defineSaga\(\) and defineHandler\(\)/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

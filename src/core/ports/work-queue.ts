@@ -44,7 +44,7 @@ export interface WorkerState {
   inFlight: number;
   /** Open dead letters of this worker. */
   deadLetters: number;
-  /** The last claim: when and by which worker process. */
+  /** The last claim (to within ten seconds): when and by which worker process. */
   seenAt: string | null;
   seenBy: string | null;
 }
