@@ -1,14 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load-config.js';
 import { newId } from '../../src/core/ids.js';
-import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
-import { PgDb } from '../../src/postgres/pg-db.js';
-import { quoteSchema } from '../../src/postgres/identifiers.js';
-import { databaseUrl, hasPostgres, uniqueSchema } from '../support/services.js';
+import type { Daemon } from '../../src/daemon/daemon.js';
+import { hasPostgres } from '../support/services.js';
+import { openTestDaemon } from '../support/test-daemon.js';
 import { OrderSaga } from '../support/test-saga.js';
 
 /**
@@ -145,15 +140,23 @@ function badInputSuite(name: string, open: () => Promise<{ daemon: Daemon; token
       expect(page.events.at(-1)!.data.text.startsWith('29')).toBe(true); // the newest ones
       const seen: string[] = [];
       let after = '0.0';
-      for (let i = 0; i < 10; i++) {
+      let truncatedPages = 0;
+      // A gap-free read stops below a transaction still appending (the saga's steps emit order.echoed): a page
+      // that is not truncated may end before the last event; the cursor goes on from there either way.
+      for (let i = 0; i < 50 && seen.length < 30; i++) {
         const r = await call(daemon.url, token, 'GET', `/v1/events?stream=${stream}&after=${after}&limit=10000`);
         const p = r.body as unknown as Page;
         expect(r.status).toBe(200);
         seen.push(...p.events.map((e) => e.data.text.slice(0, 2)));
-        if (!p.truncated) break;
-        expect(p.events.length).toBeLessThan(30);
-        after = p.next!;
+        if (p.truncated) {
+          truncatedPages++;
+          expect(p.events.length).toBeLessThan(30);
+        } else {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        after = p.next ?? after;
       }
+      expect(truncatedPages).toBeGreaterThan(0);
       expect(seen).toEqual(Array.from({ length: 30 }, (_, i) => `${i}${big}`.slice(0, 2)));
     });
 
@@ -173,33 +176,7 @@ function badInputSuite(name: string, open: () => Promise<{ daemon: Daemon; token
   });
 }
 
-async function openDaemon(store: 'pglite' | 'postgres'): Promise<{ daemon: Daemon; token: string; dispose: () => Promise<void> }> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sagaflow-bad-input-'));
-  const token = `t-${newId()}`;
-  const schema = uniqueSchema('bad_input');
-  const { config } = loadConfig({
-    env: {},
-    cwd: dataDir,
-    flags: {
-      dataDir, 'store.type': store, 'bus.type': 'memory', 'http.port': 0, 'http.token': token, 'log.level': 'silent',
-      ...(store === 'postgres' ? { 'database.url': databaseUrl!, 'database.schema': schema } : {}),
-    },
-  });
-  const daemon = await startDaemon({ config, sagas: [OrderSaga] });
-  return {
-    daemon,
-    token,
-    dispose: async () => {
-      await daemon.stop({ timeoutMs: 5000 });
-      if (store === 'postgres') {
-        const db = new PgDb({ connectionString: databaseUrl!, max: 1 });
-        await db.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
-        await db.close();
-      }
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
+const openDaemon = (store: 'pglite' | 'postgres') => openTestDaemon(store, { name: 'bad_input', sagas: [OrderSaga] });
 
 badInputSuite('PGlite', () => openDaemon('pglite'));
 describe.runIf(hasPostgres())('real Postgres', () => {

@@ -1,17 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { loadConfig } from '../../src/config/load-config.js';
 import { newId } from '../../src/core/ids.js';
 import type { ClaimedCommand } from '../../src/core/ports/work-queue.js';
 import { defineHandler, type HandlerDefinition } from '../../src/core/worker/define-handler.js';
-import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
-import { PgDb } from '../../src/postgres/pg-db.js';
-import { quoteSchema } from '../../src/postgres/identifiers.js';
+import type { Daemon } from '../../src/daemon/daemon.js';
 import { createWorker } from '../../src/worker/client.js';
-import { databaseUrl, hasPostgres, uniqueSchema } from '../support/services.js';
+import { hasPostgres } from '../support/services.js';
+import { openTestDaemon } from '../support/test-daemon.js';
 import { OrderSaga } from '../support/test-saga.js';
 
 /**
@@ -57,34 +53,8 @@ const stock: HandlerDefinition = defineHandler({
   handle: (command) => ({ type: 'stock.released', data: { orderId: String(command.data.orderId) } }),
 });
 
-async function openDaemon(store: 'pglite' | 'postgres') {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sagaflow-workers-'));
-  const token = `t-${newId()}`;
-  const schema = uniqueSchema('workers');
-  const { config } = loadConfig({
-    env: {},
-    cwd: dataDir,
-    flags: {
-      dataDir, 'store.type': store, 'bus.type': 'memory', 'http.port': 0, 'http.token': token, 'log.level': 'silent',
-      'processing.retry.initialMs': 10, 'processing.retry.maxMs': 20,
-      ...(store === 'postgres' ? { 'database.url': databaseUrl!, 'database.schema': schema } : {}),
-    },
-  });
-  const daemon = await startDaemon({ config, sagas: [OrderSaga], handlers: [payments] });
-  return {
-    daemon,
-    token,
-    dispose: async () => {
-      await daemon.stop({ timeoutMs: 5000 });
-      if (store === 'postgres') {
-        const db = new PgDb({ connectionString: databaseUrl!, max: 1 });
-        await db.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
-        await db.close();
-      }
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
+const openDaemon = (store: 'pglite' | 'postgres') =>
+  openTestDaemon(store, { name: 'workers', sagas: [OrderSaga], handlers: [payments], flags: { 'processing.retry.initialMs': 10, 'processing.retry.maxMs': 20 } });
 
 /** The fields of API answers these tests read. */
 interface ApiBody {

@@ -1,0 +1,54 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../src/config/load-config.js';
+import { newId } from '../../src/core/ids.js';
+import type { SagaDefinition } from '../../src/core/saga/define-saga.js';
+import type { HandlerDefinition } from '../../src/core/worker/define-handler.js';
+import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
+import { quoteSchema } from '../../src/postgres/identifiers.js';
+import { PgDb } from '../../src/postgres/pg-db.js';
+import { databaseUrl, uniqueSchema } from './services.js';
+
+/** A daemon for one test file, and how to throw it (its data directory, its schema) away. */
+export interface TestDaemon {
+  daemon: Daemon;
+  token: string;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Starts a daemon on embedded PGlite or on the test Postgres (a fresh schema), memory bus, any free port, a
+ * random token, silent logs. `flags` adds config flags (e.g. retry delays).
+ */
+export async function openTestDaemon(
+  store: 'pglite' | 'postgres',
+  options: { name: string; sagas: readonly SagaDefinition[]; handlers?: readonly HandlerDefinition[]; flags?: Record<string, unknown> },
+): Promise<TestDaemon> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), `sagaflow-${options.name}-`));
+  const token = `t-${newId()}`;
+  const schema = uniqueSchema(options.name.replace(/[^a-z0-9_]/g, '_'));
+  const { config } = loadConfig({
+    env: {},
+    cwd: dataDir,
+    flags: {
+      dataDir, 'store.type': store, 'bus.type': 'memory', 'http.port': 0, 'http.token': token, 'log.level': 'silent',
+      ...(options.flags ?? {}),
+      ...(store === 'postgres' ? { 'database.url': databaseUrl!, 'database.schema': schema } : {}),
+    },
+  });
+  const daemon = await startDaemon({ config, sagas: options.sagas, ...(options.handlers ? { handlers: options.handlers } : {}) });
+  return {
+    daemon,
+    token,
+    dispose: async () => {
+      await daemon.stop({ timeoutMs: 5000 });
+      if (store === 'postgres') {
+        const db = new PgDb({ connectionString: databaseUrl!, max: 1 });
+        await db.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
+        await db.close();
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
