@@ -7,6 +7,7 @@ import { isValidWorkerName } from '../core/worker/define-handler.js';
 import { WorkLeaseLostError, type WorkSource } from '../core/worker/worker-loop.js';
 import { isValidPattern } from '../core/events/pattern.js';
 import type { WorkWaiters } from '../runtime/work-waiters.js';
+import type { WorkHandOff } from '../runtime/worker-feed.js';
 
 /** Options of {@link WorkService}. */
 export interface WorkServiceOptions {
@@ -19,6 +20,15 @@ export interface WorkServiceOptions {
   /** Attempts per command when a worker does not say. */
   maxAttempts: number;
   backoff: BackoffOptions;
+}
+
+interface WaitingClaim {
+  max: number;
+  leaseMs: number;
+  by: string;
+  /** Taken by the worker feed, which will `give` it commands (or none). */
+  reserved: boolean;
+  give: (commands: ClaimedCommand[]) => void;
 }
 
 /** Bounds of what a worker may ask for in one claim. */
@@ -36,8 +46,10 @@ const check = (what: string, ok: boolean, path: string, message: string) => {
  * checked against the event types' schemas before they are stored, and a command whose reply fails them is
  * dead-lettered with the field named.
  */
-export class WorkService implements WorkSource {
+export class WorkService implements WorkSource, WorkHandOff {
   private readonly backoff: ResolvedBackoff;
+  /** Claims waiting here for a command, per worker, oldest first (the worker feed hands them new ones). */
+  private readonly waiting = new Map<string, WaitingClaim[]>();
 
   constructor(private readonly options: WorkServiceOptions) {
     this.backoff = resolveBackoff(options.backoff);
@@ -64,9 +76,38 @@ export class WorkService implements WorkSource {
       const got = await this.options.queue.claim(worker, options);
       const left = deadline - performance.now();
       if (got.length > 0 || left <= 0 || signal?.aborted) return got;
-      // Woken by the feed; otherwise every second (a retry's delay ending, a lease ending).
-      await this.options.waiters.wait(worker, generation, Math.min(left, 1000), signal);
+      // Woken by the feed (which may hand this claim new commands, leased to it already); otherwise every
+      // second (a retry's delay ending, a lease ending).
+      const handed = await this.waitForCommands(worker, options, generation, Math.min(left, 1000), signal);
+      if (handed.length > 0) return handed;
     }
+  }
+
+  /** Waits as a claim the worker feed may hand new commands to; returns those it got (none when only woken). */
+  private async waitForCommands(
+    worker: string, options: { max: number; leaseMs: number; by: string }, generation: number, ms: number, signal?: AbortSignal,
+  ): Promise<ClaimedCommand[]> {
+    let give!: (commands: ClaimedCommand[]) => void;
+    const handed = new Promise<ClaimedCommand[]>((resolve) => (give = resolve));
+    const claim: WaitingClaim = { ...options, reserved: false, give };
+    const list = this.waiting.get(worker) ?? [];
+    this.waiting.set(worker, [...list, claim]);
+    try {
+      await this.options.waiters.wait(worker, generation, ms, signal);
+      // Reserved by the feed: its insert is running; it gives the commands (or none) when it ends.
+      return claim.reserved ? await handed : [];
+    } finally {
+      const rest = (this.waiting.get(worker) ?? []).filter((c) => c !== claim);
+      if (rest.length > 0) this.waiting.set(worker, rest);
+      else this.waiting.delete(worker);
+    }
+  }
+
+  reserve(worker: string): ReturnType<WorkHandOff['reserve']> {
+    const claim = this.waiting.get(worker)?.find((c) => !c.reserved);
+    if (!claim) return undefined;
+    claim.reserved = true;
+    return { by: claim.by, leaseMs: claim.leaseMs, max: claim.max, give: claim.give };
   }
 
   async complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[]): Promise<void> {

@@ -15,7 +15,7 @@ import { subscribeConfigured } from './subscriptions.js';
 import { buildTransport } from './transport.js';
 import { SharedLogReads } from '../core/bus/shared-log-reads.js';
 import { parseWorkNotification } from '../postgres/work-queue.js';
-import { WorkerFeed } from '../runtime/worker-feed.js';
+import { WorkerFeed, type WorkHandOff } from '../runtime/worker-feed.js';
 import { WorkWaiters } from '../runtime/work-waiters.js';
 
 
@@ -46,6 +46,8 @@ export interface Delivery {
   readonly feed: WorkerFeed | undefined;
   /** Wakes the workers waiting for commands (long-polls, in-process loops) when the feed records some. */
   readonly waiters: WorkWaiters;
+  /** Where the feed hands new commands to claims waiting in this process (the engine's work service). */
+  useHandOff(handOff: WorkHandOff): void;
   /** Pings the transport's server (Redis), when it has one. */
   readonly probe: ((timeoutMs: number) => Promise<void>) | undefined;
   start(): Promise<void>;
@@ -102,10 +104,12 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
     });
   }
   const waiters = new WorkWaiters();
+  const handOff: { to?: WorkHandOff } = {};
   const feed = daemon
     ? new WorkerFeed({
         queue: storage.workQueue, reader: reads, checkpoints: fencedBy(WORKER_FEED_LEASE), name: WORKER_FEED, batchSize: config.processing.batchSize,
         checkpointIntervalMs: CHECKPOINT_INTERVAL_MS, onEnqueued: (workers) => waiters.notify(workers), logger,
+        handOff: { reserve: (worker) => handOff.to?.reserve(worker) },
       })
     : undefined;
   const wake = () => {
@@ -162,6 +166,9 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
   let unlisten: (() => Promise<void>) | undefined;
   return {
     runtime, bus, wake, probe, feed, waiters,
+    useHandOff(to) {
+      handOff.to = to;
+    },
     async start() {
       running = true;
       if (daemon) {

@@ -92,6 +92,7 @@ export function createEngine(options: EngineOptions): Engine {
         onAppended: () => delivery.wake(),
       })
     : undefined;
+  if (work) delivery.useHandOff(work);
   const loops = work
     ? handlers.map((handler) => new WorkerLoop({
         source: work, handler, by: instanceId, logger: logger.child({ component: 'worker' }),

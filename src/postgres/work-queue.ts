@@ -1,6 +1,6 @@
 import type { EventEnvelope } from '../core/events/envelope.js';
 import type { Db, Queryable } from '../core/ports/db.js';
-import type { ClaimedCommand, FailOutcome, RegisteredWorker, WorkItem, WorkerRegistration, WorkerState, WorkQueue } from '../core/ports/work-queue.js';
+import type { ClaimedCommand, FailOutcome, LeasedItem, RegisteredWorker, WorkItem, WorkerRegistration, WorkerState, WorkQueue } from '../core/ports/work-queue.js';
 import { appendTransaction } from './append-lock.js';
 import type { PostgresDeadLetters } from './dead-letters.js';
 import { eventColumns, toStored, type EventRow, type PostgresEventStore } from './event-store.js';
@@ -52,21 +52,30 @@ export class PostgresWorkQueue implements WorkQueue {
     return rows.map((r) => ({ name: r.name, handles: r.handles, fromCursor: r.from_cursor, maxAttempts: r.max_attempts }));
   }
 
-  async enqueue(items: readonly WorkItem[]): Promise<void> {
-    if (items.length === 0) return;
+  async enqueue(items: readonly WorkItem[]): Promise<LeasedItem[]> {
+    if (items.length === 0) return [];
     const workers = [...new Set(items.map((i) => i.worker))];
-    // The notification (delivered at commit) wakes the workers waiting on other daemons.
-    await this.db.query(
+    // An item with a lease goes in as its first attempt, leased; the others wait for a claim. The
+    // notification (delivered at commit) wakes the workers waiting on other daemons.
+    const { rows } = await this.db.query<{ leased: Array<{ worker: string; event_id: string; lease_token: string; lease_until: string }> }>(
       `WITH ins AS (
-         INSERT INTO ${this.s}.work_items (worker, event_id, position, max_attempts)
-         SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::int[]) ON CONFLICT DO NOTHING RETURNING 1
+         INSERT INTO ${this.s}.work_items AS w (worker, event_id, position, max_attempts, attempts, lease_token, leased_by, available_at)
+         SELECT u.worker, u.event_id, u.position, u.max_attempts, CASE WHEN u.by IS NULL THEN 0 ELSE 1 END,
+                CASE WHEN u.by IS NULL THEN NULL ELSE gen_random_uuid() END, u.by,
+                CASE WHEN u.by IS NULL THEN now() ELSE clock_timestamp() + make_interval(secs => u.lease_ms::double precision / 1000) END
+         FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::int[], $5::text[], $6::int[]) AS u(worker, event_id, position, max_attempts, by, lease_ms)
+         ON CONFLICT DO NOTHING
+         RETURNING w.worker, w.event_id::text, w.lease_token::text,
+                   to_char(w.available_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS lease_until
        )
-       SELECT pg_notify($5, $6), (SELECT count(*) FROM ins)`,
+       SELECT pg_notify($7, $8), (SELECT coalesce(json_agg(ins), '[]'::json) FROM ins WHERE ins.lease_token IS NOT NULL) AS leased`,
       [
         items.map((i) => i.worker), items.map((i) => i.event.id), items.map((i) => i.event.position), items.map((i) => i.maxAttempts),
+        items.map((i) => i.lease?.by ?? null), items.map((i) => i.lease?.leaseMs ?? null),
         this.store.channel, workNotification(workers, this.options.notifier ?? ''),
       ],
     );
+    return rows[0]!.leased.map((r) => ({ worker: r.worker, eventId: r.event_id, leaseToken: r.lease_token, leaseExpiresAt: r.lease_until }));
   }
 
   async claim(worker: string, options: { max: number; leaseMs: number; by: string }): Promise<ClaimedCommand[]> {

@@ -4,7 +4,7 @@ import { EventRelay } from '../core/bus/event-relay.js';
 import type { LogReader } from '../core/bus/shared-log-reads.js';
 import { compilePattern } from '../core/events/pattern.js';
 import type { StoredEvent } from '../core/ports/event-store.js';
-import type { RegisteredWorker, WorkItem, WorkQueue } from '../core/ports/work-queue.js';
+import type { ClaimedCommand, RegisteredWorker, WorkItem, WorkQueue } from '../core/ports/work-queue.js';
 
 /** A `<tx_id>.<position>` cursor as a comparable pair. */
 function cursorKey(cursor: string): [bigint, bigint] {
@@ -32,6 +32,15 @@ export function workItemsOf(events: readonly StoredEvent[], workers: readonly Re
   return items;
 }
 
+/**
+ * Worker processes of this daemon waiting for commands (long-poll claims, in-process loops): the feed records a
+ * new command leased to one of them and hands it over, instead of leaving it for a claim (ADR 0010).
+ */
+export interface WorkHandOff {
+  /** Reserves one waiting claim of `worker`, if any: who it is, its lease length and how many it takes. */
+  reserve(worker: string): { by: string; leaseMs: number; max: number; give: (commands: ClaimedCommand[]) => void } | undefined;
+}
+
 /** Options of {@link WorkerFeed}. */
 export interface WorkerFeedOptions {
   queue: WorkQueue;
@@ -43,6 +52,8 @@ export interface WorkerFeedOptions {
   name?: string;
   batchSize?: number;
   checkpointIntervalMs?: number;
+  /** Waiting claims of this process, handed new commands directly. */
+  handOff?: WorkHandOff;
   /** Called with the workers that got commands (wakes this process's waiting workers). */
   onEnqueued?: (workers: readonly string[]) => void;
   logger?: Logger;
@@ -115,7 +126,32 @@ export class WorkerFeed {
     if (first) for (const w of fresh) items.push(...(await this.catchUp(w, first.cursor)));
     items.push(...workItemsOf(events, workers));
     if (items.length === 0) return;
-    await this.options.queue.enqueue(items);
+    // New commands of a worker with a claim waiting here go in leased to that claim (up to what it takes).
+    const reserved = new Map<string, NonNullable<ReturnType<WorkHandOff['reserve']>>>();
+    const handOff = this.options.handOff;
+    const inPage = new Set(events.map((e) => e.id));
+    if (handOff) {
+      for (const worker of new Set(items.map((i) => i.worker))) {
+        const claim = handOff.reserve(worker);
+        if (!claim) continue;
+        reserved.set(worker, claim);
+        const mine = items.filter((item) => item.worker === worker && inPage.has(item.event.id)).slice(0, claim.max);
+        for (const item of mine) item.lease = { by: claim.by, leaseMs: claim.leaseMs };
+      }
+    }
+    const given = new Map<string, ClaimedCommand[]>();
+    try {
+      const leased = await this.options.queue.enqueue(items);
+      const byId = new Map(events.map((e) => [e.id, e])); // only items of this page were leased
+      for (const l of leased) {
+        const e = byId.get(l.eventId);
+        if (!e) continue;
+        const { position: _p, cursor: _c, ...command } = e;
+        given.set(l.worker, [...(given.get(l.worker) ?? []), { command, attempt: 1, leaseToken: l.leaseToken, leaseExpiresAt: l.leaseExpiresAt }]);
+      }
+    } finally {
+      for (const [worker, claim] of reserved) claim.give(given.get(worker) ?? []);
+    }
     this.options.onEnqueued?.([...new Set(items.map((i) => i.worker))]);
   }
 

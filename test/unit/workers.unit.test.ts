@@ -3,11 +3,12 @@ import { z } from 'zod';
 import { NonRetryableError, SagaDefinitionError } from '../../src/core/errors.js';
 import { createEvent, type EventEnvelope } from '../../src/core/events/envelope.js';
 import type { StoredEvent } from '../../src/core/ports/event-store.js';
-import type { ClaimedCommand, FailOutcome } from '../../src/core/ports/work-queue.js';
+import type { ClaimedCommand, FailOutcome, LeasedItem, WorkItem, WorkQueue } from '../../src/core/ports/work-queue.js';
+import { MemoryCheckpoints } from '../../src/core/bus/checkpoints.js';
 import { defineHandler, type HandlerDefinition } from '../../src/core/worker/define-handler.js';
 import { replyEnvelopes, replyEventId } from '../../src/core/worker/replies.js';
 import { WorkerLoop, type WorkSource } from '../../src/core/worker/worker-loop.js';
-import { workItemsOf } from '../../src/runtime/worker-feed.js';
+import { WorkerFeed, workItemsOf } from '../../src/runtime/worker-feed.js';
 import { WorkWaiters } from '../../src/runtime/work-waiters.js';
 
 const command = (data: Record<string, unknown> = { orderId: 'o-1' }) =>
@@ -142,5 +143,45 @@ describe('WorkWaiters', () => {
     const t1 = performance.now();
     await w.wait('other', w.generation('other'), 30);
     expect(performance.now() - t1).toBeGreaterThanOrEqual(25);
+  });
+});
+
+describe('WorkerFeed hand-off', () => {
+  const page = [0, 1, 2].map((i) => ({ ...createEvent({ type: 'stock.reserve.requested', data: { i } }), cursor: `10.${i + 1}`, position: i + 1 }));
+  const reader = (events: StoredEvent[]) => {
+    let served = false;
+    return { readAll: async () => (served ? { events: [], next: '10.3' } : ((served = true), { events, next: events.at(-1)!.cursor })) };
+  };
+  const queue = (enqueue: (items: readonly WorkItem[]) => Promise<LeasedItem[]>): WorkQueue =>
+    ({ registered: async () => [{ name: 'stock', handles: ['stock.reserve.requested'], fromCursor: '0.0', maxAttempts: 3 }], enqueue }) as unknown as WorkQueue;
+
+  it('records up to a waiting claim\'s max of new commands leased to it and hands them over as attempt 1', async () => {
+    let recorded: readonly WorkItem[] = [];
+    const given: ClaimedCommand[][] = [];
+    const feed = new WorkerFeed({
+      reader: reader(page), checkpoints: new MemoryCheckpoints(),
+      queue: queue(async (items) => {
+        recorded = items;
+        return items.filter((i) => i.lease).map((i) => ({ worker: i.worker, eventId: i.event.id, leaseToken: `t-${i.event.id}`, leaseExpiresAt: 'x' }));
+      }),
+      handOff: { reserve: () => ({ by: 'me', leaseMs: 1000, max: 2, give: (c) => given.push(c) }) },
+    });
+    await feed.relay.runOnce();
+    expect(recorded.map((i) => i.lease?.by ?? null)).toEqual(['me', 'me', null]);
+    expect(given).toHaveLength(1);
+    expect(given[0]!.map((c) => [c.command.id, c.attempt, c.leaseToken])).toEqual(page.slice(0, 2).map((e) => [e.id, 1, `t-${e.id}`]));
+  });
+
+  it('releases the reserved claim with nothing when recording fails', async () => {
+    const given: ClaimedCommand[][] = [];
+    const feed = new WorkerFeed({
+      reader: reader(page), checkpoints: new MemoryCheckpoints(),
+      queue: queue(async () => {
+        throw new Error('database down');
+      }),
+      handOff: { reserve: () => ({ by: 'me', leaseMs: 1000, max: 5, give: (c) => given.push(c) }) },
+    });
+    await expect(feed.relay.runOnce()).rejects.toThrow('database down');
+    expect(given).toEqual([[]]);
   });
 });

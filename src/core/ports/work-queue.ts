@@ -21,6 +21,16 @@ export interface WorkItem {
   worker: string;
   event: Pick<StoredEvent, 'id' | 'position'>;
   maxAttempts: number;
+  /** Record it leased already (its first attempt), to a worker process waiting for it: no claim needed. */
+  lease?: { by: string; leaseMs: number };
+}
+
+/** A work item recorded leased by {@link WorkQueue.enqueue}. */
+export interface LeasedItem {
+  worker: string;
+  eventId: string;
+  leaseToken: string;
+  leaseExpiresAt: string;
 }
 
 /** A command leased to one worker process. */
@@ -62,8 +72,11 @@ export interface WorkQueue {
   register(worker: WorkerRegistration): Promise<void>;
   /** Every registered worker, with the log cursor it takes commands after. */
   registered(): Promise<RegisteredWorker[]>;
-  /** Records work items (idempotent: an item recorded before, even done, is left alone) and wakes waiting workers. */
-  enqueue(items: readonly WorkItem[]): Promise<void>;
+  /**
+   * Records work items (idempotent: an item recorded before, even done, is left alone) and wakes waiting
+   * workers. Returns the items it recorded leased (those with `lease` that were new).
+   */
+  enqueue(items: readonly WorkItem[]): Promise<LeasedItem[]>;
   /** Leases up to `max` available commands of `worker` for `leaseMs`, oldest first; `by` names the worker process. */
   claim(worker: string, options: { max: number; leaseMs: number; by: string }): Promise<ClaimedCommand[]>;
   /** Completes a leased command and appends `replies` in one transaction; false when the lease was lost (nothing written). */
