@@ -1,5 +1,5 @@
 import { backoffDelay, resolveBackoff, type ResolvedBackoff } from '../core/bus/backoff.js';
-import { ValidationError } from '../core/errors.js';
+import { ErrorCode, ValidationError } from '../core/errors.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import type { BackoffOptions } from '../core/ports/event-bus.js';
 import type { ClaimedCommand, FailOutcome, WorkerState, WorkQueue } from '../core/ports/work-queue.js';
@@ -20,6 +20,8 @@ export interface WorkServiceOptions {
   /** Attempts per command when a worker does not say. */
   maxAttempts: number;
   backoff: BackoffOptions;
+  /** Each attempt's end, for metrics: the command's type, the worker, and how it ended. */
+  onOutcome?: (outcome: { worker: string; type: string; status: 'success' | 'error' | 'timeout' }) => void;
 }
 
 interface WaitingClaim {
@@ -121,19 +123,23 @@ export class WorkService implements WorkSource, WorkHandOff {
         // A reply that fails its schema fails the same way every time: the command goes to dead letters.
         const issues = err.issues.map((i) => ({ ...i, path: i.path.replace(/^events\[0\]\.?/, '') }));
         const rejected = new ValidationError(`reply ${type} of worker ${worker} to command ${eventId} (the command is dead-lettered)`, issues);
-        const outcome = await this.options.queue.fail(worker, eventId, leaseToken, { message: rejected.message, code: err.code }, { retryInMs: 0, final: true });
+        const { outcome, type: commandType } = await this.options.queue.fail(worker, eventId, leaseToken, { message: rejected.message, code: err.code }, { retryInMs: 0, final: true });
         if (outcome === 'lease-lost') throw new WorkLeaseLostError(worker, eventId);
+        this.options.onOutcome?.({ worker, type: commandType ?? 'unknown', status: 'error' });
         throw rejected;
       }
     }
-    if (!(await this.options.queue.complete(worker, eventId, leaseToken, checked))) throw new WorkLeaseLostError(worker, eventId);
+    const commandType = await this.options.queue.complete(worker, eventId, leaseToken, checked);
+    if (commandType === undefined) throw new WorkLeaseLostError(worker, eventId);
     if (checked.length > 0) this.options.onAppended();
+    this.options.onOutcome?.({ worker, type: commandType, status: 'success' });
   }
 
   async fail(worker: string, eventId: string, leaseToken: string, error: { message: string; code?: string }, options: { attempt: number; final?: boolean }): Promise<FailOutcome> {
     const retryInMs = backoffDelay(options.attempt, this.backoff);
     const safe = { message: String(error.message).slice(0, 4000), ...(error.code ? { code: String(error.code).slice(0, 100) } : {}) };
-    const outcome = await this.options.queue.fail(worker, eventId, leaseToken, safe, { retryInMs, ...(options.final ? { final: true } : {}) });
+    const { outcome, type } = await this.options.queue.fail(worker, eventId, leaseToken, safe, { retryInMs, ...(options.final ? { final: true } : {}) });
+    if (type !== undefined) this.options.onOutcome?.({ worker, type, status: safe.code === ErrorCode.HandlerTimeout ? 'timeout' : 'error' });
     // The retry's waiters here wake when its delay ends (those on other daemons ask again within a second).
     if (outcome === 'retrying') setTimeout(() => this.options.waiters.notify([worker]), retryInMs + 1).unref();
     return outcome;

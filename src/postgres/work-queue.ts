@@ -107,35 +107,37 @@ export class PostgresWorkQueue implements WorkQueue {
     });
   }
 
-  async complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[]): Promise<boolean> {
-    const done = `UPDATE ${this.s}.work_items SET outcome = 'completed', done_at = now(), lease_token = NULL
-                  WHERE worker = $1 AND event_id = $2 AND lease_token = $3 AND outcome IS NULL`;
-    if (replies.length === 0) return (await this.db.query(done, [worker, eventId, leaseToken])).rowCount > 0;
+  async complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[]): Promise<string | undefined> {
+    const done = `UPDATE ${this.s}.work_items w SET outcome = 'completed', done_at = now(), lease_token = NULL
+                  WHERE worker = $1 AND event_id = $2 AND lease_token = $3 AND outcome IS NULL
+                  RETURNING (SELECT e.type FROM ${this.s}.events e WHERE e.event_id = w.event_id) AS type`;
+    if (replies.length === 0) return (await this.db.query<{ type: string }>(done, [worker, eventId, leaseToken])).rows[0]?.type;
     // The replies enter the log in the transaction that marks the command done: both or neither.
     return appendTransaction(this.db, this.store.appendLock, async (tx) => {
-      if ((await tx.query(done, [worker, eventId, leaseToken])).rowCount === 0) return false;
+      const type = (await tx.query<{ type: string }>(done, [worker, eventId, leaseToken])).rows[0]?.type;
+      if (type === undefined) return undefined;
       await this.store.appendManyValidated(tx, replies);
-      return true;
+      return type;
     });
   }
 
   async fail(
     worker: string, eventId: string, leaseToken: string, error: { message: string; code?: string }, options: { retryInMs: number; final?: boolean },
-  ): Promise<FailOutcome> {
+  ): Promise<{ outcome: FailOutcome; type?: string }> {
     return this.db.transaction(async (tx) => {
-      const { rows } = await tx.query<{ attempts: number; max_attempts: number; first_failed_at: string }>(
-        `UPDATE ${this.s}.work_items
+      const { rows } = await tx.query<{ attempts: number; max_attempts: number; type: string }>(
+        `UPDATE ${this.s}.work_items w
          SET lease_token = NULL, last_error = $4::jsonb, first_failed_at = coalesce(first_failed_at, now()),
              available_at = clock_timestamp() + make_interval(secs => $5::double precision / 1000)
          WHERE worker = $1 AND event_id = $2 AND lease_token = $3 AND outcome IS NULL
-         RETURNING attempts, max_attempts, first_failed_at::text`,
+         RETURNING attempts, max_attempts, (SELECT e.type FROM ${this.s}.events e WHERE e.event_id = w.event_id) AS type`,
         [worker, eventId, leaseToken, JSON.stringify(error), options.retryInMs],
       );
       const row = rows[0];
-      if (!row) return 'lease-lost';
-      if (!options.final && row.attempts < row.max_attempts) return 'retrying';
+      if (!row) return { outcome: 'lease-lost' };
+      if (!options.final && row.attempts < row.max_attempts) return { outcome: 'retrying', type: row.type };
       await this.deadLetter(tx, worker, [eventId]);
-      return 'dead-lettered';
+      return { outcome: 'dead-lettered', type: row.type };
     });
   }
 

@@ -194,6 +194,14 @@ function workersSuite(open: () => ReturnType<typeof openDaemon>) {
     expect(letters.find((l) => l.event.id === claimed.command.id)?.error.message).toContain('data.orderId');
   });
 
+  it('counts worker attempts in mcp_events_processed_total by command type, worker and outcome', async () => {
+    const text = await daemon.metrics.registry.metrics();
+    const count = (labels: string) => Number(new RegExp(`mcp_events_processed_total\\{${labels}\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    expect(count('event_type="payment.requested",handler="payments",status="success"')).toBeGreaterThan(0);
+    expect(count('event_type="payment.requested",handler="payments",status="error"')).toBeGreaterThan(0);
+    expect(count('event_type="stock.release-requested",handler="stock",status="success"')).toBeGreaterThan(0);
+  });
+
   it('answers bad worker requests with a 4xx naming the field', async () => {
     expect((await api('POST', '/v1/workers/bad%20name/register', { handles: ['x.y'] })).status).toBe(400);
     const noHandles = await api('POST', '/v1/workers/w1/register', { handles: [] });

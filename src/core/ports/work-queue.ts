@@ -79,13 +79,15 @@ export interface WorkQueue {
   enqueue(items: readonly WorkItem[]): Promise<LeasedItem[]>;
   /** Leases up to `max` available commands of `worker` for `leaseMs`, oldest first; `by` names the worker process. */
   claim(worker: string, options: { max: number; leaseMs: number; by: string }): Promise<ClaimedCommand[]>;
-  /** Completes a leased command and appends `replies` in one transaction; false when the lease was lost (nothing written). */
-  complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[]): Promise<boolean>;
+  /** Completes a leased command and appends `replies` in one transaction; its event type, or undefined when the lease was lost (nothing written). */
+  complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[]): Promise<string | undefined>;
   /**
    * Fails an attempt: the command is retried after `retryInMs`, or dead-lettered when it has used its attempts or
    * `final` is set (e.g. a command or reply that fails its schema).
    */
-  fail(worker: string, eventId: string, leaseToken: string, error: { message: string; code?: string }, options: { retryInMs: number; final?: boolean }): Promise<FailOutcome>;
+  fail(
+    worker: string, eventId: string, leaseToken: string, error: { message: string; code?: string }, options: { retryInMs: number; final?: boolean },
+  ): Promise<{ outcome: FailOutcome; type?: string }>;
   /** Extends a held lease; false when it was lost. */
   extend(worker: string, eventId: string, leaseToken: string, leaseMs: number): Promise<boolean>;
   /** Dead-letters the commands whose last attempt's lease ended unanswered; returns how many. */
