@@ -219,3 +219,38 @@ function workersSuite(open: () => ReturnType<typeof openDaemon>) {
 
 describe('workers on PGlite', () => workersSuite(() => openDaemon('pglite')));
 describe.runIf(hasPostgres())('workers on Postgres', () => workersSuite(() => openDaemon('postgres')));
+
+describe.runIf(hasPostgres())('workers across two daemons on one Postgres', () => {
+  it('every command is answered once the daemons share the work: the feed on one, claims on both (woken by NOTIFY)', async () => {
+    const handledBy = new Map<string, string[]>();
+    const worker = (daemonName: string) =>
+      defineHandler({
+        // Two at a time, 30 ms each: neither daemon's worker can take all 40 commands as they come.
+        name: 'payments', handles: 'payment.requested', concurrency: 2,
+        handle: async (c) => {
+          const orderId = String(c.data.orderId);
+          handledBy.set(orderId, [...(handledBy.get(orderId) ?? []), daemonName]);
+          await new Promise((r) => setTimeout(r, 30));
+          return { type: 'payment.succeeded', data: { orderId } };
+        },
+      });
+    const first = await openTestDaemon('postgres', { name: 'workers2', sagas: [OrderSaga], handlers: [worker('first')] });
+    const second = await openTestDaemon('postgres', { name: 'workers2', sagas: [OrderSaga], handlers: [worker('second')], schema: first.schema });
+    try {
+      const keys = Array.from({ length: 40 }, (_, i) => `two-${i}-${newId()}`);
+      await Promise.all(keys.map((key, i) => (i % 2 ? first : second).daemon.engine.operator.publish({ type: 'order.placed', data: { orderId: key }, streamId: key })));
+      await waitFor('every order paid', async () => {
+        const states = await Promise.all(keys.map(async (k) => (await first.daemon.engine.operator.showSaga('Order', k).catch(() => undefined))?.instance.state));
+        return states.every((s) => s === 'paid');
+      }, 30_000);
+      // Each command answered once (no failure, no lease ended), and both daemons' workers took part.
+      expect(keys.map((k) => handledBy.get(k)?.length)).toEqual(keys.map(() => 1));
+      expect(new Set(keys.flatMap((k) => handledBy.get(k) ?? []))).toEqual(new Set(['first', 'second']));
+      expect(await first.daemon.engine.operator.listDeadLetters({ handlerId: 'payments' })).toEqual([]);
+    } finally {
+      await second.dispose();
+      await first.dispose();
+    }
+  }, 60_000);
+});
+

@@ -14,6 +14,8 @@ import { databaseUrl, uniqueSchema } from './services.js';
 export interface TestDaemon {
   daemon: Daemon;
   token: string;
+  /** The database schema (Postgres). */
+  schema: string;
   dispose(): Promise<void>;
 }
 
@@ -23,11 +25,15 @@ export interface TestDaemon {
  */
 export async function openTestDaemon(
   store: 'pglite' | 'postgres',
-  options: { name: string; sagas: readonly SagaDefinition[]; handlers?: readonly HandlerDefinition[]; flags?: Record<string, unknown> },
+  options: {
+    name: string; sagas: readonly SagaDefinition[]; handlers?: readonly HandlerDefinition[]; flags?: Record<string, unknown>;
+    /** Postgres: join this schema (another daemon's) instead of a fresh one; it is then not dropped by `dispose`. */
+    schema?: string;
+  },
 ): Promise<TestDaemon> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), `sagaflow-${options.name}-`));
   const token = `t-${newId()}`;
-  const schema = uniqueSchema(options.name.replace(/[^a-z0-9_]/g, '_'));
+  const schema = options.schema ?? uniqueSchema(options.name.replace(/[^a-z0-9_]/g, '_'));
   const { config } = loadConfig({
     env: {},
     cwd: dataDir,
@@ -41,9 +47,10 @@ export async function openTestDaemon(
   return {
     daemon,
     token,
+    schema,
     dispose: async () => {
       await daemon.stop({ timeoutMs: 5000 });
-      if (store === 'postgres') {
+      if (store === 'postgres' && options.schema === undefined) {
         const db = new PgDb({ connectionString: databaseUrl!, max: 1 });
         await db.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
         await db.close();
