@@ -10,6 +10,7 @@ import { checkRetriedBatch, validateBatch } from '../core/store/append-check.js'
 import { normalizeQuery, parseCursor, parseExpectedVersion, parseStreamId } from '../core/store/event-query.js';
 import { appendLockFor, ensureAppendLock, readBoundSql, type AppendLock } from './append-lock.js';
 import { quoteSchema } from './identifiers.js';
+import { isoText } from './iso-text.js';
 import { statementName } from './statement-name.js';
 import { isUniqueViolation } from './sql-errors.js';
 
@@ -44,7 +45,7 @@ export interface EventRow {
 // occurred_at is formatted by the server in the envelope's ISO form: parsing it into a Date and back
 // was a measurable share of catch-up time.
 export const eventColumns = `position, tx_id::text AS tx_text, event_id, stream_id, version, type, aggregate_type, data, metadata,
-  to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at`;
+  ${isoText('occurred_at')} AS occurred_at`;
 
 export function toStored(r: EventRow): StoredEvent {
   const position = Number(r.position);

@@ -5,6 +5,7 @@ import { appendTransaction } from './append-lock.js';
 import type { PostgresDeadLetters } from './dead-letters.js';
 import { eventColumns, toStored, type EventRow, type PostgresEventStore } from './event-store.js';
 import { quoteSchema } from './identifiers.js';
+import { isoText } from './iso-text.js';
 
 /** Prefix of the notification payload that says "work items were added" (on the log's channel). */
 export const WORK_NOTIFY_PREFIX = 'work:';
@@ -66,7 +67,7 @@ export class PostgresWorkQueue implements WorkQueue {
          FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::int[], $5::text[], $6::int[]) AS u(worker, event_id, position, max_attempts, by, lease_ms)
          ON CONFLICT DO NOTHING
          RETURNING w.worker, w.event_id::text, w.lease_token::text,
-                   to_char(w.available_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS lease_until
+                   ${isoText('w.available_at')} AS lease_until
        )
        SELECT pg_notify($7, $8), (SELECT coalesce(json_agg(ins), '[]'::json) FROM ins WHERE ins.lease_token IS NOT NULL) AS leased`,
       [
@@ -97,7 +98,7 @@ export class PostgresWorkQueue implements WorkQueue {
          WHERE name = $1 AND (seen_at IS NULL OR seen_at < now() - interval '10 seconds')
        )
        SELECT ${eventColumns}, l.attempts, l.lease_token::text AS lease_token,
-              to_char(l.available_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS lease_until
+              ${isoText('l.available_at')} AS lease_until
        FROM leased l JOIN ${this.s}.events e USING (event_id) ORDER BY e.position`,
       [worker, options.max, options.by, options.leaseMs],
     );
@@ -214,7 +215,7 @@ export class PostgresWorkQueue implements WorkQueue {
     const { rows } = await this.db.query<{
       name: string; handles: string[]; waiting: string; in_flight: string; dead: string; seen_at: string | null; seen_by: string | null;
     }>(
-      `SELECT w.name, w.handles, w.seen_by, to_char(w.seen_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS seen_at,
+      `SELECT w.name, w.handles, w.seen_by, ${isoText('w.seen_at')} AS seen_at,
          (SELECT count(*) FROM ${this.s}.work_items i WHERE i.worker = w.name AND i.outcome IS NULL
             AND (i.lease_token IS NULL OR i.available_at <= now())) AS waiting,
          (SELECT count(*) FROM ${this.s}.work_items i WHERE i.worker = w.name AND i.outcome IS NULL
