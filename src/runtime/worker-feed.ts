@@ -69,6 +69,7 @@ export class WorkerFeed {
   private known: Set<string> | undefined;
   private readonly logger: Logger;
   private upkeep: NodeJS.Timeout | undefined;
+  private workers: { at: number; list: RegisteredWorker[] } | undefined;
   private upkeeping: Promise<void> | undefined;
 
   constructor(private readonly options: WorkerFeedOptions) {
@@ -90,6 +91,7 @@ export class WorkerFeed {
    */
   start(): void {
     this.known = undefined;
+    this.workers = undefined;
     this.relay.rewind();
     this.relay.start();
     if (this.upkeep) return;
@@ -115,8 +117,19 @@ export class WorkerFeed {
     await this.relay.stop();
   }
 
+  /**
+   * The registered workers, read at most once a second (not once per page). A worker that registered since the
+   * last read is new at the next one, and its catch-up covers the pages delivered without it meanwhile.
+   */
+  private async registered(): Promise<RegisteredWorker[]> {
+    if (this.workers && performance.now() - this.workers.at < 1000) return this.workers.list;
+    const list = await this.options.queue.registered();
+    this.workers = { at: performance.now(), list };
+    return list;
+  }
+
   private async deliver(events: StoredEvent[]): Promise<void> {
-    const workers = await this.options.queue.registered();
+    const workers = await this.registered();
     // Workers known when this feed started are served from its checkpoint on. One that registered since may
     // have commands in the pages already delivered without it: read those again for it alone.
     const fresh = this.known ? workers.filter((w) => !this.known!.has(w.name)) : [];

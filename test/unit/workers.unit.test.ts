@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { NonRetryableError, SagaDefinitionError } from '../../src/core/errors.js';
 import { createEvent, type EventEnvelope } from '../../src/core/events/envelope.js';
 import type { StoredEvent } from '../../src/core/ports/event-store.js';
-import type { ClaimedCommand, FailOutcome, LeasedItem, WorkItem, WorkQueue } from '../../src/core/ports/work-queue.js';
+import type { ClaimedCommand, FailOutcome, LeasedItem, RegisteredWorker, WorkItem, WorkQueue } from '../../src/core/ports/work-queue.js';
 import { MemoryCheckpoints } from '../../src/core/bus/checkpoints.js';
 import { defineHandler, type HandlerDefinition } from '../../src/core/worker/define-handler.js';
 import { replyEnvelopes, replyEventId } from '../../src/core/worker/replies.js';
@@ -183,5 +183,36 @@ describe('WorkerFeed hand-off', () => {
     });
     await expect(feed.relay.runOnce()).rejects.toThrow('database down');
     expect(given).toEqual([[]]);
+  });
+});
+
+describe('WorkerFeed catch-up', () => {
+  it('gives a worker that registered after the feed read pages without it the commands of those pages', async () => {
+    const log: StoredEvent[] = [];
+    const append = (i: number) => log.push({ ...createEvent({ type: 'stock.reserve.requested', data: { i } }), cursor: `20.${i}`, position: i });
+    const key = (c: string) => Number(c.split('.')[1]);
+    const reader = {
+      readAll: async ({ after, limit }: { after?: string; limit?: number }) => {
+        const events = log.filter((e) => key(e.cursor) > key(after ?? '0.0')).slice(0, limit ?? 100);
+        return { events, next: events.at(-1)?.cursor ?? after };
+      },
+    };
+    let registered: RegisteredWorker[] = [];
+    const enqueued: string[] = [];
+    const feed = new WorkerFeed({
+      reader, checkpoints: new MemoryCheckpoints(),
+      queue: { registered: async () => registered, enqueue: async (items: readonly WorkItem[]) => (enqueued.push(...items.map((i) => i.event.id)), []) } as unknown as WorkQueue,
+    });
+    append(1);
+    await feed.relay.runOnce(); // no worker yet: nothing recorded
+    expect(enqueued).toEqual([]);
+    registered = [{ name: 'stock', handles: ['stock.reserve.requested'], fromCursor: '0.0', maxAttempts: 3 }];
+    append(2);
+    await feed.relay.runOnce(); // the feed still reads its list of a moment ago: page 2 goes without stock
+    expect(enqueued).toEqual([]);
+    await new Promise((r) => setTimeout(r, 1100));
+    append(3);
+    await feed.relay.runOnce(); // stock is new now: pages 1 and 2 again for it alone, then page 3
+    expect(enqueued).toEqual(log.map((e) => e.id));
   });
 });
