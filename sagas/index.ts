@@ -5,6 +5,7 @@ import { TaskProcessing } from './task-processing/index.js';
 export { TaskProcessing } from './task-processing/index.js';
 export { CollaborationProcessManager } from './collaboration-process-manager/index.js';
 export * from './domain-events.js';
+export { taskStatusProjection, exampleProjections } from './task-status-projection.js';
 
 /** Every example saga, e.g. to register them all with a runtime. */
 export const exampleSagas = [TaskProcessing, CollaborationProcessManager] as const;

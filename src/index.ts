@@ -76,6 +76,9 @@ export { TimerPoller, type TimerPollerOptions } from './runtime/timer-poller.js'
 export type { SagaflowConfig, SubscriptionConfig } from './config/schema.js';
 
 // Workers: command handlers (run by the daemon, or remotely with `sagaflow/worker`)
+export {
+  defineProjection, isProjectionDefinition, type ProjectionConfig, type ProjectionContext, type ProjectionDefinition, type ProjectionStart,
+} from './core/sourcing/projection.js';
 export { defineHandler, isHandlerDefinition, type HandlerConfig, type HandlerDefinition, type HandlerDelivery, type CommandContext, type Reply } from './core/worker/define-handler.js';
 export { WorkLeaseLostError } from './core/worker/worker-loop.js';
 export type { ClaimedCommand, FailOutcome, WorkerState, WorkQueue, WorkerRegistration, RegisteredWorker, WorkItem } from './core/ports/work-queue.js';

@@ -6,6 +6,7 @@ import type {
   EventsPage, EventsQueryRequest, MigrateSummary, OperatorApi, OperatorStatus, PublishRequest, PublishResult, ReplayResult, ResumeResult,
   ReplayTarget, SagaDetails, SagaWhy,
 } from '../app/operator-api.js';
+import type { ProjectionState, RebuildProgress, ReplayEventsRequest, ReplayEventsResult, RetentionRequest, RetentionResult } from '../app/sourcing-api.js';
 
 /** An error answered by the API: carries the server's `code`, `status` and `details`. */
 export class ApiRequestError extends Error {
@@ -123,6 +124,34 @@ export class ApiClient implements OperatorApi {
   }
   resumeSaga(saga: string, key: string, options: { reason: string }): Promise<ResumeResult> {
     return this.request('POST', `/v1/sagas/${enc(saga)}/${enc(key)}/resume`, { reason: options.reason });
+  }
+  listProjections(): Promise<ProjectionState[]> {
+    return this.request('GET', '/v1/projections');
+  }
+  projectionStatus(name: string): Promise<ProjectionState> {
+    return this.request('GET', `/v1/projections/${enc(name)}`);
+  }
+  resetProjection(name: string): Promise<ProjectionState> {
+    return this.request('POST', `/v1/projections/${enc(name)}/reset`, {});
+  }
+  /** Resets the projection on the daemon, then follows its lag until a daemon has caught it up. */
+  async rebuildProjection(name: string, options: { onProgress?: (p: RebuildProgress) => void; timeoutMs?: number } = {}): Promise<ProjectionState> {
+    let state = await this.resetProjection(name);
+    const total = state.lag;
+    const deadline = Date.now() + (options.timeoutMs ?? 600_000);
+    for (;;) {
+      options.onProgress?.({ lag: state.lag, total });
+      if (state.lag === 0) return state;
+      if (Date.now() > deadline) throw new UnavailableError(`projection ${name} still has ${state.lag} events to read after the rebuild's timeout; it goes on in the daemon (see projections status)`);
+      await new Promise((r) => setTimeout(r, 250));
+      state = await this.projectionStatus(name);
+    }
+  }
+  replayEvents(request: ReplayEventsRequest): Promise<ReplayEventsResult> {
+    return this.request('POST', '/v1/events/replay', request);
+  }
+  retention(request: RetentionRequest): Promise<RetentionResult> {
+    return this.request('POST', '/v1/retention', request);
   }
   async close(): Promise<void> {}
 }

@@ -1,4 +1,5 @@
 import type { OperatorApi } from '../app/operator-api.js';
+import { sourcingRoutes } from './sourcing-routes.js';
 import {
   deadLetterParams, discardRequestSchema, eventsQueryParams, parseWith, publishRequestSchema, replayRequestSchema,
   replayTargetParams, sagaListParams, searchToObject,
@@ -121,5 +122,6 @@ export function operatorRoutes(api: OperatorApi): Route[] {
         return ok(await api.resumeSaga(req.params.saga!, req.params.key!, { reason }), 202);
       },
     },
+    ...sourcingRoutes(api),
   ];
 }

@@ -1,4 +1,5 @@
 import type { WorkerState } from '../core/ports/work-queue.js';
+import type { SourcingApi } from './sourcing-api.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import type { DeadLetter, DeadLetterFilter } from '../core/ports/dead-letters.js';
 import type { StoredEvent } from '../core/ports/event-store.js';
@@ -130,7 +131,7 @@ export interface MigrateSummary {
 }
 
 /** The operator contract (see module doc). Every method throws typed errors (`NOT_FOUND`, `VALIDATION`, ...). */
-export interface OperatorApi {
+export interface OperatorApi extends SourcingApi {
   status(): Promise<OperatorStatus>;
   migrate(): Promise<MigrateSummary>;
   publish(request: PublishRequest): Promise<PublishResult>;

@@ -16,6 +16,9 @@ import type {
   ReplayResult, ReplayTarget, ResumeResult, SagaDetails, SagaWhy,
 } from './operator-api.js';
 import { ReplayActionKind } from './operator-api.js';
+import type {
+  ProjectionState, RebuildProgress, ReplayEventsRequest, ReplayEventsResult, RetentionRequest, RetentionResult, SourcingApi,
+} from './sourcing-api.js';
 import { acceptedEvents } from './saga-introspection.js';
 import type { CompensationLog } from '../core/saga/compensation.js';
 import { RESUME_EVENT } from '../core/saga/resume.js';
@@ -48,6 +51,8 @@ export interface OperatorServiceOptions {
   status?: Partial<OperatorStatus>;
   /** The workers and their queues, for `status`. */
   workers?: () => Promise<WorkerState[]>;
+  /** Projections, event replay and retention; without it those commands answer UNAVAILABLE. */
+  sourcing?: SourcingApi;
 }
 
 const openStatuses = new Set(['running', 'compensating', 'suspended']);
@@ -325,6 +330,35 @@ export class OperatorService implements OperatorApi {
       this.logger.info({ saga, sagaKey: key, actions: actions.length }, 'instance replayed by operator');
     }
     return { saga, key, dryRun: options.dryRun, actions };
+  }
+
+  private get sourcing(): SourcingApi {
+    if (!this.o.sourcing) throw new UnavailableError('projections, event replay and retention are not available here');
+    return this.o.sourcing;
+  }
+
+  listProjections(): Promise<ProjectionState[]> {
+    return this.sourcing.listProjections();
+  }
+
+  projectionStatus(name: string): Promise<ProjectionState> {
+    return this.sourcing.projectionStatus(name);
+  }
+
+  resetProjection(name: string): Promise<ProjectionState> {
+    return this.sourcing.resetProjection(name);
+  }
+
+  rebuildProjection(name: string, options?: { onProgress?: (p: RebuildProgress) => void }): Promise<ProjectionState> {
+    return this.sourcing.rebuildProjection(name, options);
+  }
+
+  replayEvents(request: ReplayEventsRequest): Promise<ReplayEventsResult> {
+    return this.sourcing.replayEvents(request);
+  }
+
+  retention(request: RetentionRequest): Promise<RetentionResult> {
+    return this.sourcing.retention(request);
   }
 
   async close(): Promise<void> {}

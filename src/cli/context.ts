@@ -101,18 +101,18 @@ export async function withOperator<T>(opts: GlobalOptions, ctx: CliContext, fn: 
 
 async function direct<T>(config: SagaflowConfig, ctx: CliContext, fn: (api: OperatorApi, route: Route) => Promise<T>, options: WithOperatorOptions): Promise<T> {
   // Loaded on demand: the database drivers, xstate and the runtime are not needed to talk to a daemon.
-  const [{ loadSagas, checkStoredSagas }, { openDatabase }, { migrate }, { createEngine }] = await Promise.all([
+  const [{ loadSagaModule, checkStoredSagas }, { openDatabase }, { migrate }, { createEngine }] = await Promise.all([
     import('../daemon/load-sagas.js'),
     import('../daemon/database.js'),
     import('../postgres/migrate.js'),
     import('../daemon/engine.js'),
   ]);
-  const sagas = await loadSagas(config.sagas, ctx.cwd);
+  const { sagas, projections } = await loadSagaModule(config.sagas, ctx.cwd);
   const database = await openDatabase(config, { applicationName: 'sagaflow-cli', poolSize: 2 });
   try {
     const migrated = options.autoMigrate ?? true;
     if (migrated) await migrate(database.db, { schema: config.database.schema });
-    const engine = createEngine({ config, database, sagas, mode: 'direct' });
+    const engine = createEngine({ config, database, sagas, projections, mode: 'direct' });
     // Not for `migrate` itself: before it the tables may not exist, and it runs no saga.
     if (migrated) await checkStoredSagas(engine.repository, sagas, config.sagas !== undefined);
     return await fn(engine.operator, { kind: 'direct' });

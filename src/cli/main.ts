@@ -8,6 +8,7 @@ import { eventsCommand } from './commands/events.js';
 import { graphCommand } from './commands/graph.js';
 import { initCommand } from './commands/init.js';
 import { migrateCommand } from './commands/migrate.js';
+import { projectionsCommand } from './commands/projections.js';
 import { publishCommand } from './commands/publish.js';
 import { replayCommand } from './commands/replay.js';
 import { runCommand } from './commands/run.js';
@@ -50,6 +51,7 @@ export function buildProgram(ctx: CliContext, onExit: (code: number) => void): C
   sagasCommand(program, ctx);
   replayCommand(program, ctx);
   graphCommand(program, ctx);
+  projectionsCommand(program, ctx);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) sub.exitOverride();

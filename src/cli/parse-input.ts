@@ -48,3 +48,11 @@ export function parseDurationArg(flag: string, value: string): number {
   if (ms === undefined) throw new ValidationError(flag, [{ path: flag, message: `"${value}" is not ${DURATION_HINT}` }]);
   return ms;
 }
+
+/** Parses a `--from` / `--to` bound: digits are a log position, anything else an ISO-8601 time. */
+export function parseLogBound(flag: string, value: string): { position: number } | { time: string } {
+  if (/^\d+$/.test(value)) return { position: Number(value) };
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw new ValidationError(flag, [{ path: flag, message: `"${value}" is neither a position (digits) nor an ISO-8601 time such as 2026-12-01T00:00:00Z` }]);
+  return { time: new Date(t).toISOString() };
+}

@@ -61,6 +61,8 @@ export const configSchema = z.strictObject({
     type: z.enum(['postgres', 'pglite']).optional(),
     snapshotFrequency: intIn(1, 1_000_000),
     retentionDays: intIn(0, 36_500),
+    /** What the retention job does with expired events: delete them, or move them to `events_archive`. */
+    retentionMode: z.enum(['delete', 'archive']),
   }),
   bus: z.strictObject({
     type: z.enum(['memory', 'redis', 'hybrid']),
@@ -124,7 +126,7 @@ export type SubscriptionConfig = z.output<typeof subscriptionSchema>;
 export const defaults = {
   dataDir: './.sagaflow',
   database: { schema: 'sagaflow' },
-  store: { snapshotFrequency: 10, retentionDays: 90 },
+  store: { snapshotFrequency: 10, retentionDays: 90, retentionMode: 'delete' },
   bus: { type: 'memory', bufferSize: 10_000, workers: 10, overflow: 'wait' },
   redis: { channelPrefix: 'sagaflow:events' },
   processing: { batchSize: 100, stepsPerTransaction: 32, partitions: 16, leaseTtlMs: '5s', timeoutMs: '30s', retry: { maxAttempts: 3, backoff: 'exponential', initialMs: '100ms', maxMs: '30s' } },

@@ -11,6 +11,7 @@ import { acquireDataDirLock, ensureTokenFile, readDaemonInfo, removeDaemonInfo, 
 import { openDatabase, type OpenedDatabase } from './database.js';
 import { createEngine, type Engine } from './engine.js';
 import { checkStoredSagas, loadSagaModule } from './load-sagas.js';
+import type { ProjectionDefinition } from '../core/sourcing/projection.js';
 import type { HandlerDefinition } from '../core/worker/define-handler.js';
 
 export interface DaemonOptions {
@@ -20,6 +21,8 @@ export interface DaemonOptions {
   sagas?: readonly SagaDefinition[];
   /** Command handlers run in process; default: those the sagas module exports (none with `sagas` given). */
   handlers?: readonly HandlerDefinition[];
+  /** Projections kept; default: those the sagas module exports (none with `sagas` given). */
+  projections?: readonly ProjectionDefinition[];
 }
 
 /** A running daemon. */
@@ -42,9 +45,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const logger = options.logger ?? pino({ level: 'silent' });
   const embedded = config.store.type === 'pglite';
 
-  const loaded = options.sagas ? { sagas: options.sagas, handlers: [] } : await loadSagaModule(config.sagas);
+  const loaded = options.sagas ? { sagas: options.sagas, handlers: [], projections: [] } : await loadSagaModule(config.sagas);
   const sagas = loaded.sagas;
   const handlers = options.handlers ?? loaded.handlers;
+  const projections = options.projections ?? loaded.projections;
   // PGlite allows one process per data directory: hold its lock for the daemon's life, and say
   // "starting" in daemon.json at once so a CLI waits for the URL instead of opening the database.
   let release = () => {};
@@ -79,7 +83,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const metrics = createMetrics({
       queueDepths: async () => ({ due_timers: (await queue.engine?.repository.countDueTimers()) ?? 0 }),
     });
-    engine = createEngine({ config, database, sagas, handlers, mode: 'daemon', logger, metrics });
+    engine = createEngine({ config, database, sagas, handlers, projections, mode: 'daemon', logger, metrics });
     queue.engine = engine;
     const unloaded = await checkStoredSagas(engine.repository, sagas, options.sagas !== undefined || config.sagas !== undefined);
     if (unloaded.length > 0) {
@@ -103,7 +107,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const url = api.url;
     writeDaemonInfo(config.dataDir, { pid: process.pid, url, startedAt: new Date().toISOString(), database: database.kind, schema: config.database.schema });
     ready = true;
-    logger.info({ url, sagas: sagas.map((s) => s.name), handlers: handlers.map((h) => h.name), bus: config.bus.type }, `sagaflow daemon listening on ${url}`);
+    logger.info({ url, sagas: sagas.map((s) => s.name), handlers: handlers.map((h) => h.name), projections: projections.map((p) => p.name), bus: config.bus.type }, `sagaflow daemon listening on ${url}`);
 
     const running = { engine, api };
     let stopping: Promise<void> | undefined;

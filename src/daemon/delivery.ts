@@ -3,6 +3,7 @@ import type { SagaflowConfig } from '../config/schema.js';
 import { createDurableBus, type DurableEventBus } from '../core/bus/durable-bus.js';
 import { ConfigError, LeaseLostError } from '../core/errors.js';
 import type { Subscription } from '../core/ports/event-bus.js';
+import type { Fence } from '../core/ports/leases.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
 import type { SagaflowMetrics } from '../observability/metrics.js';
 import { instrumentBus } from '../observability/instrument-bus.js';
@@ -13,7 +14,7 @@ import type { OpenedDatabase } from './database.js';
 import type { Storage } from './storage.js';
 import { subscribeConfigured } from './subscriptions.js';
 import { buildTransport } from './transport.js';
-import { SharedLogReads } from '../core/bus/shared-log-reads.js';
+import { SharedLogReads, type LogReader } from '../core/bus/shared-log-reads.js';
 import { parseWorkNotification } from '../postgres/work-queue.js';
 import { WorkerFeed, type WorkHandOff } from '../runtime/worker-feed.js';
 import { WorkWaiters } from '../runtime/work-waiters.js';
@@ -64,6 +65,29 @@ export interface DeliveryOptions {
   instanceId: string;
   logger: Logger;
   metrics?: SagaflowMetrics | undefined;
+  /**
+   * More singletons (projections, the retention job), built on this delivery's reads of the log: each runs
+   * on the one daemon holding its lease.
+   */
+  followers?: (context: FollowerContext) => readonly LeasedFollower[];
+}
+
+/** What a {@link LeasedFollower} is built with. */
+export interface FollowerContext {
+  /** The process's shared reads of the log. */
+  reads: LogReader;
+  /** The fence of a lease this daemon holds (undefined: not held). */
+  fence(lease: string): Fence | undefined;
+  /** Drops a lease a fenced write found lost. */
+  lost(lease: string): void;
+}
+
+/** A follower of the log that runs only where its lease is held (started and stopped as ownership changes). */
+export interface LeasedFollower {
+  readonly lease: string;
+  start(): void;
+  stop(): Promise<void>;
+  poke(): void;
 }
 
 /**
@@ -81,6 +105,9 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
 
   // The saga reader and the relay read the log through one SharedLogReads: in step, they share their reads.
   const reads = new SharedLogReads(store);
+  const followers = daemon && options.followers
+    ? options.followers({ reads, fence: (lease) => late.ownership?.fence(lease), lost: (lease) => late.ownership?.lost(lease) })
+    : [];
   let bus: DurableEventBus | undefined;
   let probe: Delivery['probe'];
   // A singleton follower's checkpoint is saved only while this daemon holds its lease at the same epoch.
@@ -117,6 +144,7 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
     bus?.relay.poke();
     feed?.relay.poke();
     late.reader?.poke();
+    for (const f of followers) f.poke();
   };
   const runtime = new SagaRuntime({
     repository, sagas, logger, timers: daemon ? {} : false, subscribe: { group: SAGA_GROUP }, onEmitted: wake,
@@ -124,10 +152,14 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
   });
   const ownership = daemon
     ? new Ownership({
-        leases, owner: instanceId, partitions: config.processing.partitions, ttlMs: config.processing.leaseTtlMs, singletons: [RELAY_LEASE, WORKER_FEED_LEASE], logger,
+        leases, owner: instanceId, partitions: config.processing.partitions, ttlMs: config.processing.leaseTtlMs, singletons: [RELAY_LEASE, WORKER_FEED_LEASE, ...followers.map((f) => f.lease)], logger,
         onChange: () => {
           if (!running) return; // stopping: the relay and the reader are being stopped
           late.reader?.rewind();
+          for (const f of followers) {
+            if (ownership!.fence(f.lease)) f.start();
+            else void f.stop();
+          }
           if (ownership!.fence(WORKER_FEED_LEASE)) {
             if (!feedRunning) feed?.start();
             feedRunning = true;
@@ -207,6 +239,7 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
       // partitions and the relay are handed back at once: the next owner need not wait for them to expire.
       await reader?.stop();
       await bus?.relay.stop();
+      await Promise.all(followers.map((f) => f.stop()));
       feedRunning = false;
       await feed?.stop();
       await ownership?.stop();

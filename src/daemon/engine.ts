@@ -20,6 +20,13 @@ import { buildStorage } from './storage.js';
 import { WorkService } from '../app/work-service.js';
 import type { HandlerDefinition } from '../core/worker/define-handler.js';
 import { WorkerLoop } from '../core/worker/worker-loop.js';
+import { SourcingService } from '../app/sourcing-service.js';
+import type { LogReader } from '../core/bus/shared-log-reads.js';
+import type { Fence } from '../core/ports/leases.js';
+import type { ProjectionDefinition } from '../core/sourcing/projection.js';
+import type { RetentionRules } from '../core/ports/retention.js';
+import { projectionLease, ProjectionRunner } from '../runtime/projection-runner.js';
+import { RetentionJob } from '../runtime/retention-job.js';
 
 export { RELAY_LEASE, SAGA_GROUP } from './delivery.js';
 
@@ -29,6 +36,10 @@ export interface EngineOptions {
   sagas: readonly SagaDefinition[];
   /** Command handlers the daemon runs in process (daemon mode). */
   handlers?: readonly HandlerDefinition[];
+  /** Projections the daemon keeps (daemon mode) and the operator administers (both modes). */
+  projections?: readonly ProjectionDefinition[];
+  /** Aggregate types whose streams retention keeps beyond their latest snapshot. */
+  aggregateTypes?: readonly string[];
   /** `daemon`: bus, relay, saga reader, leases and timer poller. `direct`: steps run in this process on demand, no bus. */
   mode: 'daemon' | 'direct';
   /** This process's identity in leases and notifications. @default host:pid:random */
@@ -48,6 +59,8 @@ export interface Engine {
   readonly operator: OperatorService;
   /** Worker delivery (daemon mode): what in-process loops and the HTTP API's `/v1/workers` use. */
   readonly work: WorkService | undefined;
+  /** This process's identity in leases (`host:pid:random`). */
+  readonly instanceId: string;
   /** Starts delivery: leases, the saga reader, the relay, the timer poller (daemon mode). */
   start(): Promise<void>;
   /** Each dependency this configuration uses (`database`, `redis`) and its state: `ok` or what is wrong. */
@@ -79,7 +92,24 @@ export function createEngine(options: EngineOptions): Engine {
   const instanceId = options.instanceId ?? defaultInstanceId();
   const storage = buildStorage(config, database, sagas, instanceId);
   const { store, repository, registry } = storage;
-  const delivery = buildDelivery({ config, database, storage, sagas, mode, instanceId, logger, metrics: options.metrics });
+  const projections = options.projections ?? [];
+  const leaseTtlMs = config.processing.leaseTtlMs;
+  const runnerOf = (definition: ProjectionDefinition, reader: LogReader, fence: () => Fence | undefined, lost: () => void, onPage?: () => Promise<void>) => new ProjectionRunner({
+    definition, reader, fence, lost, db: database.db, checkpoints: storage.projections, head: () => store.headCursor(),
+    batchSize: config.processing.batchSize, logger, ...(onPage ? { onPage } : {}),
+  });
+  const retentionRules = {
+    days: config.store.retentionDays, mode: config.store.retentionMode, aggregateTypes: () => options.aggregateTypes ?? [],
+    plan: (rules: RetentionRules) => storage.retention.plan(rules),
+    run: (rules: RetentionRules, retentionMode: 'delete' | 'archive') => storage.retention.run(rules, retentionMode),
+  };
+  const delivery = buildDelivery({
+    config, database, storage, sagas, mode, instanceId, logger, metrics: options.metrics,
+    followers: ({ reads, fence, lost }) => [
+      ...projections.map((p) => runnerOf(p, reads, () => fence(projectionLease(p.name)), () => lost(projectionLease(p.name)))),
+      ...(config.store.retentionDays > 0 ? [new RetentionJob({ run: () => sourcing.retention({ dryRun: false }), logger })] : []),
+    ],
+  });
   const { runtime, bus } = delivery;
   const sagaByName = new Map(sagas.map((s) => [s.name, s]));
   const handlers = options.handlers ?? [];
@@ -117,6 +147,16 @@ export function createEngine(options: EngineOptions): Engine {
     else throw new UnavailableError(`dead letter ${letter.id} belongs to handler ${letter.handlerId}, which this process does not run`);
   };
 
+  const sourcing = new SourcingService({
+    projections, admin: storage.projections, log: store, db: database.db, leaseOf: projectionLease, owner: instanceId, leaseTtlMs,
+    renew: async (grant) => (await storage.leases.renew([grant], instanceId, leaseTtlMs)).length === 1,
+    release: (grant) => storage.leases.release([grant], instanceId),
+    // A rebuild here: the same runner, on a lease this process holds; each page's progress and lease
+    // renewal are awaited before the next page.
+    catchUp: async (definition, fence, onPage) => void (await runnerOf(definition, store, fence, () => undefined, onPage).catchUp()),
+    ...(delivery.bus ? { transport: delivery.bus.transport } : {}),
+    retention: retentionRules,
+  });
   const operator = new OperatorService({
     mode, database: database.kind, schema: config.database.schema, migrate: () => migrate(database.db, { schema: config.database.schema }),
     store, deadLetters: repository.deadLetters, registry, sagas, queries: repository, publish, redeliver,
@@ -124,11 +164,12 @@ export function createEngine(options: EngineOptions): Engine {
     logger,
     status: { bus: mode === 'daemon' ? config.bus.type : 'none (direct)' },
     workers: () => storage.workQueue.list(),
+    sourcing,
   });
 
   let started = false;
   return {
-    store, repository, registry, runtime, bus, operator, work,
+    store, repository, registry, runtime, bus, operator, work, instanceId,
     async health() {
       const [db, redis] = await Promise.all([
         database.db.query('SELECT 1').then(() => 'ok', reason),

@@ -5,6 +5,7 @@ import { ConfigError } from '../core/errors.js';
 import type { SagaQueries } from '../core/ports/saga-store.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
 import { isHandlerDefinition, type HandlerDefinition } from '../core/worker/define-handler.js';
+import { isProjectionDefinition, type ProjectionDefinition } from '../core/sourcing/projection.js';
 
 function isSaga(value: unknown): value is SagaDefinition {
   return typeof value === 'object' && value !== null && (value as { defined?: unknown }).defined === true && typeof (value as { name?: unknown }).name === 'string';
@@ -19,18 +20,28 @@ export function sagasOf(mod: Record<string, unknown>): SagaDefinition[] {
   return [...found.values()];
 }
 
-/** Every command handler a module exports (named exports and arrays of them), each once; two with one name are an error. */
-export function handlersOf(mod: Record<string, unknown>): HandlerDefinition[] {
-  const found = new Map<string, HandlerDefinition>();
+/** The definitions of one kind a module exports (named exports and arrays of them), each once; two with one name are an error. */
+function uniqueOf<T extends { name: string }>(mod: Record<string, unknown>, is: (v: unknown) => v is T, kind: string): T[] {
+  const found = new Map<string, T>();
   for (const value of Object.values(mod)) {
     for (const v of Array.isArray(value) ? value : [value]) {
-      if (!isHandlerDefinition(v)) continue;
+      if (!is(v)) continue;
       const seen = found.get(v.name);
-      if (seen && seen !== v) throw new ConfigError(`two handlers are named "${v.name}": handler names must be unique`, { key: 'sagas', value: v.name });
+      if (seen && seen !== v) throw new ConfigError(`two ${kind}s are named "${v.name}": ${kind} names must be unique`, { key: 'sagas', value: v.name });
       found.set(v.name, v);
     }
   }
   return [...found.values()];
+}
+
+/** Every command handler a module exports, each once; two with one name are an error. */
+export function handlersOf(mod: Record<string, unknown>): HandlerDefinition[] {
+  return uniqueOf(mod, isHandlerDefinition, 'handler');
+}
+
+/** Every projection a module exports, each once; two with one name are an error. */
+export function projectionsOf(mod: Record<string, unknown>): ProjectionDefinition[] {
+  return uniqueOf(mod, isProjectionDefinition, 'projection');
 }
 
 /** The bundled example sagas (`sagas/index`), next to the compiled code or the sources under tsx. */
@@ -39,7 +50,7 @@ async function bundled(): Promise<Record<string, unknown>> {
 }
 
 /** What a sagas module must look like, for the errors that say it did not. */
-const SAGAS_MODULE_SHAPE = 'a module whose named exports are results of defineSaga() and defineHandler() (or arrays of them)';
+const SAGAS_MODULE_SHAPE = 'a module whose named exports are results of defineSaga(), defineHandler() and defineProjection() (or arrays of them)';
 
 const TYPESCRIPT = /\.[mc]?ts$/;
 let tsxRegistered = false;
@@ -82,9 +93,22 @@ export async function loadSagas(source: string | undefined, cwd = process.cwd())
   return (await loadSagaModule(source, cwd)).sagas;
 }
 
-/** The sagas and command handlers of a sagas module (see {@link loadSagas}); the bundled examples export no handlers. */
-export async function loadSagaModule(source: string | undefined, cwd = process.cwd()): Promise<{ sagas: SagaDefinition[]; handlers: HandlerDefinition[] }> {
-  if (source === undefined) return { sagas: sagasOf(await bundled()), handlers: [] };
+/** What a sagas module defines. */
+export interface SagaModule {
+  sagas: SagaDefinition[];
+  handlers: HandlerDefinition[];
+  projections: ProjectionDefinition[];
+}
+
+/**
+ * The sagas, command handlers and projections of a sagas module (see {@link loadSagas}); of the bundled
+ * examples, the sagas and the projection (their example workers run with `sagaflow run --demo`).
+ */
+export async function loadSagaModule(source: string | undefined, cwd = process.cwd()): Promise<SagaModule> {
+  if (source === undefined) {
+    const mod = await bundled();
+    return { sagas: sagasOf(mod), handlers: [], projections: projectionsOf(mod) };
+  }
   const file = moduleFile(source, cwd);
   if (TYPESCRIPT.test(file)) await registerTypeScript(source);
   let mod: Record<string, unknown>;
@@ -101,10 +125,11 @@ export async function loadSagaModule(source: string | undefined, cwd = process.c
   }
   const sagas = sagasOf(mod);
   const handlers = handlersOf(mod);
-  if (sagas.length === 0 && handlers.length === 0) {
-    throw new ConfigError(`sagas module ${source} exports no saga or handler: it must be ${SAGAS_MODULE_SHAPE}, e.g. export const Checkout = defineSaga({ ... })`, { key: 'sagas', value: source });
+  const projections = projectionsOf(mod);
+  if (sagas.length === 0 && handlers.length === 0 && projections.length === 0) {
+    throw new ConfigError(`sagas module ${source} exports no saga, handler or projection: it must be ${SAGAS_MODULE_SHAPE}, e.g. export const Checkout = defineSaga({ ... })`, { key: 'sagas', value: source });
   }
-  return { sagas, handlers };
+  return { sagas, handlers, projections };
 }
 
 /**

@@ -5,6 +5,8 @@ import { PostgresCheckpoints } from '../postgres/checkpoints.js';
 import { PostgresEventStore } from '../postgres/event-store.js';
 import { GroupAppender } from '../postgres/group-appender.js';
 import { PostgresLeases } from '../postgres/leases.js';
+import { PostgresProjections } from '../postgres/projections.js';
+import { PostgresRetention } from '../postgres/retention.js';
 import { PostgresSagaRepository } from '../postgres/saga-repository.js';
 import { PostgresWorkQueue } from '../postgres/work-queue.js';
 import type { OpenedDatabase } from './database.js';
@@ -23,6 +25,10 @@ export interface Storage {
   readonly leases: PostgresLeases;
   /** The commands workers have to answer. */
   readonly workQueue: PostgresWorkQueue;
+  /** Projections' checkpoints, pages and resets. */
+  readonly projections: PostgresProjections;
+  /** The retention job's SQL. */
+  readonly retention: PostgresRetention;
 }
 
 /** Builds the storage parts; `instanceId` is the payload of this process's commit notifications. */
@@ -37,6 +43,7 @@ export function buildStorage(config: SagaflowConfig, database: OpenedDatabase, s
   const store = new PostgresEventStore(database.db, { schema, registry: storeRegistry, notifier: instanceId });
   // Emitted events enter the log in the step's transaction: the repository appends through the store.
   const repository = new PostgresSagaRepository(database.db, { schema, store });
+  const leases = new PostgresLeases(database.db, { schema });
   return {
     registry,
     storeRegistry,
@@ -45,6 +52,8 @@ export function buildStorage(config: SagaflowConfig, database: OpenedDatabase, s
     repository,
     workQueue: new PostgresWorkQueue(database.db, store, repository.deadLetters, { schema, notifier: instanceId }),
     checkpoints: new PostgresCheckpoints(database.db, { schema }),
-    leases: new PostgresLeases(database.db, { schema }),
+    leases,
+    projections: new PostgresProjections(database.db, leases, { schema }),
+    retention: new PostgresRetention(database.db, { schema }),
   };
 }

@@ -7,6 +7,7 @@ import { defineHandler, type HandlerDefinition } from '../../src/core/worker/def
 import type { Daemon } from '../../src/daemon/daemon.js';
 import { createWorker } from '../../src/worker/client.js';
 import { hasPostgres } from '../support/services.js';
+import { waitFor } from '../support/wait-for.js';
 import { openTestDaemon } from '../support/test-daemon.js';
 import { OrderSaga } from '../support/test-saga.js';
 
@@ -16,15 +17,6 @@ import { OrderSaga } from '../support/test-saga.js';
  * their schemas, dead letters by worker name and an operator's retry.
  */
 
-const waitFor = async <T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> => {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 
 /** What the in-process handlers saw, per order id. */
 const seen = new Map<string, Array<{ attempt: number; key: string; correlationId?: string }>>();

@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config/load-config.js';
 import { newId } from '../../src/core/ids.js';
 import type { SagaDefinition } from '../../src/core/saga/define-saga.js';
 import type { HandlerDefinition } from '../../src/core/worker/define-handler.js';
+import type { ProjectionDefinition } from '../../src/core/sourcing/projection.js';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
 import { quoteSchema } from '../../src/postgres/identifiers.js';
 import { PgDb } from '../../src/postgres/pg-db.js';
@@ -26,7 +27,7 @@ export interface TestDaemon {
 export async function openTestDaemon(
   store: 'pglite' | 'postgres',
   options: {
-    name: string; sagas: readonly SagaDefinition[]; handlers?: readonly HandlerDefinition[]; flags?: Record<string, unknown>;
+    name: string; sagas: readonly SagaDefinition[]; handlers?: readonly HandlerDefinition[]; projections?: readonly ProjectionDefinition[]; flags?: Record<string, unknown>;
     /** Postgres: join this schema (another daemon's) instead of a fresh one; it is then not dropped by `dispose`. */
     schema?: string;
   },
@@ -43,7 +44,9 @@ export async function openTestDaemon(
       ...(store === 'postgres' ? { 'database.url': databaseUrl!, 'database.schema': schema } : {}),
     },
   });
-  const daemon = await startDaemon({ config, sagas: options.sagas, ...(options.handlers ? { handlers: options.handlers } : {}) });
+  const daemon = await startDaemon({
+    config, sagas: options.sagas, ...(options.handlers ? { handlers: options.handlers } : {}), ...(options.projections ? { projections: options.projections } : {}),
+  });
   return {
     daemon,
     token,

@@ -49,6 +49,18 @@ function fakeApi(calls: Array<[string, unknown[]]>): OperatorApi {
     replayTargets: rec('replayTargets', () => []),
     replay: rec('replay', (saga, key, o) => ({ saga: String(saga), key: String(key), dryRun: (o as { dryRun: boolean }).dryRun, actions: [] })),
     resumeSaga: rec('resumeSaga', (saga, key) => ({ saga: String(saga), key: String(key), eventId: 'e-1', fromState: 'failed' })),
+    listProjections: rec('listProjections', () => []),
+    projectionStatus: rec('projectionStatus', (name) => {
+      throw new NotFoundError('projection', String(name));
+    }),
+    resetProjection: rec('resetProjection', (name) => ({ name: String(name), handles: ['task.*'], delivery: 'transactional' as const, replay: false, lag: 0 })),
+    rebuildProjection: rec('rebuildProjection', () => {
+      throw new Error('unused');
+    }),
+    replayEvents: rec('replayEvents', (r) => ({ replayId: 'r-1', dryRun: (r as { dryRun: boolean }).dryRun, target: 'bus', matched: 0, byType: [] })),
+    retention: rec('retention', (r) => ({
+      cutoff: '2026-01-01T00:00:00.000Z', mode: 'delete' as const, dryRun: (r as { dryRun: boolean }).dryRun, expired: 0, kept: { unread: 0, liveSaga: 0, aggregate: 0 }, removed: 0, byType: [],
+    })),
     close: async () => {},
   };
 }

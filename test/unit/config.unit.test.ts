@@ -71,7 +71,7 @@ describe('config precedence: defaults < file < env < flags', () => {
     const c = load();
     expect(c.bus.bufferSize).toBe(500);
     expect(c.bus.workers).toBe(4);
-    expect(c.store).toEqual({ type: 'pglite', snapshotFrequency: 20, retentionDays: 30 });
+    expect(c.store).toEqual({ type: 'pglite', snapshotFrequency: 20, retentionDays: 30, retentionMode: 'delete' });
     expect(c.processing.batchSize).toBe(50);
     expect(c.processing.timeoutMs).toBe(5000);
     expect(c.processing.retry.maxAttempts).toBe(7);
@@ -117,7 +117,7 @@ describe('config precedence: defaults < file < env < flags', () => {
     });
     expect(c.bus).toEqual({ type: 'redis', bufferSize: 20_000, workers: 3, overflow: 'wait' });
     expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6390', channelPrefix: 'mcp:events' });
-    expect(c.store).toEqual({ type: 'postgres', snapshotFrequency: 5, retentionDays: 7 });
+    expect(c.store).toEqual({ type: 'postgres', snapshotFrequency: 5, retentionDays: 7, retentionMode: 'delete' });
     expect(c.processing.batchSize).toBe(10);
     expect(c.processing.timeoutMs).toBe(120_000);
     expect(c.database.schema).toBe('other_schema');

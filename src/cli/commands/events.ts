@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import type { StoredEvent } from '../../core/ports/event-store.js';
 import { globals, withOperator, type CliContext } from '../context.js';
 import { json, table } from '../output.js';
-import { parseDurationArg, parseLimit } from '../parse-input.js';
+import { parseDurationArg, parseLimit, parseLogBound } from '../parse-input.js';
+import { ValidationError } from '../../core/errors.js';
 
 interface QueryOptions {
   type?: string[];
@@ -18,7 +19,18 @@ interface TailOptions {
   fromStart?: boolean;
 }
 
+interface ReplayOptions {
+  type?: string[];
+  from?: string;
+  to?: string;
+  toBus?: boolean;
+  toProjection?: string;
+  dryRun?: boolean;
+  limit?: string;
+}
+
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+const byTypeTable = (rows: Array<{ type: string; count: number }>, ctx: CliContext) => table(['type', 'events'], rows.map((r) => [r.type, r.count]), ctx.output);
 
 function rows(events: StoredEvent[]): Array<Array<string | number>> {
   return events.map((e) => [e.position, e.timestamp, e.type, e.streamId, e.id]);
@@ -90,5 +102,57 @@ export function eventsCommand(program: Command, ctx: CliContext): void {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       }
+    });
+
+  events
+    .command('replay')
+    .description('send stored events again, marked metadata.replay, to the bus handlers or to a projection that opted in (replay: true)')
+    .option('--type <pattern>', 'type pattern; repeatable', collect)
+    .option('--from <time|position>', 'first event: an ISO-8601 time or a log position')
+    .option('--to <time|position>', 'last event: an ISO-8601 time or a log position')
+    .option('--to-bus', "to the transport's subscribers that subscribed with { replay: true } (needs the daemon)")
+    .option('--to-projection <name>', "to that projection's apply (it must declare replay: true)")
+    .option('--dry-run', 'count what would be sent, send nothing')
+    .option('--limit <n>', 'at most n events (default 100000)')
+    .action(async (o: ReplayOptions, cmd: Command) => {
+      const opts = globals(cmd);
+      if (Boolean(o.toBus) === (o.toProjection !== undefined)) {
+        throw new ValidationError('events replay', [{ path: '--to-bus/--to-projection', message: 'name exactly one target: --to-bus or --to-projection <name>' }]);
+      }
+      const limit = parseLimit('--limit', o.limit, 1_000_000);
+      const result = await withOperator(opts, ctx, (api) =>
+        api.replayEvents({
+          target: o.toProjection !== undefined ? { projection: o.toProjection } : { bus: true },
+          dryRun: o.dryRun ?? false,
+          ...(o.type ? { types: o.type } : {}),
+          ...(o.from ? { from: parseLogBound('--from', o.from) } : {}),
+          ...(o.to ? { to: parseLogBound('--to', o.to) } : {}),
+          ...(limit ? { limit } : {}),
+        }),
+      );
+      if (opts.json) return ctx.output.out(json(result));
+      const range = result.firstPosition === undefined ? '' : ` (positions ${result.firstPosition}–${result.lastPosition})`;
+      ctx.output.out(`${result.dryRun ? 'would replay' : 'replayed'} ${result.matched} events to ${result.target}${range}, marked replay=${result.replayId}`);
+      if (result.byType.length > 0) ctx.output.out(byTypeTable(result.byType, ctx));
+    });
+
+  events
+    .command('prune')
+    .description('retention: remove (or archive) events older than EVENT_STORE_RETENTION_DAYS that nothing needs any more')
+    .option('--dry-run', 'print what would go, change nothing')
+    .option('--older-than-days <n>', 'override EVENT_STORE_RETENTION_DAYS for this run')
+    .action(async (o: { dryRun?: boolean; olderThanDays?: string }, cmd: Command) => {
+      const opts = globals(cmd);
+      const days = parseLimit('--older-than-days', o.olderThanDays, 36_500);
+      const r = await withOperator(opts, ctx, (api) => api.retention({ dryRun: o.dryRun ?? false, ...(days === undefined ? {} : { olderThanDays: days }) }));
+      if (opts.json) return ctx.output.out(json(r));
+      ctx.output.out(`${r.dryRun ? 'would ' : ''}${r.mode} ${r.removed} of ${r.expired} events that occurred before ${r.cutoff}`);
+      const kept = [
+        r.kept.unread ? `${r.kept.unread} not yet read by ${r.slowestReader ?? 'a reader'}` : '',
+        r.kept.liveSaga ? `${r.kept.liveSaga} applied to sagas still running` : '',
+        r.kept.aggregate ? `${r.kept.aggregate} of aggregates after their latest snapshot` : '',
+      ].filter(Boolean);
+      if (kept.length > 0) ctx.output.out(`kept: ${kept.join('; ')}`);
+      if (r.byType.length > 0) ctx.output.out(byTypeTable(r.byType, ctx));
     });
 }

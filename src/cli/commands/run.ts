@@ -32,7 +32,7 @@ export function runCommand(program: Command, ctx: CliContext, onExit: (code: num
       if (o.demo && config.sagas !== undefined) throw new ConfigError('--demo runs the bundled example sagas; it cannot be combined with --sagas / SAGAFLOW_SAGAS', { key: 'sagas', value: config.sagas });
       const demo = o.demo ? await import('../../daemon/demo.js') : undefined;
       const examples = demo ? await demo.loadDemo() : undefined;
-      const daemon = await startDaemon({ config, logger, ...(examples ? { sagas: examples.sagas, handlers: examples.handlers } : {}) });
+      const daemon = await startDaemon({ config, logger, ...(examples ? { sagas: examples.sagas, handlers: examples.handlers, projections: examples.projections } : {}) });
       const stopTraffic = examples?.startTraffic(daemon, logger);
       // Resolves when the daemon stopped; `exit` is the process exit after a graceful stop or a forced one.
       await new Promise<void>((resolve) => {

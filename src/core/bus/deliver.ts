@@ -114,6 +114,8 @@ class Delivery<T> {
 
   start(): void {
     const sub = this.o.subscription;
+    // A replayed event reaches only the handlers that opted in; the others acknowledge it unseen.
+    if (this.event.metadata.replay !== undefined && !sub.replay) return this.done('handled');
     if (this.attempt > sub.maxAttempts) {
       // Delivered more often than allowed without an ack: earlier consumers died mid-handler (poison that crashes).
       const now = this.o.clock.now().toISOString();

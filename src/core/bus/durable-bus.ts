@@ -39,6 +39,11 @@ export interface DurableBusOptions {
 export class DurableEventBus implements EventBus {
   readonly relay: EventRelay;
 
+  /** Where the relay sends the log (and `events replay --to-bus` sends replays). */
+  get transport(): EventBus {
+    return this.options.transport;
+  }
+
   constructor(private readonly options: DurableBusOptions) {
     this.relay = new EventRelay({
       store: options.reader ?? options.store,

@@ -23,6 +23,8 @@ export interface ResolvedSubscription {
   maxAttempts: number;
   backoff: ResolvedBackoff;
   timeoutMs: number;
+  /** Receives replayed events (metadata `replay`). */
+  replay: boolean;
 }
 
 /** Validates the pattern and fills in defaults (subscription options override bus defaults). */
@@ -44,5 +46,6 @@ export function resolveSubscription(pattern: string, options: SubscribeOptions =
     maxAttempts: int(options.maxAttempts, defaults.maxAttempts ?? 3, 1, 'maxAttempts'),
     backoff: resolveBackoff({ ...defaults.backoff, ...options.backoff }),
     timeoutMs: int(options.timeoutMs, defaults.timeoutMs ?? 30_000, 1, 'timeoutMs'),
+    replay: options.replay ?? false,
   };
 }

@@ -43,6 +43,11 @@ export interface SubscribeOptions {
   timeoutMs?: number;
   /** Id recorded in dead letters. @default `${group}` */
   handlerId?: string;
+  /**
+   * Receive replayed events (`sagaflow events replay --to-bus`: stored events sent again with a `replay` mark
+   * in their metadata). Off by default: a handler that did not opt in never sees a replay (acknowledged unseen).
+   */
+  replay?: boolean;
 }
 
 export interface Subscription {

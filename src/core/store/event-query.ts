@@ -74,3 +74,13 @@ export function parseCursor(cursor: string): { txId: string; position: string } 
   }
   return { txId: m[1]!, position: m[2]! };
 }
+
+/** Orders two cursors as the log does (by transaction, then position): negative, zero or positive. */
+export function compareCursors(a: string, b: string): number {
+  const x = parseCursor(a);
+  const y = parseCursor(b);
+  const t = BigInt(x.txId) - BigInt(y.txId);
+  if (t !== 0n) return t < 0n ? -1 : 1;
+  const p = BigInt(x.position) - BigInt(y.position);
+  return p === 0n ? 0 : p < 0n ? -1 : 1;
+}
