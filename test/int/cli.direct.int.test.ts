@@ -161,6 +161,38 @@ function directSuite(name: string, makeEnv: () => Promise<{ env: Record<string, 
       expect(JSON.parse(json.stdout)).toMatchObject({ type: 'task.created', data: { taskId: 't-1' } });
     });
 
+    full('projections: list, rebuild with the lease held here, status; events replay and prune', async () => {
+      expect((await cli('publish', 'task.created', '--data', '{"taskId":"t-p","taskType":"review"}')).code).toBe(0);
+      const listed = await jsonOf<Array<{ name: string; lag: number }>>('projections', 'list');
+      expect(listed.map((p) => p.name)).toEqual(['task-status']);
+      const rebuilt = await cli('projections', 'rebuild', 'task-status');
+      expect(rebuilt.code).toBe(0);
+      expect(rebuilt.stdout).toMatch(/^rebuilt task-status: at position \d+, lag 0$/);
+      const status = await jsonOf<{ lag: number; position: number; owner?: string }>('projections', 'status', 'task-status');
+      expect(status.lag).toBe(0);
+      expect(status.owner).toBeUndefined(); // the rebuild gave its lease back
+      expect((await cli('projections', 'status', 'nope')).stderr).toBe('sagaflow: projection "nope" not found');
+
+      const noTarget = await cli('events', 'replay');
+      expect(noTarget.code).not.toBe(0);
+      expect(noTarget.stderr).toContain('name exactly one target: --to-bus or --to-projection <name>');
+      const optedOut = await cli('events', 'replay', '--to-projection', 'task-status');
+      expect(optedOut.code).not.toBe(0);
+      expect(optedOut.stderr).toContain('does not accept replays: set replay: true');
+      const dry = await cli('events', 'replay', '--to-bus', '--type', 'task.*', '--dry-run');
+      expect(dry.code).toBe(0);
+      expect(dry.stdout).toMatch(/^would replay \d+ events to bus/);
+      const noBus = await cli('events', 'replay', '--to-bus');
+      expect(noBus.code).not.toBe(0);
+      expect(noBus.stderr).toContain('needs the running daemon');
+      const badFrom = await cli('events', 'replay', '--to-bus', '--from', 'yesterday', '--dry-run');
+      expect(badFrom.stderr).toContain('is neither a position (digits) nor an ISO-8601 time');
+
+      const prune = await cli('events', 'prune', '--dry-run');
+      expect(prune.code).toBe(0);
+      expect(prune.stdout).toMatch(/^would delete 0 of 0 events that occurred before \d{4}-/);
+    });
+
     full('replay fires an overdue timer', async () => {
       // slaMs 1: the SLA timer is overdue at once, and no poller runs in direct mode.
       await cli('publish', 'task.created', '--data', '{"taskId":"t-9","taskType":"review","slaMs":1}');
