@@ -163,6 +163,45 @@ describe.each(stores)('projections on %s', { timeout: 90_000 }, (store) => {
   });
 });
 
+describe.skipIf(!hasPostgres())('projection start points on postgres', { timeout: 90_000 }, () => {
+  it('a projection starts at the beginning, now, or a position of the log that existed before it', async () => {
+    const a = await openTestDaemon('postgres', { name: 'projstart', sagas: [] });
+    open.push(a);
+    const history = items(10);
+    await a.daemon.engine.store.append('history', history.map((e) => ({ ...e, streamId: 'history' })));
+    const stored = await a.daemon.engine.store.readStream('history');
+    const third = stored[2]!.position;
+    const b = await openTestDaemon('postgres', {
+      name: 'projstart', sagas: [], schema: a.schema,
+      projections: [recorder('from-start'), recorder('from-now', { start: 'now' }), recorder('from-third', { start: { position: third } })],
+    });
+    open.push(b);
+    // "now" is when it first runs: wait for that before the later events.
+    await waitFor('from-now to start', async () => (await b.daemon.engine.operator.projectionStatus('from-now')).cursor !== undefined);
+    const later = items(5, 100);
+    for (const e of later) await b.daemon.engine.operator.publish({ type: e.type, streamId: e.streamId, data: e.data });
+    const schema = `"${a.schema}"`;
+    const n = (events: EventEnvelope[]) => itemCount(events);
+    await waitFor('all three', async () => {
+      const [s1, s2, s3] = await Promise.all(['from_start', 'from_now', 'from_third'].map((t) => counts(b.daemon.database.db, schema, t).catch(() => ({ n: -1 }))));
+      return s1!.n === n(history) + n(later) && s2!.n === n(later) && s3!.n === n(history.slice(2)) + n(later);
+    });
+  });
+
+  it('the example task-status projection counts tasks per status', async () => {
+    const { taskStatusProjection } = await import('../../sagas/task-status-projection.js');
+    const d = await openTestDaemon('postgres', { name: 'taskstatus', sagas: [], projections: [taskStatusProjection] });
+    open.push(d);
+    const publish = (type: string, data: Record<string, unknown>) => d.daemon.engine.operator.publish({ type, data });
+    for (const id of ['t1', 't2', 't3']) await publish('task.created', { taskId: id, taskType: 'review' });
+    await publish('agent.assigned', { taskId: 't2', agentId: 'a' });
+    await publish('task.completed', { taskId: 't1' });
+    const byStatus = async () => Object.fromEntries((await d.daemon.database.db.query<{ status: string; n: number }>(
+      `SELECT status, count(*)::int AS n FROM "${d.schema}".task_status GROUP BY status ORDER BY status`)).rows.map((r) => [r.status, r.n]));
+    await waitFor('the counts', async () => JSON.stringify(await byStatus().catch(() => ({}))) === JSON.stringify({ assigned: 1, completed: 1, open: 1 }));
+  });
+});
+
 describe.skipIf(!hasPostgres())('projections across daemons on postgres', { timeout: 90_000 }, () => {
   it('exactly one daemon runs a projection; the other takes it over when the first stops', async () => {
     const a = await openTestDaemon('postgres', { name: 'proj2', sagas: [], projections: [recorder('rec')], flags: { 'processing.leaseTtlMs': 900 } });
