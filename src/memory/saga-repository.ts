@@ -131,7 +131,7 @@ export class MemorySagaRepository implements SagaRepository {
         });
       }
       if (w.history) {
-        const h: SagaHistoryEntry = { seq: ++this.seq, saga: w.saga, key: w.key, eventId: w.event.id, eventType: w.event.type, ...w.history, at };
+        const h: SagaHistoryEntry = { seq: ++this.seq, saga: w.saga, key: w.key, eventId: w.event.id, eventType: w.event.type, ...w.history, at: w.history.at ?? at };
         this.historyRows.push(h);
       }
       for (const e of w.emitted ?? []) await this.store.append(e.streamId, [e]);

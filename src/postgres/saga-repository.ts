@@ -267,7 +267,7 @@ export class PostgresSagaRepository implements SagaRepository {
       ctes.push(
         `hist AS (INSERT INTO ${s}.saga_history (saga, key, event_id, event_type, from_state, to_state, effects, kind, note, at)
          VALUES ($1::text, $2::text, ${p(w.event.id)}::text, ${p(w.event.type)}::text, ${json(h.fromState)}, ${json(h.toState)}, ${json(h.effects)},
-           ${p(h.kind)}::text, ${p(h.note ?? null)}::text, ${at()}) RETURNING 1)`,
+           ${p(h.kind)}::text, ${p(h.note ?? null)}::text, ${h.at === undefined ? at() : `${p(h.at)}::timestamptz`}) RETURNING 1)`,
       );
     }
     if (w.cancelledTimers && w.cancelledTimers.length > 0) {

@@ -172,7 +172,8 @@ export async function runStep(tx: SagaStepTx, input: StepInput): Promise<StepOut
         status: decision.status, state: decision.state, context: decision.context, snapshot: decision.snapshot,
       },
       history: {
-        fromState: decision.fromState, toState: decision.state, effects: decision.effects, kind: 'applied',
+        // The decision time, so a replay (`sagaflow verify`) recomputes emitted timestamps and timer due times exactly.
+        fromState: decision.fromState, toState: decision.state, effects: decision.effects, kind: 'applied', at: input.now.toISOString(),
         // An operator's resume is recorded as what it is, with the operator's reason.
         ...(envelope.type === RESUME_EVENT ? { note: `operator resume: ${String(envelope.data.reason)}` } : {}),
       },

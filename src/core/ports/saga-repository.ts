@@ -32,8 +32,11 @@ export interface SagaStepWrite {
   /** Record the event id in the inbox so redelivery is a no-op. @default true */
   inbox?: boolean;
   instance?: SagaInstanceWrite;
-  /** One history row; omit to write none. */
-  history?: { fromState: unknown; toState: unknown; effects: StepEffects; kind: string; note?: string };
+  /**
+   * One history row; omit to write none. `at` (ISO) is the step's decision time, the `now` its effects were
+   * computed with, so `sagaflow verify` can recompute them exactly; the write time when omitted.
+   */
+  history?: { fromState: unknown; toState: unknown; effects: StepEffects; kind: string; note?: string; at?: string };
   /** Events the step emits: appended to the event log in this same transaction (the log is the outbox). */
   emitted?: EventEnvelope[];
   /** Upserted by (saga, key, id). */
