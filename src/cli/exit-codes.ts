@@ -14,6 +14,8 @@ export const ExitCode = {
   Unavailable: 4,
   /** Lost a race: already resolved, concurrent change. */
   Conflict: 5,
+  /** `sagaflow verify`: an instance would not carry on as stored (diverged, needs a migration, unknown saga). */
+  VerifyFailed: 6,
   /** Interrupted by a signal. */
   Interrupted: 130,
 } as const;

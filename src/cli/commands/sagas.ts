@@ -6,6 +6,7 @@ import type { SagaDetails, SagaWhy } from '../../app/operator-api.js';
 import { globals, withOperator, type CliContext } from '../context.js';
 import { json, show, table, when, type TableOutput } from '../output.js';
 import { parseDurationArg, parseLimit } from '../parse-input.js';
+import { sagasExportCommand } from './sagas-export.js';
 
 interface ListOptions {
   saga?: string;
@@ -148,4 +149,6 @@ export function sagasCommand(program: Command, ctx: CliContext): void {
       const r = await withOperator(opts, ctx, (api) => api.resumeSaga(saga, key, { reason: o.reason }));
       ctx.output.out(opts.json ? json(r) : `${saga} ${key}: resume requested (event ${r.eventId}) from state ${show(r.fromState)}; follow it with: sagaflow sagas show ${saga} ${key}`);
     });
+
+  sagasExportCommand(sagas, ctx);
 }

@@ -1,0 +1,165 @@
+/**
+ * `sagaflow verify`: replays stored saga instances through the saga definitions about to be deployed and
+ * reports, per instance, whether they would carry on as stored (see `docs/versioning.md`).
+ */
+import type { AnyMachineSnapshot } from 'xstate';
+import { restoreSnapshot } from '../core/saga/decider.js';
+import type { SagaDefinition } from '../core/saga/define-saga.js';
+import type { ExportedInstance } from './saga-export-format.js';
+import { replayInstance, type Divergence } from './verify-replay.js';
+
+/** What verify concluded for one instance. */
+export const VerifyOutcome = {
+  /** The history replays through the definition of the instance's version without a difference. */
+  Ok: 'ok',
+  /** The definition of the instance's version decides differently somewhere (see `divergence`). */
+  Diverged: 'diverged',
+  /** No definition of the instance's version is loaded and the newest declares no migration from it. */
+  NeedsMigration: 'needs-migration',
+  /** The newest definition's declared migration from the instance's version gives a snapshot it can run. */
+  Migrates: 'migrates',
+  /** The declared migration throws, or gives a snapshot the newest machine cannot restore. */
+  MigrationFailed: 'migration-failed',
+  /** No definition of the saga is loaded at all. */
+  UnknownSaga: 'unknown-saga',
+} as const;
+export type VerifyOutcome = (typeof VerifyOutcome)[keyof typeof VerifyOutcome];
+
+/** Outcomes that block a deploy (`sagaflow verify` exits non-zero). */
+export const failingOutcomes: ReadonlySet<VerifyOutcome> = new Set<VerifyOutcome>([
+  VerifyOutcome.Diverged, VerifyOutcome.NeedsMigration, VerifyOutcome.MigrationFailed, VerifyOutcome.UnknownSaga,
+]);
+
+/** One instance's result. */
+export interface VerifyInstanceResult {
+  saga: string;
+  key: string;
+  status: ExportedInstance['status'];
+  /** The definition version the instance is stored on. */
+  storedVersion: number;
+  /** The version its history was replayed through (null: none). */
+  replayedWith: number | null;
+  outcome: VerifyOutcome;
+  stepsReplayed: number;
+  stepsSkipped: number;
+  /** The first difference of the replay (for `needs-migration`: of the replay through the newest version). */
+  divergence?: Divergence;
+  /** Why a declared migration failed. */
+  migrationError?: string;
+}
+
+/** Counts per outcome, and whether the deploy is safe. */
+export interface VerifySummary {
+  instances: number;
+  byOutcome: Record<VerifyOutcome, number>;
+  /** True when no instance has a failing outcome. */
+  ok: boolean;
+}
+
+/** A declared migration of a persisted snapshot from an older version. */
+export type SnapshotMigration = (snapshot: unknown) => unknown;
+
+/**
+ * The hook between verify and typed migrations (issue 12, item 2): the migration `target` declares from
+ * `fromVersion`, read as `target.migrateFrom[fromVersion]` (a function of the persisted snapshot). Verify runs
+ * the stored snapshot through it and checks that the target machine can restore the result. Adapt here
+ * when the shape of `migrateFrom` is settled; nothing else in verify reads it.
+ */
+export function declaredMigration(target: SagaDefinition, fromVersion: number): SnapshotMigration | undefined {
+  const table = (target as { migrateFrom?: Record<number, unknown> }).migrateFrom;
+  const fn = table?.[fromVersion];
+  return typeof fn === 'function' ? (fn as SnapshotMigration) : undefined;
+}
+
+/** Checks a declared migration on one snapshot: the error message when it fails, undefined when it fits. */
+async function tryMigration(target: SagaDefinition, migration: SnapshotMigration, snapshot: unknown): Promise<string | undefined> {
+  let migrated: unknown;
+  try {
+    migrated = await migration(structuredClone(snapshot));
+  } catch (err) {
+    return `the migration threw: ${(err as Error).message}`;
+  }
+  let restored: AnyMachineSnapshot;
+  try {
+    restored = restoreSnapshot(target, migrated);
+  } catch (err) {
+    return `v${target.version} cannot restore the migrated snapshot: ${(err as Error).message}`;
+  }
+  if (restored.status === 'error') return `v${target.version} cannot restore the migrated snapshot: ${String((restored as { error?: unknown }).error)}`;
+  return undefined;
+}
+
+/** The definitions by saga name, each name's versions newest first. */
+function byName(definitions: readonly SagaDefinition[]): Map<string, SagaDefinition[]> {
+  const out = new Map<string, SagaDefinition[]>();
+  for (const d of definitions) out.set(d.name, [...(out.get(d.name) ?? []), d].sort((a, b) => b.version - a.version));
+  return out;
+}
+
+/**
+ * Verifies one instance against the loaded definitions:
+ * - a loaded definition of its stored version (the new module's, which may have changed): replay through it;
+ * - otherwise, a migration the newest version declares from it: run the stored snapshot through it;
+ * - otherwise `needs-migration`, with the replay through the newest version attached, which tells whether an
+ *   identity migration (or keeping the old version loaded) would do.
+ */
+export async function verifyInstance(versions: readonly SagaDefinition[] | undefined, instance: ExportedInstance): Promise<VerifyInstanceResult> {
+  const base = { saga: instance.saga, key: instance.key, status: instance.status, storedVersion: instance.definitionVersion };
+  const newest = versions?.[0];
+  if (!newest) return { ...base, replayedWith: null, outcome: VerifyOutcome.UnknownSaga, stepsReplayed: 0, stepsSkipped: 0 };
+  const same = versions.find((d) => d.version === instance.definitionVersion);
+  if (same) {
+    const verdict = replayInstance(same, instance);
+    const counts = { stepsReplayed: verdict.stepsReplayed, stepsSkipped: verdict.stepsSkipped };
+    if (verdict.divergence) return { ...base, replayedWith: same.version, outcome: VerifyOutcome.Diverged, ...counts, divergence: verdict.divergence };
+    return { ...base, replayedWith: same.version, outcome: VerifyOutcome.Ok, ...counts };
+  }
+  const migration = declaredMigration(newest, instance.definitionVersion);
+  if (migration) {
+    const error = await tryMigration(newest, migration, instance.snapshot);
+    return {
+      ...base, replayedWith: null, stepsReplayed: 0, stepsSkipped: 0,
+      ...(error ? { outcome: VerifyOutcome.MigrationFailed, migrationError: error } : { outcome: VerifyOutcome.Migrates }),
+    };
+  }
+  const verdict = replayInstance(newest, instance);
+  return {
+    ...base, replayedWith: newest.version, outcome: VerifyOutcome.NeedsMigration, stepsReplayed: verdict.stepsReplayed, stepsSkipped: verdict.stepsSkipped,
+    ...(verdict.divergence ? { divergence: verdict.divergence } : {}),
+  };
+}
+
+/** Options of {@link verifyInstances}. */
+export interface VerifyOptions {
+  /** Keep the results of `ok` instances too (they are counted either way). @default false */
+  includeOk?: boolean;
+  /** Called after each instance (progress bars). */
+  onResult?: (result: VerifyInstanceResult) => void;
+}
+
+/**
+ * Verifies every instance of `instances` (an export, or the database read as one) against `definitions`
+ * (every loaded version of every saga). Results list the instances that are not `ok` (all with `includeOk`).
+ *
+ * @example
+ * const { results, summary } = await verifyInstances(await loadSagas('./sagas'), readExport(lines));
+ * if (!summary.ok) process.exitCode = 1;
+ */
+export async function verifyInstances(
+  definitions: readonly SagaDefinition[],
+  instances: AsyncIterable<ExportedInstance> | Iterable<ExportedInstance>,
+  options: VerifyOptions = {},
+): Promise<{ results: VerifyInstanceResult[]; summary: VerifySummary }> {
+  const versions = byName(definitions);
+  const results: VerifyInstanceResult[] = [];
+  const byOutcome = Object.fromEntries(Object.values(VerifyOutcome).map((o) => [o, 0])) as Record<VerifyOutcome, number>;
+  for await (const instance of instances) {
+    const result = await verifyInstance(versions.get(instance.saga), instance);
+    byOutcome[result.outcome]++;
+    if (options.includeOk || result.outcome !== VerifyOutcome.Ok) results.push(result);
+    options.onResult?.(result);
+  }
+  const ok = [...failingOutcomes].every((o) => byOutcome[o] === 0);
+  const total = Object.values(byOutcome).reduce((a, b) => a + b, 0);
+  return { results, summary: { instances: total, byOutcome, ok } };
+}
