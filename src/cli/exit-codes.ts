@@ -14,7 +14,10 @@ export const ExitCode = {
   Unavailable: 4,
   /** Lost a race: already resolved, concurrent change. */
   Conflict: 5,
-  /** `sagaflow verify`: an instance would not carry on as stored (diverged, needs a migration, unknown saga). */
+  /**
+   * A check failed: `sagaflow verify` (an instance would not carry on as stored: diverged, needs a migration,
+   * unknown saga), `sagaflow test-coverage --fail-under`.
+   */
   VerifyFailed: 6,
   /** Interrupted by a signal. */
   Interrupted: 130,

@@ -14,6 +14,7 @@ import { replayCommand } from './commands/replay.js';
 import { runCommand } from './commands/run.js';
 import { sagasCommand } from './commands/sagas.js';
 import { statusCommand } from './commands/status.js';
+import { testCoverageCommand } from './commands/test-coverage.js';
 import { verifyCommand } from './commands/verify.js';
 
 export interface MainOptions {
@@ -54,6 +55,7 @@ export function buildProgram(ctx: CliContext, onExit: (code: number) => void): C
   graphCommand(program, ctx);
   projectionsCommand(program, ctx);
   verifyCommand(program, ctx, onExit);
+  testCoverageCommand(program, ctx, onExit);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) sub.exitOverride();

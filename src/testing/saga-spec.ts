@@ -7,6 +7,8 @@ import { MemorySagaRepository } from '../memory/saga-repository.js';
 import { SagaRuntime } from '../runtime/saga-runtime.js';
 import type { StepOutcome } from '../runtime/saga-step.js';
 import { FakeClock } from './fake-clock.js';
+import { toMachineEvent } from '../core/saga/event-mapping.js';
+import { COVERAGE_DIR_ENV, recordCoverage } from './coverage.js';
 
 /** An event for the spec: a full envelope (keep its id to test duplicates) or just `{ type, data }`. */
 export type SpecEvent = EventEnvelope | NewEvent;
@@ -115,7 +117,9 @@ export class SagaSpec {
         const [next] = await this.repository.dueTimers(new Date(target), 1);
         if (!next) break;
         if (new Date(next.dueAt).getTime() > this.clock.now().getTime()) this.clock.set(next.dueAt);
+        const before = next.saga === this.saga.name ? await this.before(next.key) : undefined;
         const o = await this.runtime.fireTimer(next);
+        if (before && (o.result === 'applied' || o.result === 'created')) recordCoverage(this.saga, next.key, before.snapshot, next.event);
         outcomes.push(o);
         this.noteKey(o);
       }
@@ -192,10 +196,28 @@ export class SagaSpec {
 
   private async apply(event: SpecEvent): Promise<StepOutcome[]> {
     const envelope = 'id' in event && typeof event.id === 'string' && 'timestamp' in event ? (event as EventEnvelope) : createEvent(event as NewEvent, this.clock.now());
+    const key = this.saga.eventTypes.has(envelope.type) ? this.correlateQuietly(envelope) : undefined;
+    const before = key === undefined ? undefined : await this.before(key);
     const outcomes = await this.runtime.handle(envelope);
     if (outcomes.length === 0) throw new Error(`saga spec: no saga handles "${envelope.type}"`);
+    const mine = outcomes.find((o) => o.saga === this.saga.name && o.key === key && (o.result === 'applied' || o.result === 'created'));
+    if (before && mine && key !== undefined) recordCoverage(this.saga, key, before.snapshot, toMachineEvent(this.saga, envelope));
     for (const o of outcomes) this.noteKey(o);
     return outcomes;
+  }
+
+  /** With coverage on (`SAGAFLOW_COVERAGE_DIR`): the instance's snapshot before a step (`snapshot` undefined: none yet). */
+  private async before(key: string): Promise<{ snapshot: unknown } | undefined> {
+    if (!process.env[COVERAGE_DIR_ENV]) return undefined;
+    return { snapshot: (await this.repository.get(this.saga.name, key))?.snapshot };
+  }
+
+  private correlateQuietly(envelope: EventEnvelope): string | undefined {
+    try {
+      return this.saga.correlate[envelope.type]?.(envelope);
+    } catch {
+      return undefined;
+    }
   }
 
   private noteKey(outcome: StepOutcome): void {

@@ -75,7 +75,7 @@ const scopeSelfLogic = fromTransition((state: undefined) => state, undefined);
  * on each call, most of a step's CPU. Here `self` is a trivial, never-started actor instead; on the
  * durable path nothing is executed, so `self` and `system` only need to exist (no invoke, no spawn).
  */
-function inertScope(): { scope: AnyActorScope; actions: ActionLike[] } {
+export function inertScope(): { scope: AnyActorScope; actions: ActionLike[] } {
   const actions: ActionLike[] = [];
   const self = createActor(scopeSelfLogic);
   const noop = () => {};
