@@ -18,7 +18,7 @@ interface VerifyOptions {
 }
 
 function where(r: VerifyInstanceResult): string {
-  const d = r.divergence;
+  const d = r.divergence && { ...r.divergence, message: r.divergence.message.replace(/^step \d+ \([^)]*\): /, '') };
   if (r.migrationError) return r.migrationError;
   if (!d) return r.outcome === 'needs-migration' ? `no v${r.storedVersion} loaded; replays through v${r.replayedWith} without divergence` : '';
   return r.outcome === 'needs-migration' ? `no v${r.storedVersion} loaded; through v${r.replayedWith}: ${d.kind}: ${d.message}` : `${d.kind}: ${d.message}`;
