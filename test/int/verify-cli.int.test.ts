@@ -3,7 +3,8 @@
  * Postgres (and PGlite), exported to a file and verified from it and from the database directly, against the
  * current example sagas (exit 0) and a changed module (exit 6, the divergence named).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,9 +91,42 @@ describe('sagaflow sagas export / verify on Postgres', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('nope.jsonl does not exist');
     const bogus = path.join(dir, 'bogus.jsonl');
-    (await import('node:fs')).writeFileSync(bogus, '{"format":"sagaflow.saga-export","formatVersion":9}\n');
+    writeFileSync(bogus, '{"format":"sagaflow.saga-export","formatVersion":9}\n');
     const r = await cli('verify', '--from', bogus);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('format version 9 is not supported');
   });
+});
+
+describe('sagaflow sagas export / verify on the embedded PGlite database', () => {
+  let dir: string;
+  let env: Record<string, string>;
+  const cli = (...args: string[]) => runCli(args, env);
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'sagaflow-verify-pglite-'));
+    env = { SAGAFLOW_DATA_DIR: path.join(dir, '.sagaflow') };
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('instances made by the CLI (steps decided at wall-clock time) verify ok from the database and an export; a held data directory is exit 4', async () => {
+    expect((await cli('publish', 'task.created', '--data', '{"taskId":"t-1","taskType":"review"}', '--stream', 'task-t-1')).code).toBe(0);
+    expect((await cli('publish', 'task.failed', '--data', '{"taskId":"t-1","error":"crashed"}', '--stream', 'task-t-1')).code).toBe(0);
+    const direct = await cli('verify');
+    expect([direct.code, direct.stdout]).toEqual([0, '1 instance(s) verified: 1 ok — safe to deploy']);
+    const out = path.join(dir, 'e.jsonl');
+    expect((await cli('sagas', 'export', '--out', out)).code).toBe(0);
+    expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(2);
+
+    // Another live process holds the data directory (as a running daemon does).
+    const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+    writeFileSync(path.join(env.SAGAFLOW_DATA_DIR!, 'pglite.lock'), JSON.stringify({ pid: holder.pid, role: 'daemon', since: new Date().toISOString() }));
+    try {
+      const held = await cli('sagas', 'export', '--out', out);
+      expect(held.code).toBe(4);
+      expect(held.stderr).toContain(`in use by pid ${holder.pid} (sagaflow daemon); PGlite allows one process per data directory`);
+    } finally {
+      holder.kill();
+    }
+    // Each command opens PGlite anew: seconds each on a loaded 2-core machine.
+  }, 150_000);
 });
