@@ -33,7 +33,7 @@ export const DivergenceKind = {
   Rejected: 'rejected',
   /** After the last step, the replayed state or context differs from the stored instance's. */
   Final: 'final',
-  /** The history names an event the export does not hold (e.g. a timer the new machine never scheduled). */
+  /** A step's cause is not in the export (removed from the log by retention): the rest cannot be replayed. */
   MissingEvent: 'missing-event',
 } as const;
 export type DivergenceKind = (typeof DivergenceKind)[keyof typeof DivergenceKind];
@@ -143,7 +143,7 @@ export function replayInstance(saga: SagaDefinition, instance: ExportedInstance)
       const scheduledBefore = instance.history.slice(0, index).some((h) => h.effects.timersScheduled.some((t) => timerEventId(saga.name, instance.key, t.id, t.dueAt) === row.eventId));
       return scheduledBefore
         ? diverged(DivergenceKind.Timers, row.eventType, null, `the stored run fired a timer (${row.eventType}) that the replay never scheduled`)
-        : diverged(DivergenceKind.MissingEvent, row.eventId, null, `event ${row.eventId} is not in the export (not in the log), so the step cannot be replayed`);
+        : diverged(DivergenceKind.MissingEvent, row.eventId, null, `event ${row.eventId} is not in the export (removed from the log?), so the instance cannot be replayed from here`);
     }
     replayed++;
     let decision: Decision;
@@ -169,10 +169,14 @@ export function replayInstance(saga: SagaDefinition, instance: ExportedInstance)
     if (!isDeepStrictEqual(plain(decision.state), row.toState)) {
       return diverged(DivergenceKind.State, row.toState, decision.state, `state ${JSON.stringify(decision.state)}, stored ${JSON.stringify(row.toState)}`);
     }
-    if (storedEmitted.length !== row.effects.emitted.length) {
-      return diverged(DivergenceKind.MissingEvent, row.effects.emitted, null, 'an event this step emitted is not in the export');
-    }
-    const emittedDiff = firstEmittedDifference(storedEmitted, decision.emitted);
+    // Emitted events removed from the log (retention keeps only what running instances applied): compared by the
+    // ids and types the history row holds — the ids are derived from saga, key, cause and index.
+    const emittedDiff =
+      storedEmitted.length === row.effects.emitted.length
+        ? firstEmittedDifference(storedEmitted, decision.emitted)
+        : isDeepStrictEqual(row.effects.emitted, decision.effects.emitted)
+          ? undefined
+          : `emitted [${decision.effects.emitted.map((e) => `${e.type} ${e.id}`).join(', ')}], stored [${row.effects.emitted.map((e) => `${e.type} ${e.id}`).join(', ')}] (compared by id and type: the stored events are no longer in the log)`;
     if (emittedDiff) return diverged(DivergenceKind.Emitted, storedEmitted.map(comparable), decision.emitted.map(comparable), emittedDiff);
     const storedTimers = { scheduled: sortTimers(row.effects.timersScheduled), cancelled: [...row.effects.timersCancelled].sort() };
     const replayTimers = { scheduled: sortTimers(decision.effects.timersScheduled), cancelled: [...decision.effects.timersCancelled].sort() };

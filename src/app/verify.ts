@@ -6,7 +6,7 @@ import type { AnyMachineSnapshot } from 'xstate';
 import { restoreSnapshot } from '../core/saga/decider.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
 import type { ExportedInstance } from './saga-export-format.js';
-import { replayInstance, type Divergence } from './verify-replay.js';
+import { DivergenceKind, replayInstance, type Divergence } from './verify-replay.js';
 
 /** What verify concluded for one instance. */
 export const VerifyOutcome = {
@@ -20,6 +20,11 @@ export const VerifyOutcome = {
   Migrates: 'migrates',
   /** The declared migration throws, or gives a snapshot the newest machine cannot restore. */
   MigrationFailed: 'migration-failed',
+  /**
+   * A step's cause is no longer in the log (event retention removes what finished instances applied): the replay
+   * stopped there. Not failing: it says nothing about the new definition.
+   */
+  Unverifiable: 'unverifiable',
   /** No definition of the saga is loaded at all. */
   UnknownSaga: 'unknown-saga',
 } as const;
@@ -111,7 +116,10 @@ export async function verifyInstance(versions: readonly SagaDefinition[] | undef
   if (same) {
     const verdict = replayInstance(same, instance);
     const counts = { stepsReplayed: verdict.stepsReplayed, stepsSkipped: verdict.stepsSkipped };
-    if (verdict.divergence) return { ...base, replayedWith: same.version, outcome: VerifyOutcome.Diverged, ...counts, divergence: verdict.divergence };
+    if (verdict.divergence) {
+      const outcome = verdict.divergence.kind === DivergenceKind.MissingEvent ? VerifyOutcome.Unverifiable : VerifyOutcome.Diverged;
+      return { ...base, replayedWith: same.version, outcome, ...counts, divergence: verdict.divergence };
+    }
     return { ...base, replayedWith: same.version, outcome: VerifyOutcome.Ok, ...counts };
   }
   const migration = declaredMigration(newest, instance.definitionVersion);

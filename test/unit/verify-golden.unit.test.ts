@@ -135,6 +135,23 @@ describe('verify: golden v1 histories of the example sagas', () => {
     expect(failed.results[0]).toMatchObject({ outcome: VerifyOutcome.MigrationFailed, migrationError: 'the migration threw: no agent field' });
   });
 
+  it('events removed from the log by retention: emitted ones are compared by id and type; a missing cause makes the instance unverifiable, not failing', async () => {
+    const pruned = (await taskHistories()).map((i) => ({ ...i, emitted: [] }));
+    expect((await verifyInstances([TaskProcessing], pruned)).summary).toMatchObject({ ok: true, byOutcome: { ok: 6 } });
+    const renamed = changed(TaskProcessing, {
+      actions: {
+        requestAssignment: emit(({ context }: { context: TaskProcessingContext }) => command('agent.assignment.wanted', { taskId: context.taskId })),
+      } as never,
+    });
+    const r = await verifyInstances([renamed], pruned);
+    expect(r.results[0]?.divergence?.message).toContain('emitted [agent.assignment.wanted');
+
+    const noCause = (await taskHistories()).map((i) => (i.key === 't-completed' ? { ...i, events: i.events.slice(1) } : i));
+    const v = await verifyInstances([TaskProcessing], noCause);
+    expect(v.summary).toMatchObject({ ok: true, byOutcome: { ok: 5, unverifiable: 1 } });
+    expect(v.results).toMatchObject([{ key: 't-completed', outcome: 'unverifiable', stepsReplayed: 0, divergence: { kind: 'missing-event', step: 1 } }]);
+  });
+
   it('a saga the loaded module does not define: unknown-saga', async () => {
     const { summary } = await verifyInstances([TaskProcessing], await collabHistories());
     expect(summary).toMatchObject({ ok: false, byOutcome: { 'unknown-saga': 4 } });
