@@ -140,11 +140,11 @@ describe('verify: golden v1 histories of the example sagas', () => {
     expect((await verifyInstances([TaskProcessing], pruned)).summary).toMatchObject({ ok: true, byOutcome: { ok: 6 } });
     const renamed = changed(TaskProcessing, {
       actions: {
-        requestAssignment: emit(({ context }: { context: TaskProcessingContext }) => command('agent.assignment.wanted', { taskId: context.taskId })),
+        requestAssignment: emit(({ context }: { context: TaskProcessingContext }) => command('agent.release.requested', { taskId: context.taskId, agentId: 'a0', reason: 'changed' })),
       } as never,
     });
     const r = await verifyInstances([renamed], pruned);
-    expect(r.results[0]?.divergence?.message).toContain('emitted [agent.assignment.wanted');
+    expect(r.results[0]?.divergence?.message).toContain('emitted [agent.release.requested');
 
     const noCause = (await taskHistories()).map((i) => (i.key === 't-completed' ? { ...i, events: i.events.slice(1) } : i));
     const v = await verifyInstances([TaskProcessing], noCause);
