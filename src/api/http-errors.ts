@@ -39,6 +39,7 @@ const statusByCode: Record<string, number> = {
   [ErrorCode.DuplicateEvent]: 409,
   [ErrorCode.SagaVersionMismatch]: 409,
   [ErrorCode.InvalidState]: 409,
+  [ErrorCode.SagaMigrationFailed]: 422,
   [ErrorCode.WorkLeaseLost]: 409,
   [ErrorCode.PayloadTooLarge]: 413,
   [ErrorCode.BusFull]: 503,

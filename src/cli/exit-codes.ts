@@ -43,6 +43,7 @@ const byCode: Record<string, ExitCode> = {
   [ErrorCode.DuplicateEvent]: ExitCode.Conflict,
   [ErrorCode.SagaVersionMismatch]: ExitCode.Conflict,
   [ErrorCode.InvalidState]: ExitCode.Conflict,
+  [ErrorCode.SagaMigrationFailed]: ExitCode.Conflict,
 };
 
 /** Exit code for an error (by its `code`, whether thrown locally or answered by the daemon). */

@@ -25,6 +25,8 @@ export const ErrorCode = {
   WorkLeaseLost: 'WORK_LEASE_LOST',
   /** The operation does not fit the instance's state (resume of a saga that is not failed, or not resumable there). */
   InvalidState: 'INVALID_STATE',
+  /** A saga version's `migrateFrom` transform failed for an instance (it threw, or its result does not fit the new version). */
+  SagaMigrationFailed: 'SAGA_MIGRATION_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -195,11 +197,30 @@ export class SagaDefinitionError extends SagaflowError {
   }
 }
 
-/** A stored instance was started by another definition version than the one loaded; it is left untouched. */
+/**
+ * A stored instance runs a definition version that no loaded definition of its saga has; the event is
+ * dead-lettered and the instance left untouched.
+ */
 export class SagaVersionMismatchError extends SagaflowError {
-  constructor(saga: string, key: string, stored: number, defined: number) {
-    super(ErrorCode.SagaVersionMismatch, `saga "${saga}" instance "${key}" runs definition version ${stored}, but version ${defined} is loaded; declare a migration or run the old version`, {
-      details: { saga, key, stored, defined },
+  constructor(saga: string, key: string, stored: number, loaded: readonly number[]) {
+    const newest = Math.max(...loaded);
+    super(
+      ErrorCode.SagaVersionMismatch,
+      `saga "${saga}" instance "${key}" runs definition version ${stored}, which is not loaded (loaded: ${loaded.map((v) => `v${v}`).join(', ')}); ` +
+        `either load version ${stored} beside the new one (export both defineSaga results from the sagas module), or declare ` +
+        `migrateFrom: { ${stored}: (snapshot) => ... } on version ${newest} and run \`sagaflow sagas migrate ${saga} --from ${stored} --to ${newest}\`; ` +
+        `then retry this dead letter (see docs/versioning.md)`,
+      { details: { saga, key, stored, loaded: [...loaded] } },
+    );
+  }
+}
+
+/** A `migrateFrom` transform failed for one instance: it threw, or its result does not fit the target version. */
+export class SagaMigrationError extends SagaflowError {
+  constructor(saga: string, key: string, from: number, to: number, problem: string, options: { cause?: unknown; issues?: ValidationIssue[] } = {}) {
+    super(ErrorCode.SagaMigrationFailed, `saga "${saga}" instance "${key}": migration v${from} → v${to} failed: ${problem}`, {
+      ...(options.cause !== undefined ? { cause: options.cause } : {}),
+      details: { saga, key, from, to, ...(options.issues ? { issues: options.issues } : {}) },
     });
   }
 }

@@ -9,6 +9,7 @@ import type { EventEnvelope } from '../core/events/envelope.js';
 import type { EventTypeRegistry } from '../core/events/registry.js';
 import type { DeadLetter } from '../core/ports/dead-letters.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
+import { combineVersions } from '../core/saga/versions.js';
 import type { SagaflowMetrics } from '../observability/metrics.js';
 import type { PostgresEventStore } from '../postgres/event-store.js';
 import { migrate } from '../postgres/migrate.js';
@@ -87,7 +88,9 @@ const reason = (err: unknown) => (err instanceof Error ? err.message : String(er
  * step's own transaction: the log is the outbox.
  */
 export function createEngine(options: EngineOptions): Engine {
-  const { config, database, sagas, mode } = options;
+  const { config, database, mode } = options;
+  // Versions of one saga loaded side by side become one definition per saga name (core/saga/versions.ts).
+  const sagas = combineVersions(options.sagas);
   const logger = options.logger ?? pino({ level: 'silent' });
   const instanceId = options.instanceId ?? defaultInstanceId();
   const storage = buildStorage(config, database, sagas, instanceId);

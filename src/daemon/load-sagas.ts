@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../core/errors.js';
 import type { SagaQueries } from '../core/ports/saga-store.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
+import { combineVersions } from '../core/saga/versions.js';
 import { isHandlerDefinition, type HandlerDefinition } from '../core/worker/define-handler.js';
 import { isProjectionDefinition, type ProjectionDefinition } from '../core/sourcing/projection.js';
 
@@ -11,13 +12,17 @@ function isSaga(value: unknown): value is SagaDefinition {
   return typeof value === 'object' && value !== null && (value as { defined?: unknown }).defined === true && typeof (value as { name?: unknown }).name === 'string';
 }
 
-/** Every saga definition a module exports (named exports and arrays of them), each once. */
+/**
+ * Every saga a module exports (named exports and arrays of them), each once: the versions of one saga name
+ * (`defineSaga({ name, version: 2, ... })` next to version 1) combined into one definition that runs them
+ * side by side (see `combineVersions`).
+ */
 export function sagasOf(mod: Record<string, unknown>): SagaDefinition[] {
-  const found = new Map<string, SagaDefinition>();
+  const found: SagaDefinition[] = [];
   for (const value of Object.values(mod)) {
-    for (const v of Array.isArray(value) ? value : [value]) if (isSaga(v) && !found.has(v.name)) found.set(v.name, v);
+    for (const v of Array.isArray(value) ? value : [value]) if (isSaga(v)) found.push(v);
   }
-  return [...found.values()];
+  return combineVersions(found);
 }
 
 /** The definitions of one kind a module exports (named exports and arrays of them), each once; two with one name are an error. */

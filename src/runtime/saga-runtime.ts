@@ -11,6 +11,7 @@ import { Semaphore } from '../core/bus/semaphore.js';
 import { runStep, StepResult, timerInput, type StepOutcome } from './saga-step.js';
 import { TimerPoller, type TimerPollerOptions } from './timer-poller.js';
 import { isResumeForAnother } from '../core/saga/resume.js';
+import { combineVersions } from '../core/saga/versions.js';
 
 /** Options of {@link SagaRuntime}. */
 export interface SagaRuntimeOptions {
@@ -115,7 +116,9 @@ export class SagaRuntime {
     this.maxRetries = options.maxConflictRetries ?? 10;
     for (const saga of options.sagas) {
       if (saga.defined !== true) throw new SagaDefinitionError(String((saga as { name?: unknown }).name), 'pass the result of defineSaga()');
-      if (this.sagas.has(saga.name)) throw new SagaDefinitionError(saga.name, 'registered twice in one runtime');
+    }
+    // Several versions of one saga run side by side: one combined definition per name (core/saga/versions.ts).
+    for (const saga of combineVersions(options.sagas)) {
       this.sagas.set(saga.name, saga);
       for (const type of saga.eventTypes) this.byType.set(type, [...(this.byType.get(type) ?? []), saga]);
     }

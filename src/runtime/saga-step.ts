@@ -9,6 +9,7 @@ import type { SagaDefinition } from '../core/saga/define-saga.js';
 import { finishedStatuses } from '../core/saga/status.js';
 import { timerEnvelope } from '../core/saga/timer-event.js';
 import { RESUME_EVENT } from '../core/saga/resume.js';
+import { definitionFor, loadedVersions } from '../core/saga/versions.js';
 
 /** What happened to one event for one saga. */
 export const StepResult = {
@@ -129,27 +130,37 @@ export async function runStep(tx: SagaStepTx, input: StepInput): Promise<StepOut
     await tx.write(dl.write);
     return dl.outcome;
   }
-  if (instance && instance.definitionVersion !== saga.version) {
-    const dl = deadLetterWrite(input, new SagaVersionMismatchError(saga.name, key, instance.definitionVersion, saga.version), instance);
+  // The instance runs on the version that started it (or that it was migrated to); new ones on the newest.
+  const def = definitionFor(saga, instance ? instance.definitionVersion : saga.version);
+  if (instance && !def && !finishedStatuses.has(instance.status)) {
+    const dl = deadLetterWrite(input, new SagaVersionMismatchError(saga.name, key, instance.definitionVersion, loadedVersions(saga)), instance);
     await tx.write(dl.write);
     return dl.outcome;
   }
 
   let decision: Decision;
-  try {
-    decision = decide({
-      saga,
-      key,
-      envelope,
-      ...(input.timer ? { timerEvent: input.timer.event } : {}),
-      ...(instance ? { instance: { snapshot: instance.snapshot, state: instance.state } } : {}),
-      now: input.now,
-    });
-  } catch (err) {
-    input.logger.warn({ err, saga: saga.name, sagaKey: key, eventId: envelope.id, eventType: envelope.type }, 'saga event dead-lettered');
-    const dl = deadLetterWrite(input, err, instance);
-    await tx.write(dl.write);
-    return dl.outcome;
+  if (instance && (!def || finishedStatuses.has(instance.status))) {
+    // Finished: takes no more events, whichever version it ran (and even when that version is not loaded).
+    decision = { kind: 'ignored', reason: 'after-completion', state: instance.state };
+  } else if (instance && !input.timer && !def!.eventTypes.has(envelope.type)) {
+    // A type only other versions declare: this instance's version does not take it.
+    decision = { kind: 'ignored', reason: 'not-accepted', state: instance.state };
+  } else {
+    try {
+      decision = decide({
+        saga: def!,
+        key,
+        envelope,
+        ...(input.timer ? { timerEvent: input.timer.event } : {}),
+        ...(instance ? { instance: { snapshot: instance.snapshot, state: instance.state } } : {}),
+        now: input.now,
+      });
+    } catch (err) {
+      input.logger.warn({ err, saga: saga.name, sagaKey: key, eventId: envelope.id, eventType: envelope.type }, 'saga event dead-lettered');
+      const dl = deadLetterWrite(input, err, instance);
+      await tx.write(dl.write);
+      return dl.outcome;
+    }
   }
 
   if (decision.kind === 'ignored') {
@@ -168,7 +179,7 @@ export async function runStep(tx: SagaStepTx, input: StepInput): Promise<StepOut
     await tx.write({
       saga: saga.name, key, event: envelope, unpark: input.unpark ?? false,
       instance: {
-        create: !instance, expectedVersion: instance?.version ?? 0, definitionVersion: instance?.definitionVersion ?? saga.version,
+        create: !instance, expectedVersion: instance?.version ?? 0, definitionVersion: def!.version,
         status: decision.status, state: decision.state, context: decision.context, snapshot: decision.snapshot,
       },
       history: {

@@ -7,6 +7,7 @@ import { SagaRuntime } from '../../src/runtime/saga-runtime.js';
 import { StepResult } from '../../src/runtime/saga-step.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
 import { OrderSaga, orderDelays } from './test-saga.js';
+import { OrderSagaV2 } from './test-saga-v2.js';
 
 /** Builds a repository for the suite; `reopen` gives a second repository on the same storage (a restarted process). */
 export type SagaRepositoryFactory = (clock: FakeClock) => Promise<{
@@ -164,14 +165,48 @@ export function sagaRuntimeSuite(name: string, factory: SagaRepositoryFactory): 
       expect((await repository.deadLetters.list({ saga: 'Order', sagaKey: key })).map((l) => l.event.id)).toEqual([early.id]);
     });
 
-    it('an instance of another definition version is dead-lettered, never silently migrated', async () => {
+    it('an instance of a version no loaded definition has is dead-lettered, with advice naming migrateFrom and sagas migrate', async () => {
       const key = newKey();
       await runtime.handle(ev('order.placed', key));
       const v2 = new SagaRuntime({ repository, sagas: [defineSaga({ ...OrderSaga, version: 2 })], clock, timers: false });
       const out = (await v2.handle(ev('payment.succeeded', key)))[0]!;
       expect(out.result).toBe(StepResult.DeadLettered);
       expect(out.error!.code).toBe('SAGA_VERSION_MISMATCH');
+      expect(out.error!.message).toContain('migrateFrom: { 1: (snapshot) => ... } on version 2');
+      expect(out.error!.message).toContain('sagaflow sagas migrate Order --from 1 --to 2');
       expect(await repository.get('Order', key)).toMatchObject({ state: 'awaitingPayment', version: 1 });
+    });
+
+    it('a finished instance of a version not loaded takes no more events, and is not dead-lettered', async () => {
+      const key = newKey();
+      await runtime.handle(ev('order.placed', key));
+      await runtime.handle(ev('payment.succeeded', key));
+      const v2 = new SagaRuntime({ repository, sagas: [OrderSagaV2], clock, timers: false });
+      expect((await v2.handle(ev('order.noted', key)))[0]!.result).toBe(StepResult.AfterCompletion);
+      expect(await repository.deadLetters.list({ saga: 'Order', sagaKey: key })).toEqual([]);
+    });
+
+    it('versions side by side: running instances step on the version that started them, new ones start on the newest', async () => {
+      const old = newKey();
+      await runtime.handle(ev('order.placed', old, { amount: 5 }));
+      const both = new SagaRuntime({ repository, sagas: [OrderSagaV2, OrderSaga], clock, timers: false });
+      expect(both.handledTypes()).toContain('order.expedited');
+      // The v1 instance keeps its machine: a note counts 1, and v2's new event is not one it takes.
+      await both.handle(ev('order.noted', old));
+      expect(await repository.get('Order', old)).toMatchObject({ definitionVersion: 1, state: 'awaitingPayment', context: { notes: 1 } });
+      expect((await both.handle(ev('order.expedited', old)))[0]!.result).toBe(StepResult.Ignored);
+      const fresh = newKey();
+      expect((await both.handle(ev('order.placed', fresh, { amount: 9 })))[0]!.result).toBe(StepResult.Created);
+      await both.handle(ev('order.noted', fresh));
+      expect(await repository.get('Order', fresh)).toMatchObject({ definitionVersion: 2, state: 'waitingForPayment', context: { notes: 10, currency: 'EUR' } });
+      expect(types((await both.handle(ev('order.expedited', fresh)))[0]!.emitted ?? [])).toEqual(['order.expedite-requested']);
+      // Each finishes on its own version.
+      await both.handle(ev('payment.succeeded', old));
+      await both.handle(ev('payment.succeeded', fresh));
+      expect(await repository.get('Order', old)).toMatchObject({ definitionVersion: 1, state: 'paid' });
+      expect(await repository.get('Order', fresh)).toMatchObject({ definitionVersion: 2, state: 'paid' });
+      const confirmed = (await repository.emitted('Order', fresh)).find((e) => e.type === 'order.confirmed');
+      expect(confirmed!.data).toMatchObject({ version: 2 });
     });
 
     it('a timer of a finished instance is dropped with a history note', async () => {

@@ -14,6 +14,11 @@ export interface SagaDefinition<TMachine extends AnyStateMachine = AnyStateMachi
   readonly internalEvents: ReadonlySet<string>;
   /** Marks the object as checked. */
   readonly defined: true;
+  /**
+   * Every loaded version of this saga by number, on the newest one, when several are loaded side by side
+   * (set by `combineVersions`, see `versions.ts`); undefined on a plain `defineSaga` result.
+   */
+  readonly versions?: ReadonlyMap<number, SagaDefinition>;
 }
 
 /** Options of {@link defineSaga}. */
@@ -85,6 +90,15 @@ export function defineSaga<TMachine extends AnyStateMachine>(config: SagaConfig<
   for (const type of Object.keys(config.correlate)) {
     if (!eventTypes.has(type)) throw new SagaDefinitionError(name, `correlate has "${type}", which is not declared in events`, { details: { event: type } });
   }
+  for (const [from, fn] of Object.entries(config.migrateFrom ?? {})) {
+    if (!/^\d+$/.test(from) || Number(from) < 1 || Number(from) >= config.version) {
+      throw new SagaDefinitionError(name, `migrateFrom has key "${from}": keys are older versions of this saga (1..${config.version - 1})`, { details: { from } });
+    }
+    if (typeof fn !== 'function') throw new SagaDefinitionError(name, `migrateFrom[${from}] must be a function (snapshot) => snapshot`, { details: { from } });
+  }
+  if (config.context !== undefined && typeof (config.context as { safeParse?: unknown }).safeParse !== 'function') {
+    throw new SagaDefinitionError(name, 'context must be a zod schema');
+  }
   if (config.startedBy.length === 0) throw new SagaDefinitionError(name, 'startedBy must name at least one event type');
   for (const type of config.startedBy) {
     if (!eventTypes.has(type)) throw new SagaDefinitionError(name, `startedBy "${type}" is not declared in events`, { details: { event: type } });
@@ -131,8 +145,10 @@ export function defineSaga<TMachine extends AnyStateMachine>(config: SagaConfig<
 
   // A saga that handles the operator's resume gets it declared, correlated by the key it names.
   if (resumable) eventTypes.add(RESUME_EVENT);
+  // A spread of another definition (`{ ...V1, version: 2 }`) must not carry its combined versions along.
+  const { versions: _versions, ...plain } = config as SagaConfig<TMachine> & { versions?: unknown };
   return Object.freeze({
-    ...config,
+    ...plain,
     ...(resumable
       ? {
           events: { ...config.events, [RESUME_EVENT]: resumeEventSchema },
