@@ -3,8 +3,8 @@ import type { SagaHistoryEntry, SagaInstance, SagaListFilter } from '../core/por
 import { UnavailableError } from '../core/errors.js';
 import type { ErrorBody } from './http-errors.js';
 import type {
-  EventsPage, EventsQueryRequest, MigrateSummary, OperatorApi, OperatorStatus, PublishRequest, PublishResult, ReplayResult, ResumeResult,
-  ReplayTarget, SagaDetails, SagaWhy,
+  EventsPage, EventsQueryRequest, MigrateBatchRequest, MigrateBatchResult, MigrateSummary, OperatorApi, OperatorStatus, PublishRequest, PublishResult, ReplayResult, ResumeResult,
+  ReplayTarget, SagaDetails, SagaVersionSummary, SagaWhy,
 } from '../app/operator-api.js';
 import type { ProjectionState, RebuildProgress, ReplayEventsRequest, ReplayEventsResult, RetentionRequest, RetentionResult } from '../app/sourcing-api.js';
 
@@ -105,7 +105,14 @@ export class ApiClient implements OperatorApi {
   }
   listSagas(f: SagaListFilter): Promise<SagaInstance[]> {
     const stuck = f.stuckForMs === undefined ? undefined : `${f.stuckForMs}ms`;
-    return this.request('GET', `/v1/sagas${this.qs([['saga', f.saga], ['status', f.status], ['stuck', stuck], ['limit', f.limit]])}`);
+    return this.request('GET', `/v1/sagas${this.qs([['saga', f.saga], ['status', f.status], ['version', f.definitionVersion], ['stuck', stuck], ['limit', f.limit]])}`);
+  }
+  sagaVersions(saga?: string): Promise<SagaVersionSummary[]> {
+    return this.request('GET', `/v1/sagas/versions${this.qs([['saga', saga]])}`);
+  }
+  migrateSagas(r: MigrateBatchRequest): Promise<MigrateBatchResult> {
+    const { saga, ...body } = r;
+    return this.request('POST', `/v1/sagas/${enc(saga)}/migrate`, body);
   }
   showSaga(saga: string, key: string): Promise<SagaDetails> {
     return this.request('GET', `/v1/sagas/${enc(saga)}/${enc(key)}`);

@@ -44,9 +44,12 @@ export const deadLetterParams = z.strictObject({
   limit: limit.optional(),
 });
 
+const versionParam = z.string().regex(/^\d+$/, 'a positive integer').transform(Number).pipe(z.number().int().min(1));
+
 export const sagaListParams = z.strictObject({
   saga: z.string().min(1).max(200).optional(),
   status: z.enum(Object.values(SagaStatus) as [SagaStatus, ...SagaStatus[]]).optional(),
+  version: versionParam.optional(),
   stuck: durationParam.optional(),
   limit: limit.optional(),
 });
@@ -108,3 +111,14 @@ export const failRequestSchema = z.strictObject({
 
 /** `POST /v1/workers/:name/commands/:eventId/extend`. */
 export const extendRequestSchema = z.strictObject({ leaseToken: z.uuid(), leaseMs: workerCount(100, 3_600_000) });
+
+export const sagaVersionsParams = z.strictObject({ saga: z.string().min(1).max(200).optional() });
+
+/** Body of `POST /v1/sagas/:saga/migrate` (one batch). */
+export const migrateRequestSchema = z.strictObject({
+  from: z.number().int().min(1),
+  to: z.number().int().min(1),
+  dryRun: z.boolean().optional(),
+  batchSize: z.number().int().min(1).max(10_000).optional(),
+  after: z.string().min(1).max(200).optional(),
+});

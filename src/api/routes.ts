@@ -1,8 +1,8 @@
 import type { OperatorApi } from '../app/operator-api.js';
 import { sourcingRoutes } from './sourcing-routes.js';
 import {
-  deadLetterParams, discardRequestSchema, eventsQueryParams, parseWith, publishRequestSchema, replayRequestSchema,
-  replayTargetParams, sagaListParams, searchToObject,
+  deadLetterParams, discardRequestSchema, eventsQueryParams, migrateRequestSchema, parseWith, publishRequestSchema, replayRequestSchema,
+  replayTargetParams, sagaListParams, sagaVersionsParams, searchToObject,
 } from './request-schemas.js';
 
 /** What a route handler gets. */
@@ -89,6 +89,7 @@ export function operatorRoutes(api: OperatorApi): Route[] {
           await api.listSagas({
             ...(q.saga ? { saga: q.saga } : {}),
             ...(q.status ? { status: q.status } : {}),
+            ...(q.version !== undefined ? { definitionVersion: q.version } : {}),
             ...(q.stuck !== undefined ? { stuckForMs: q.stuck } : {}),
             ...(q.limit ? { limit: q.limit } : {}),
           }),
@@ -101,6 +102,19 @@ export function operatorRoutes(api: OperatorApi): Route[] {
       handler: async (req) => {
         const q = parseWith(replayTargetParams, searchToObject(req.query), 'replay query');
         return ok(await api.replayTargets({ olderThanMs: q.olderThan ?? 0, ...(q.saga ? { saga: q.saga } : {}), ...(q.limit ? { limit: q.limit } : {}) }));
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/sagas/versions',
+      handler: async (req) => ok(await api.sagaVersions(parseWith(sagaVersionsParams, searchToObject(req.query), 'saga versions query').saga)),
+    },
+    {
+      method: 'POST',
+      path: '/v1/sagas/:saga/migrate',
+      handler: async (req) => {
+        const b = parseWith(migrateRequestSchema, await req.body(), 'migrate request');
+        return ok(await api.migrateSagas({ saga: req.params.saga!, from: b.from, to: b.to, dryRun: b.dryRun ?? false, ...(b.batchSize ? { batchSize: b.batchSize } : {}), ...(b.after ? { after: b.after } : {}) }));
       },
     },
     { method: 'GET', path: '/v1/sagas/:saga/:key', handler: async (req) => ok(await api.showSaga(req.params.saga!, req.params.key!)) },

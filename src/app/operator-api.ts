@@ -3,7 +3,7 @@ import type { SourcingApi } from './sourcing-api.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import type { DeadLetter, DeadLetterFilter } from '../core/ports/dead-letters.js';
 import type { StoredEvent } from '../core/ports/event-store.js';
-import type { SagaHistoryEntry, SagaInstance, SagaListFilter, TimerEntry } from '../core/ports/saga-store.js';
+import type { SagaHistoryEntry, SagaInstance, SagaListFilter, SagaStatus, TimerEntry } from '../core/ports/saga-store.js';
 
 /**
  * What operators can do — the contract shared by the HTTP API, its client, and the direct
@@ -123,6 +123,58 @@ export interface OperatorStatus {
   startedAt?: string;
   /** The workers that answer commands (in process and remote), with their queues. */
   workers?: WorkerState[];
+  /** Instances per saga version, loaded versions first-class (see {@link SagaVersionSummary}). */
+  versions?: SagaVersionSummary[];
+}
+
+/** The instances of one saga version (`sagas list --version`, `status`, `GET /v1/sagas/versions`). */
+export interface SagaVersionSummary {
+  saga: string;
+  version: number;
+  /** Whether this process loads this version's definition (its instances step only where it is loaded). */
+  loaded: boolean;
+  /** Whether new instances start on this version (the newest loaded). */
+  newest: boolean;
+  /** Versions this one declares `migrateFrom` for (known for loaded versions only). */
+  migratesFrom: number[];
+  instances: number;
+  /** Instances not completed or compensated: what still runs on this version. */
+  open: number;
+  byStatus: Partial<Record<SagaStatus, number>>;
+}
+
+/** One batch of `sagas migrate` (the CLI calls it until `done`). */
+export interface MigrateBatchRequest {
+  saga: string;
+  from: number;
+  to: number;
+  /** Run the transforms and checks, write nothing. */
+  dryRun: boolean;
+  /** Instances read per batch (one transaction moves a batch). @default 500 */
+  batchSize?: number;
+  /** Continue after this instance key (the previous batch's `next`). */
+  after?: string;
+}
+
+/** An instance a migration could not move: it stays on its version. */
+export interface MigrationFailure {
+  key: string;
+  error: { code: string; message: string; details: Record<string, unknown> };
+}
+
+/** What one batch of `sagas migrate` did (or, dry, would do). */
+export interface MigrateBatchResult {
+  saga: string;
+  from: number;
+  to: number;
+  dryRun: boolean;
+  /** Unfinished instances of version `from` this batch read. */
+  read: number;
+  /** Instances moved (dry run: that would move). */
+  moved: number;
+  failed: MigrationFailure[];
+  /** Where the next batch continues; absent when this batch was the last. */
+  next?: string;
 }
 
 export interface MigrateSummary {
@@ -155,5 +207,14 @@ export interface OperatorApi extends SourcingApi {
    * (recorded in its history). INVALID_STATE when it is not failed or cannot be resumed from its state.
    */
   resumeSaga(saga: string, key: string, options: { reason: string }): Promise<ResumeResult>;
+  /** Instances per saga version (of `saga`, or of every saga), with the loaded versions and their migrations. */
+  sagaVersions(saga?: string): Promise<SagaVersionSummary[]>;
+  /**
+   * One batch of a migration of unfinished instances from version `from` to `to` through `to`'s
+   * `migrateFrom[from]`: each instance whose transform succeeds moves (with a history row); one whose transform
+   * fails stays on its version and is listed in `failed`. VALIDATION when `to` is not loaded or declares no
+   * migration from `from`.
+   */
+  migrateSagas(request: MigrateBatchRequest): Promise<MigrateBatchResult>;
   close(): Promise<void>;
 }

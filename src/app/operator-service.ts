@@ -12,9 +12,11 @@ import type { SagaHistoryEntry, SagaInstance, SagaListFilter, SagaQueries, Timer
 import type { SagaDefinition } from '../core/saga/define-saga.js';
 import { formatDuration } from '../config/duration.js';
 import type {
-  EventsPage, EventsQueryRequest, MigrateSummary, OperatorApi, OperatorStatus, PublishRequest, PublishResult, ReplayAction,
-  ReplayResult, ReplayTarget, ResumeResult, SagaDetails, SagaWhy,
+  EventsPage, EventsQueryRequest, MigrateBatchRequest, MigrateBatchResult, MigrateSummary, OperatorApi, OperatorStatus, PublishRequest,
+  PublishResult, ReplayAction, ReplayResult, ReplayTarget, ResumeResult, SagaDetails, SagaVersionSummary, SagaWhy,
 } from './operator-api.js';
+import type { SagaMigrationStore } from '../core/ports/saga-migrations.js';
+import { SagaMigrationService } from './saga-migration.js';
 import { ReplayActionKind } from './operator-api.js';
 import type {
   ProjectionState, RebuildProgress, ReplayEventsRequest, ReplayEventsResult, RetentionRequest, RetentionResult, SourcingApi,
@@ -53,6 +55,8 @@ export interface OperatorServiceOptions {
   workers?: () => Promise<WorkerState[]>;
   /** Projections, event replay and retention; without it those commands answer UNAVAILABLE. */
   sourcing?: SourcingApi;
+  /** Storage of `sagas migrate`; without it migrations answer UNAVAILABLE. */
+  migrations?: SagaMigrationStore;
 }
 
 const openStatuses = new Set(['running', 'compensating', 'suspended']);
@@ -66,6 +70,7 @@ export class OperatorService implements OperatorApi {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly sagaByName: Map<string, SagaDefinition>;
+  private versionService: SagaMigrationService | undefined;
 
   constructor(private readonly o: OperatorServiceOptions) {
     this.clock = o.clock ?? systemClock;
@@ -74,8 +79,27 @@ export class OperatorService implements OperatorApi {
   }
 
   async status(): Promise<OperatorStatus> {
-    const workers = this.o.workers ? await this.o.workers() : undefined;
-    return { mode: this.o.mode, database: this.o.database, schema: this.o.schema, sagas: [...this.sagaByName.keys()], ...this.o.status, ...(workers ? { workers } : {}) };
+    const [workers, versions] = await Promise.all([this.o.workers?.(), this.o.queries ? this.sagaVersions() : undefined]);
+    return {
+      mode: this.o.mode, database: this.o.database, schema: this.o.schema, sagas: [...this.sagaByName.keys()], ...this.o.status,
+      ...(workers ? { workers } : {}), ...(versions ? { versions } : {}),
+    };
+  }
+
+  sagaVersions(saga?: string): Promise<SagaVersionSummary[]> {
+    return this.versions.versions(saga);
+  }
+
+  migrateSagas(request: MigrateBatchRequest): Promise<MigrateBatchResult> {
+    return this.versions.migrateBatch(request);
+  }
+
+  /** Versions and migrations (src/app/saga-migration.ts), over this service's queries. */
+  private get versions(): SagaMigrationService {
+    this.versionService ??= new SagaMigrationService({
+      sagas: this.o.sagas, queries: this.queries, logger: this.logger, ...(this.o.migrations ? { store: this.o.migrations } : {}),
+    });
+    return this.versionService;
   }
 
   async migrate(): Promise<MigrateSummary> {

@@ -50,7 +50,7 @@ export function buildProgram(ctx: CliContext, onExit: (code: number) => void): C
   publishCommand(program, ctx);
   eventsCommand(program, ctx);
   dlqCommand(program, ctx);
-  sagasCommand(program, ctx);
+  sagasCommand(program, ctx, onExit);
   replayCommand(program, ctx);
   graphCommand(program, ctx);
   projectionsCommand(program, ctx);

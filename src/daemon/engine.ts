@@ -14,6 +14,7 @@ import type { SagaflowMetrics } from '../observability/metrics.js';
 import type { PostgresEventStore } from '../postgres/event-store.js';
 import { migrate } from '../postgres/migrate.js';
 import type { PostgresSagaRepository } from '../postgres/saga-repository.js';
+import { PostgresSagaMigrations } from '../postgres/saga-migrations.js';
 import type { SagaRuntime } from '../runtime/saga-runtime.js';
 import type { OpenedDatabase } from './database.js';
 import { buildDelivery, SAGA_GROUP } from './delivery.js';
@@ -168,6 +169,7 @@ export function createEngine(options: EngineOptions): Engine {
     status: { bus: mode === 'daemon' ? config.bus.type : 'none (direct)' },
     workers: () => storage.workQueue.list(),
     sourcing,
+    migrations: new PostgresSagaMigrations(database.db, { schema: config.database.schema }),
   });
 
   let started = false;

@@ -4,7 +4,7 @@ import type { Clock } from '../core/ports/clock.js';
 import { systemClock } from '../core/ports/clock.js';
 import type { DeadLetters, NewDeadLetter } from '../core/ports/dead-letters.js';
 import type { SagaBatchTx, SagaRepository, SagaStepRead, SagaStepTx, SagaStepWrite } from '../core/ports/saga-repository.js';
-import type { SagaHistoryEntry, SagaInstance, SagaListFilter, TimerEntry } from '../core/ports/saga-store.js';
+import type { SagaHistoryEntry, SagaInstance, SagaListFilter, SagaVersionCount, TimerEntry } from '../core/ports/saga-store.js';
 import { MemoryDeadLetters } from './dead-letters.js';
 import { MemoryEventStore } from './event-store.js';
 
@@ -176,11 +176,24 @@ export class MemorySagaRepository implements SagaRepository {
           (i) =>
             (!filter.saga || i.saga === filter.saga) &&
             (!filter.status || i.status === filter.status) &&
+            (filter.definitionVersion === undefined || i.definitionVersion === filter.definitionVersion) &&
             (cutoff === undefined || ((i.status === 'running' || i.status === 'compensating') && i.updatedAt < cutoff)),
         )
         .sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.key.localeCompare(b.key))
         .slice(0, Math.min(filter.limit ?? 100, 10_000)),
     );
+  }
+
+  async versionCounts(saga?: string): Promise<SagaVersionCount[]> {
+    const counts = new Map<string, SagaVersionCount>();
+    for (const i of this.instances.values()) {
+      if (saga !== undefined && i.saga !== saga) continue;
+      const id = JSON.stringify([i.saga, i.definitionVersion, i.status]);
+      const c = counts.get(id) ?? { saga: i.saga, definitionVersion: i.definitionVersion, status: i.status, instances: 0 };
+      c.instances++;
+      counts.set(id, c);
+    }
+    return [...counts.values()].sort((a, b) => a.saga.localeCompare(b.saga) || a.definitionVersion - b.definitionVersion || a.status.localeCompare(b.status));
   }
 
   async get(saga: string, key: string): Promise<SagaInstance | undefined> {

@@ -3,7 +3,7 @@ import type { EventEnvelope } from '../core/events/envelope.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
 import type { Db, Queryable } from '../core/ports/db.js';
 import type { SagaBatchRead, SagaBatchTx, SagaRepository, SagaStepRead, SagaStepTx, SagaStepWrite } from '../core/ports/saga-repository.js';
-import type { SagaHistoryEntry, SagaInstance, SagaListFilter, TimerEntry } from '../core/ports/saga-store.js';
+import type { SagaHistoryEntry, SagaInstance, SagaListFilter, SagaVersionCount, TimerEntry } from '../core/ports/saga-store.js';
 import { appendTransaction, ensureAppendLock } from './append-lock.js';
 import { PostgresEventStore } from './event-store.js';
 import { PostgresLeases } from './leases.js';
@@ -381,10 +381,20 @@ export class PostgresSagaRepository implements SagaRepository {
       `SELECT * FROM ${this.s}.saga_instances
        WHERE ($1::text IS NULL OR saga = $1) AND ($2::text IS NULL OR status = $2)
          AND ($3::timestamptz IS NULL OR (status IN ('running', 'compensating') AND updated_at < $3))
+         AND ($5::int IS NULL OR definition_version = $5)
        ORDER BY created_at DESC, key LIMIT $4`,
-      [filter.saga ?? null, filter.status ?? null, cutoff, Math.min(filter.limit ?? 100, 10_000)],
+      [filter.saga ?? null, filter.status ?? null, cutoff, Math.min(filter.limit ?? 100, 10_000), filter.definitionVersion ?? null],
     );
     return rows.map(toInstance);
+  }
+
+  async versionCounts(saga?: string): Promise<SagaVersionCount[]> {
+    const { rows } = await this.db.query<{ saga: string; definition_version: number; status: SagaVersionCount['status']; n: string }>(
+      `SELECT saga, definition_version, status, count(*) AS n FROM ${this.s}.saga_instances
+       WHERE ($1::text IS NULL OR saga = $1) GROUP BY saga, definition_version, status ORDER BY saga, definition_version, status`,
+      [saga ?? null],
+    );
+    return rows.map((r) => ({ saga: r.saga, definitionVersion: r.definition_version, status: r.status, instances: Number(r.n) }));
   }
 
   async get(saga: string, key: string): Promise<SagaInstance | undefined> {

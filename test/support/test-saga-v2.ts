@@ -74,3 +74,4 @@ export const OrderSagaV2 = defineSaga({
     },
   },
 });
+export { OrderSaga } from './test-saga.js';

@@ -43,6 +43,8 @@ function fakeApi(calls: Array<[string, unknown[]]>): OperatorApi {
       throw new NotFoundError(`${String(saga)} instance`, String(key));
     }),
     sagaHistory: rec('sagaHistory', () => []),
+    sagaVersions: rec('sagaVersions', () => []),
+    migrateSagas: rec('migrateSagas', () => ({ saga: 'S', from: 1, to: 2, dryRun: true, read: 0, moved: 0, failed: [] })),
     whySaga: rec('whySaga', () => {
       throw new Error('unused');
     }),

@@ -15,6 +15,7 @@ function serviceWith(instance: SagaInstance, history: Awaited<ReturnType<SagaQue
     timers: async () => [],
     emitted: async () => [],
     sagaNames: async () => [instance.saga],
+    versionCounts: async () => [],
   };
   return new OperatorService({
     mode: 'direct', database: 'pglite', schema: 'sagaflow', migrate: async () => ({ applied: [], current: 0 }) as never,

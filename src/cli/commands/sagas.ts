@@ -7,10 +7,12 @@ import { globals, withOperator, type CliContext } from '../context.js';
 import { json, show, table, when, type TableOutput } from '../output.js';
 import { parseDurationArg, parseLimit } from '../parse-input.js';
 import { sagasExportCommand } from './sagas-export.js';
+import { sagaVersionCommands } from './saga-versions.js';
 
 interface ListOptions {
   saga?: string;
   status?: string;
+  definition?: string;
   stuck?: string | boolean;
   limit?: string;
 }
@@ -74,8 +76,8 @@ function why(w: SagaWhy): string {
   ].join('\n');
 }
 
-/** `sagaflow sagas list|show|history|why`. */
-export function sagasCommand(program: Command, ctx: CliContext): void {
+/** `sagaflow sagas list|show|history|why|resume|versions|migrate`. */
+export function sagasCommand(program: Command, ctx: CliContext, onExit: (code: number) => void): void {
   const sagas = program.command('sagas').description('inspect saga instances');
 
   sagas
@@ -83,6 +85,7 @@ export function sagasCommand(program: Command, ctx: CliContext): void {
     .description('list instances, newest first')
     .option('--saga <name>', 'only this saga')
     .option('--status <status>', `one of ${statusList.join(', ')}`)
+    .option('--definition <version>', 'only instances running on this saga version (counts per version: sagas versions)')
     .option('--stuck [age]', 'only running/compensating instances without a step for this long (default 15m)')
     .option('--limit <n>', 'at most n (default 100)')
     .action(async (o: ListOptions, cmd: Command) => {
@@ -92,10 +95,12 @@ export function sagasCommand(program: Command, ctx: CliContext): void {
       }
       const stuckForMs = o.stuck === undefined ? undefined : parseDurationArg('--stuck', o.stuck === true ? '15m' : String(o.stuck));
       const limit = parseLimit('--limit', o.limit);
+      const definitionVersion = parseLimit('--definition', o.definition, 1_000_000);
       const list = await withOperator(opts, ctx, (api) =>
         api.listSagas({
           ...(o.saga ? { saga: o.saga } : {}),
           ...(o.status ? { status: o.status as SagaStatus } : {}),
+          ...(definitionVersion !== undefined ? { definitionVersion } : {}),
           ...(stuckForMs !== undefined ? { stuckForMs } : {}),
           ...(limit ? { limit } : {}),
         }),
@@ -151,4 +156,5 @@ export function sagasCommand(program: Command, ctx: CliContext): void {
     });
 
   sagasExportCommand(sagas, ctx);
+  sagaVersionCommands(sagas, ctx, onExit);
 }

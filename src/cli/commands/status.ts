@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { globals, withOperator, type CliContext } from '../context.js';
 import { json, table, when } from '../output.js';
+import { versionsTable } from './saga-versions.js';
 
 /** `sagaflow status`: how the CLI reaches the engine, the database, the sagas loaded. */
 export function statusCommand(program: Command, ctx: CliContext): void {
@@ -21,6 +22,7 @@ export function statusCommand(program: Command, ctx: CliContext): void {
           `workers:  ${out.workers?.length ? '' : '(none registered; see docs/workers.md)'}`,
         ].join('\n'),
       );
+      if (out.versions?.length) ctx.output.out(versionsTable(out.versions, ctx.output));
       if (out.workers?.length) {
         ctx.output.out(
           table(

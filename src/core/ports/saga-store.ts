@@ -65,6 +65,8 @@ export interface TimerEntry {
 export interface SagaListFilter {
   saga?: string;
   status?: SagaStatus;
+  /** Only instances running on this definition version. */
+  definitionVersion?: number;
   /** Only instances not updated for this many ms while still running/compensating. */
   stuckForMs?: number;
   limit?: number;
@@ -83,4 +85,14 @@ export interface SagaQueries {
   emitted(saga: string, key: string, options?: { limit?: number }): Promise<EventEnvelope[]>;
   /** The name of every saga with at least one instance stored, sorted: what a deployment must load to run them. */
   sagaNames(): Promise<string[]>;
+  /** How many instances each (saga, definition version, status) has, sorted by saga, version, status. Reads every instance. */
+  versionCounts(saga?: string): Promise<SagaVersionCount[]>;
+}
+
+/** The number of instances of one saga on one definition version in one status. */
+export interface SagaVersionCount {
+  saga: string;
+  definitionVersion: number;
+  status: SagaStatus;
+  instances: number;
 }
