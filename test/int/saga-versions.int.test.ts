@@ -6,6 +6,7 @@ import type { SagaVersionSummary } from '../../src/app/operator-api.js';
 import type { Daemon } from '../../src/daemon/daemon.js';
 import { runCli } from '../support/cli-harness.js';
 import { databaseUrl, hasPostgres } from '../support/services.js';
+import { waitFor } from '../support/wait-for.js';
 import { openTestDaemon, type TestDaemon } from '../support/test-daemon.js';
 import { OrderSaga } from '../support/test-saga.js';
 import { OrderSagaV2 } from '../support/test-saga-v2.js';
@@ -15,16 +16,6 @@ import { OrderSagaV2 } from '../support/test-saga-v2.js';
  * daemon loading v1 and v2 takes over, new instances start on v2; counts per version through the API; then
  * the CLI migrates the remaining v1 instances (dry run first), one of which fails its transform.
  */
-
-const waitFor = async <T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> => {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 
 const bothVersions = path.resolve(import.meta.dirname, '../support/test-saga-v2.ts');
 
