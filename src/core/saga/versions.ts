@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import type { SagaDefinition } from './define-saga.js';
 
 /**
- * Several versions of one saga, loaded side by side (docs/adr/0011-saga-versions.md). A sagas module exports
+ * Several versions of one saga, loaded side by side (docs/adr/0012-saga-versions.md). A sagas module exports
  * each version's `defineSaga` result; `combineVersions` turns them into one definition per saga name: the
  * newest version, whose routing fields cover every loaded version, with `versions` holding each version's
  * own definition. The runtime routes and correlates with the combined definition and applies each event
