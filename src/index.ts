@@ -10,7 +10,7 @@
 export {
   ErrorCode, SagaflowError, ValidationError, UnknownEventTypeError, PayloadTooLargeError, TransactionConflictError, ConcurrencyError,
   DuplicateEventError, NotFoundError, ConfigError, BusFullError, NonRetryableError, UnavailableError, LeaseLostError, SagaDefinitionError,
-  SagaVersionMismatchError, isNonRetryable, type ValidationIssue, type ExpectedVersion,
+  SagaVersionMismatchError, SagaMigrationError, isNonRetryable, type ValidationIssue, type ExpectedVersion,
 } from './core/errors.js';
 export { newId } from './core/ids.js';
 
@@ -40,7 +40,9 @@ export { MAX_QUERY_LIMIT } from './core/store/event-query.js';
 
 // Sagas
 export { defineSaga, type SagaDefinition, type DefineSagaOptions } from './core/saga/define-saga.js';
-export { OnMissing, type SagaConfig } from './core/saga/definition.js';
+export { OnMissing, type SagaConfig, type SagaMigration, type MigrationSnapshot } from './core/saga/definition.js';
+export { combineVersions, versionsOf, definitionFor, loadedVersions, migrationSources } from './core/saga/versions.js';
+export { migrateInstance, type MigratingInstance, type MigratedInstance } from './core/saga/migration.js';
 export { keyFromData, correlateAll } from './core/saga/correlate.js';
 export { deriveStatus, SagaTag, finishedStatuses } from './core/saga/status.js';
 export { RESUME_EVENT, resumeEventSchema, type ResumeEvent } from './core/saga/resume.js';
