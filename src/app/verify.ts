@@ -2,8 +2,7 @@
  * `sagaflow verify`: replays stored saga instances through the saga definitions about to be deployed and
  * reports, per instance, whether they would carry on as stored (see `docs/versioning.md`).
  */
-import type { AnyMachineSnapshot } from 'xstate';
-import { restoreSnapshot } from '../core/saga/decider.js';
+import { migrateInstance } from '../core/saga/migration.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
 import type { ExportedInstance } from './saga-export-format.js';
 import { DivergenceKind, replayInstance, type Divergence } from './verify-replay.js';
@@ -61,39 +60,6 @@ export interface VerifySummary {
   ok: boolean;
 }
 
-/** A declared migration of a persisted snapshot from an older version. */
-export type SnapshotMigration = (snapshot: unknown) => unknown;
-
-/**
- * The hook between verify and typed migrations (issue 12, item 2): the migration `target` declares from
- * `fromVersion`, read as `target.migrateFrom[fromVersion]` (a function of the persisted snapshot). Verify runs
- * the stored snapshot through it and checks that the target machine can restore the result. Adapt here
- * when the shape of `migrateFrom` is settled; nothing else in verify reads it.
- */
-export function declaredMigration(target: SagaDefinition, fromVersion: number): SnapshotMigration | undefined {
-  const table = (target as { migrateFrom?: Record<number, unknown> }).migrateFrom;
-  const fn = table?.[fromVersion];
-  return typeof fn === 'function' ? (fn as SnapshotMigration) : undefined;
-}
-
-/** Checks a declared migration on one snapshot: the error message when it fails, undefined when it fits. */
-async function tryMigration(target: SagaDefinition, migration: SnapshotMigration, snapshot: unknown): Promise<string | undefined> {
-  let migrated: unknown;
-  try {
-    migrated = await migration(structuredClone(snapshot));
-  } catch (err) {
-    return `the migration threw: ${(err as Error).message}`;
-  }
-  let restored: AnyMachineSnapshot;
-  try {
-    restored = restoreSnapshot(target, migrated);
-  } catch (err) {
-    return `v${target.version} cannot restore the migrated snapshot: ${(err as Error).message}`;
-  }
-  if (restored.status === 'error') return `v${target.version} cannot restore the migrated snapshot: ${String((restored as { error?: unknown }).error)}`;
-  return undefined;
-}
-
 /** The definitions by saga name, each name's versions newest first. */
 function byName(definitions: readonly SagaDefinition[]): Map<string, SagaDefinition[]> {
   const out = new Map<string, SagaDefinition[]>();
@@ -122,9 +88,15 @@ export async function verifyInstance(versions: readonly SagaDefinition[] | undef
     }
     return { ...base, replayedWith: same.version, outcome: VerifyOutcome.Ok, ...counts };
   }
-  const migration = declaredMigration(newest, instance.definitionVersion);
-  if (migration) {
-    const error = await tryMigration(newest, migration, instance.snapshot);
+  // A migration the newest version declares from the stored one (`migrateFrom`): run it as `sagas migrate`
+  // would, writing nothing (`migrateInstance` checks the context schema and that the state exists).
+  if (newest.migrateFrom?.[instance.definitionVersion]) {
+    let error: string | undefined;
+    try {
+      migrateInstance(newest, instance);
+    } catch (err) {
+      error = (err as Error).message;
+    }
     return {
       ...base, replayedWith: null, stepsReplayed: 0, stepsSkipped: 0,
       ...(error ? { outcome: VerifyOutcome.MigrationFailed, migrationError: error } : { outcome: VerifyOutcome.Migrates }),
