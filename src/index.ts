@@ -10,7 +10,7 @@
 export {
   ErrorCode, SagaflowError, ValidationError, UnknownEventTypeError, PayloadTooLargeError, TransactionConflictError, ConcurrencyError,
   DuplicateEventError, NotFoundError, ConfigError, BusFullError, NonRetryableError, UnavailableError, LeaseLostError, SagaDefinitionError,
-  SagaVersionMismatchError, SagaMigrationError, isNonRetryable, type ValidationIssue, type ExpectedVersion,
+  SagaVersionMismatchError, SagaMigrationError, InvariantViolationError, isNonRetryable, type ValidationIssue, type ExpectedVersion,
 } from './core/errors.js';
 export { newId } from './core/ids.js';
 
@@ -55,6 +55,15 @@ export {
   sagaGraph, sagaMermaid, SagaGraphEdgeKind, type SagaGraph, type SagaGraphNode, type SagaGraphEdge, type SagaGraphNodeType,
   type SagaMermaidOptions,
 } from './core/saga/graph.js';
+
+// Event sourcing: aggregates and their repository
+export {
+  defineAggregate, isAggregateDefinition, Aggregate, type AggregateDefinition, type DefineAggregateOptions, type AggregateEvent,
+  type AggregateEventSchemas, type AnyAggregateDefinition, type AggregateOf, type AggregateCommand, type AggregateStart, type CommandInput, type DecidedEvent, type DecideContext,
+} from './core/sourcing/aggregate.js';
+export {
+  AggregateRepository, DEFAULT_SNAPSHOT_FREQUENCY, type AggregateRepositoryOptions, type AggregateSaveResult, type AggregateSnapshot,
+} from './core/sourcing/aggregate-repository.js';
 
 // Buses (driver-free)
 export { HandlerTimeoutError, BusStoppedError } from './core/bus/errors.js';

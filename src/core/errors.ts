@@ -224,3 +224,17 @@ export class SagaMigrationError extends SagaflowError {
     });
   }
 }
+
+/**
+ * An aggregate refused a command: the command does not fit its state (creating a context that exists,
+ * disconnecting an agent twice). Nothing was decided; retrying the same command fails the same way.
+ */
+export class InvariantViolationError extends SagaflowError {
+  readonly aggregateType: string;
+  readonly aggregateId: string;
+  constructor(aggregateType: string, aggregateId: string, problem: string, details: Record<string, unknown> = {}) {
+    super(ErrorCode.InvalidState, `${aggregateType} "${aggregateId}": ${problem}`, { details: { aggregateType, aggregateId, ...details } });
+    this.aggregateType = aggregateType;
+    this.aggregateId = aggregateId;
+  }
+}
