@@ -26,10 +26,12 @@ export const contextCreated = z.object({
   createdBy: id,
 });
 
-/** `context.updated`: fields of a context changed. */
+/** `context.updated`: fields of a context changed (`changes` holds the new values of those that did, at least one). */
 export const contextUpdated = z.object({
   contextId: id,
-  changes: z.record(z.string(), z.unknown()),
+  changes: z
+    .strictObject({ name: z.string().min(1).max(500).optional(), description: z.string().max(10_000).optional() })
+    .refine((c) => c.name !== undefined || c.description !== undefined, 'must change name or description'),
   updatedBy: id,
 });
 

@@ -9,3 +9,5 @@ export { taskStatusProjection, exampleProjections } from './task-status-projecti
 
 /** Every example saga, e.g. to register them all with a runtime. */
 export const exampleSagas = [TaskProcessing, CollaborationProcessManager] as const;
+export { Context, Agent, Collaboration, exampleAggregates } from './aggregates/index.js';
+export type { ContextState, AgentState, CollaborationState } from './aggregates/index.js';
