@@ -107,12 +107,12 @@ async function direct<T>(config: SagaflowConfig, ctx: CliContext, fn: (api: Oper
     import('../postgres/migrate.js'),
     import('../daemon/engine.js'),
   ]);
-  const { sagas, projections } = await loadSagaModule(config.sagas, ctx.cwd);
+  const { sagas, projections, aggregates } = await loadSagaModule(config.sagas, ctx.cwd);
   const database = await openDatabase(config, { applicationName: 'sagaflow-cli', poolSize: 2 });
   try {
     const migrated = options.autoMigrate ?? true;
     if (migrated) await migrate(database.db, { schema: config.database.schema });
-    const engine = createEngine({ config, database, sagas, projections, mode: 'direct' });
+    const engine = createEngine({ config, database, sagas, projections, aggregates, mode: 'direct' });
     // Not for `migrate` itself: before it the tables may not exist, and it runs no saga.
     if (migrated) await checkStoredSagas(engine.repository, sagas, config.sagas !== undefined);
     return await fn(engine.operator, { kind: 'direct' });

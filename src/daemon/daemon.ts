@@ -13,6 +13,7 @@ import { createEngine, type Engine } from './engine.js';
 import { checkStoredSagas, loadSagaModule } from './load-sagas.js';
 import type { ProjectionDefinition } from '../core/sourcing/projection.js';
 import type { HandlerDefinition } from '../core/worker/define-handler.js';
+import type { AnyAggregateDefinition } from '../core/sourcing/aggregate.js';
 
 export interface DaemonOptions {
   config: SagaflowConfig;
@@ -23,6 +24,8 @@ export interface DaemonOptions {
   handlers?: readonly HandlerDefinition[];
   /** Projections kept; default: those the sagas module exports (none with `sagas` given). */
   projections?: readonly ProjectionDefinition[];
+  /** Aggregates whose event types publish accepts; default: those the sagas module exports (none with `sagas` given). */
+  aggregates?: readonly AnyAggregateDefinition[];
 }
 
 /** A running daemon. */
@@ -45,10 +48,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const logger = options.logger ?? pino({ level: 'silent' });
   const embedded = config.store.type === 'pglite';
 
-  const loaded = options.sagas ? { sagas: options.sagas, handlers: [], projections: [] } : await loadSagaModule(config.sagas);
+  const loaded = options.sagas ? { sagas: options.sagas, handlers: [], projections: [], aggregates: [] } : await loadSagaModule(config.sagas);
   const sagas = loaded.sagas;
   const handlers = options.handlers ?? loaded.handlers;
   const projections = options.projections ?? loaded.projections;
+  const aggregates = options.aggregates ?? loaded.aggregates;
   // PGlite allows one process per data directory: hold its lock for the daemon's life, and say
   // "starting" in daemon.json at once so a CLI waits for the URL instead of opening the database.
   let release = () => {};
@@ -83,7 +87,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const metrics = createMetrics({
       queueDepths: async () => ({ due_timers: (await queue.engine?.repository.countDueTimers()) ?? 0 }),
     });
-    engine = createEngine({ config, database, sagas, handlers, projections, mode: 'daemon', logger, metrics });
+    engine = createEngine({ config, database, sagas, handlers, projections, aggregates, mode: 'daemon', logger, metrics });
     queue.engine = engine;
     const unloaded = await checkStoredSagas(engine.repository, sagas, options.sagas !== undefined || config.sagas !== undefined);
     if (unloaded.length > 0) {

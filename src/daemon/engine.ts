@@ -29,6 +29,9 @@ import type { ProjectionDefinition } from '../core/sourcing/projection.js';
 import type { RetentionRules } from '../core/ports/retention.js';
 import { projectionLease, ProjectionRunner } from '../runtime/projection-runner.js';
 import { RetentionJob } from '../runtime/retention-job.js';
+import type { AggregateCommand, AggregateDefinition, AggregateEventSchemas, AnyAggregateDefinition } from '../core/sourcing/aggregate.js';
+import { AggregateRepository } from '../core/sourcing/aggregate-repository.js';
+import type { AppendOptions } from '../core/ports/event-store.js';
 
 export { RELAY_LEASE, SAGA_GROUP } from './delivery.js';
 
@@ -40,8 +43,10 @@ export interface EngineOptions {
   handlers?: readonly HandlerDefinition[];
   /** Projections the daemon keeps (daemon mode) and the operator administers (both modes). */
   projections?: readonly ProjectionDefinition[];
-  /** Aggregate types whose streams retention keeps beyond their latest snapshot. */
+  /** Aggregate types whose streams retention keeps beyond their latest snapshot (besides those of `aggregates`). */
   aggregateTypes?: readonly string[];
+  /** Event-sourced aggregates: their event types are registered (publishing them validates their data) and retention keeps their streams. */
+  aggregates?: readonly AnyAggregateDefinition[];
   /** `daemon`: bus, relay, saga reader, leases and timer poller. `direct`: steps run in this process on demand, no bus. */
   mode: 'daemon' | 'direct';
   /** This process's identity in leases and notifications. @default host:pid:random */
@@ -63,6 +68,11 @@ export interface Engine {
   readonly work: WorkService | undefined;
   /** This process's identity in leases (`host:pid:random`). */
   readonly instanceId: string;
+  /**
+   * A repository of `definition`'s aggregates on this engine's store, snapshotting every
+   * `store.snapshotFrequency` versions; saved events take the publish path (group commit, then delivery).
+   */
+  aggregates<S, E extends AggregateEventSchemas, C extends Record<string, AggregateCommand<S, E, never>>>(definition: AggregateDefinition<S, E, C>): AggregateRepository<S, E, C>;
   /** Starts delivery: leases, the saga reader, the relay, the timer poller (daemon mode). */
   start(): Promise<void>;
   /** Each dependency this configuration uses (`database`, `redis`) and its state: `ok` or what is wrong. */
@@ -102,8 +112,9 @@ export function createEngine(options: EngineOptions): Engine {
     definition, reader, fence, lost, db: database.db, checkpoints: storage.projections, head: () => store.headCursor(),
     batchSize: config.processing.batchSize, logger, ...(onPage ? { onPage } : {}),
   });
+  const aggregateTypes = new Set([...(options.aggregateTypes ?? []), ...(options.aggregates ?? []).map((a) => a.type)]);
   const retentionRules = {
-    days: config.store.retentionDays, mode: config.store.retentionMode, aggregateTypes: () => options.aggregateTypes ?? [],
+    days: config.store.retentionDays, mode: config.store.retentionMode, aggregateTypes: () => [...aggregateTypes],
     plan: (rules: RetentionRules) => storage.retention.plan(rules),
     run: (rules: RetentionRules, retentionMode: 'delete' | 'archive') => storage.retention.run(rules, retentionMode),
   };
@@ -135,13 +146,24 @@ export function createEngine(options: EngineOptions): Engine {
       }))
     : [];
 
-  const publish = async (event: EventEnvelope): Promise<{ position?: number }> => {
-    const appended = await storage.appender.append(event.streamId, [event]);
+  // The one way in for events from outside a saga step (operators, aggregates): group-committed to the log,
+  // then this process's followers woken (daemon) or the steps run here (direct).
+  const append = async (streamId: string, events: EventEnvelope[], appendOptions: AppendOptions = {}) => {
+    const appended = await storage.appender.append(streamId, events, appendOptions);
     if (mode === 'daemon') delivery.wake();
-    else await runtime.handle(event);
-    const stored = appended.events[0];
+    else for (const event of events) await runtime.handle(event);
+    return appended;
+  };
+  const publish = async (event: EventEnvelope): Promise<{ position?: number }> => {
+    const stored = (await append(event.streamId, [event])).events[0];
     return stored ? { position: stored.position } : {};
   };
+  const addAggregate = (definition: Pick<AggregateDefinition, 'type' | 'events'>) => {
+    registry.registerAll(definition.events);
+    storage.storeRegistry.registerAll(definition.events);
+    aggregateTypes.add(definition.type);
+  };
+  for (const definition of options.aggregates ?? []) addAggregate(definition);
 
   const redeliver = async (letter: DeadLetter): Promise<void> => {
     const saga = letter.saga ? sagaByName.get(letter.saga) : undefined;
@@ -175,6 +197,14 @@ export function createEngine(options: EngineOptions): Engine {
   let started = false;
   return {
     store, repository, registry, runtime, bus, operator, work, instanceId,
+    aggregates(definition) {
+      addAggregate(definition);
+      const log = logger.child({ component: 'aggregates', aggregate: definition.type });
+      return new AggregateRepository(store, definition, {
+        snapshotFrequency: config.store.snapshotFrequency, append,
+        onSnapshotError: (err, streamId) => log.warn({ err, streamId }, 'snapshot not written; the next save tries again'),
+      });
+    },
     async health() {
       const [db, redis] = await Promise.all([
         database.db.query('SELECT 1').then(() => 'ok', reason),

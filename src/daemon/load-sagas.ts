@@ -7,6 +7,7 @@ import type { SagaDefinition } from '../core/saga/define-saga.js';
 import { combineVersions } from '../core/saga/versions.js';
 import { isHandlerDefinition, type HandlerDefinition } from '../core/worker/define-handler.js';
 import { isProjectionDefinition, type ProjectionDefinition } from '../core/sourcing/projection.js';
+import { isAggregateDefinition, type AnyAggregateDefinition } from '../core/sourcing/aggregate.js';
 
 function isSaga(value: unknown): value is SagaDefinition {
   return typeof value === 'object' && value !== null && (value as { defined?: unknown }).defined === true && typeof (value as { name?: unknown }).name === 'string';
@@ -25,15 +26,16 @@ export function sagasOf(mod: Record<string, unknown>): SagaDefinition[] {
   return combineVersions(found);
 }
 
-/** The definitions of one kind a module exports (named exports and arrays of them), each once; two with one name are an error. */
-function uniqueOf<T extends { name: string }>(mod: Record<string, unknown>, is: (v: unknown) => v is T, kind: string): T[] {
+/** The definitions of one kind a module exports (named exports and arrays of them), each once; two with one name (`nameOf`) are an error. */
+function uniqueOf<T>(mod: Record<string, unknown>, is: (v: unknown) => v is T, kind: string, nameOf: (v: T) => string): T[] {
   const found = new Map<string, T>();
   for (const value of Object.values(mod)) {
     for (const v of Array.isArray(value) ? value : [value]) {
       if (!is(v)) continue;
-      const seen = found.get(v.name);
-      if (seen && seen !== v) throw new ConfigError(`two ${kind}s are named "${v.name}": ${kind} names must be unique`, { key: 'sagas', value: v.name });
-      found.set(v.name, v);
+      const name = nameOf(v);
+      const seen = found.get(name);
+      if (seen && seen !== v) throw new ConfigError(`two ${kind}s are named "${name}": ${kind} names must be unique`, { key: 'sagas', value: name });
+      found.set(name, v);
     }
   }
   return [...found.values()];
@@ -41,12 +43,17 @@ function uniqueOf<T extends { name: string }>(mod: Record<string, unknown>, is: 
 
 /** Every command handler a module exports, each once; two with one name are an error. */
 export function handlersOf(mod: Record<string, unknown>): HandlerDefinition[] {
-  return uniqueOf(mod, isHandlerDefinition, 'handler');
+  return uniqueOf(mod, isHandlerDefinition, 'handler', (h) => h.name);
 }
 
 /** Every projection a module exports, each once; two with one name are an error. */
 export function projectionsOf(mod: Record<string, unknown>): ProjectionDefinition[] {
-  return uniqueOf(mod, isProjectionDefinition, 'projection');
+  return uniqueOf(mod, isProjectionDefinition, 'projection', (p) => p.name);
+}
+
+/** Every aggregate a module exports, each once; two of one type are an error. */
+export function aggregatesOf(mod: Record<string, unknown>): AnyAggregateDefinition[] {
+  return uniqueOf(mod, isAggregateDefinition, 'aggregate', (a) => a.type);
 }
 
 /** The bundled example sagas (`sagas/index`), next to the compiled code or the sources under tsx. */
@@ -103,6 +110,8 @@ export interface SagaModule {
   sagas: SagaDefinition[];
   handlers: HandlerDefinition[];
   projections: ProjectionDefinition[];
+  /** Aggregates: the daemon registers their event types and retention keeps their streams. */
+  aggregates: AnyAggregateDefinition[];
 }
 
 /**
@@ -112,7 +121,7 @@ export interface SagaModule {
 export async function loadSagaModule(source: string | undefined, cwd = process.cwd()): Promise<SagaModule> {
   if (source === undefined) {
     const mod = await bundled();
-    return { sagas: sagasOf(mod), handlers: [], projections: projectionsOf(mod) };
+    return { sagas: sagasOf(mod), handlers: [], projections: projectionsOf(mod), aggregates: aggregatesOf(mod) };
   }
   const file = moduleFile(source, cwd);
   if (TYPESCRIPT.test(file)) await registerTypeScript(source);
@@ -134,7 +143,7 @@ export async function loadSagaModule(source: string | undefined, cwd = process.c
   if (sagas.length === 0 && handlers.length === 0 && projections.length === 0) {
     throw new ConfigError(`sagas module ${source} exports no saga, handler or projection: it must be ${SAGAS_MODULE_SHAPE}, e.g. export const Checkout = defineSaga({ ... })`, { key: 'sagas', value: source });
   }
-  return { sagas, handlers, projections };
+  return { sagas, handlers, projections, aggregates: aggregatesOf(mod) };
 }
 
 /**

@@ -6,6 +6,7 @@ import { newId } from '../../src/core/ids.js';
 import type { SagaDefinition } from '../../src/core/saga/define-saga.js';
 import type { HandlerDefinition } from '../../src/core/worker/define-handler.js';
 import type { ProjectionDefinition } from '../../src/core/sourcing/projection.js';
+import type { AnyAggregateDefinition } from '../../src/core/sourcing/aggregate.js';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
 import { quoteSchema } from '../../src/postgres/identifiers.js';
 import { PgDb } from '../../src/postgres/pg-db.js';
@@ -28,6 +29,7 @@ export async function openTestDaemon(
   store: 'pglite' | 'postgres',
   options: {
     name: string; sagas: readonly SagaDefinition[]; handlers?: readonly HandlerDefinition[]; projections?: readonly ProjectionDefinition[]; flags?: Record<string, unknown>;
+    aggregates?: readonly AnyAggregateDefinition[];
     /** Postgres: join this schema (another daemon's) instead of a fresh one; it is then not dropped by `dispose`. */
     schema?: string;
   },
@@ -46,6 +48,7 @@ export async function openTestDaemon(
   });
   const daemon = await startDaemon({
     config, sagas: options.sagas, ...(options.handlers ? { handlers: options.handlers } : {}), ...(options.projections ? { projections: options.projections } : {}),
+    ...(options.aggregates ? { aggregates: options.aggregates } : {}),
   });
   return {
     daemon,
