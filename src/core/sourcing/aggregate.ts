@@ -87,7 +87,7 @@ const typePattern = /^[a-z][a-z0-9]*([_-][a-z0-9]+)*$/;
 
 /**
  * Defines an event-sourced aggregate as pure functions: commands decide events from the state, `evolve`
- * folds events into the state. Load and save it with an `AggregateRepository` (ADR 0011).
+ * folds events into the state. Load and save it with an `AggregateRepository` (ADR 0013).
  *
  * @example
  * const Counter = defineAggregate({
