@@ -100,6 +100,8 @@ export class MemoryEventStore implements EventStore {
   }
 
   async saveSnapshot<S>(streamId: string, version: number, state: S): Promise<void> {
+    // As the Postgres store: a snapshot never replaces a newer one (a slower writer's may arrive late).
+    if ((this.snapshots.get(streamId)?.version ?? 0) > version) return;
     this.snapshots.set(streamId, { streamId, version, state: structuredClone(state), createdAt: this.clock.now().toISOString() });
   }
 
