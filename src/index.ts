@@ -10,7 +10,7 @@
 export {
   ErrorCode, SagaflowError, ValidationError, UnknownEventTypeError, PayloadTooLargeError, TransactionConflictError, ConcurrencyError,
   DuplicateEventError, NotFoundError, ConfigError, BusFullError, NonRetryableError, UnavailableError, LeaseLostError, SagaDefinitionError,
-  SagaVersionMismatchError, SagaMigrationError, InvariantViolationError, isNonRetryable, type ValidationIssue, type ExpectedVersion,
+  SagaVersionMismatchError, SagaMigrationError, InvariantViolationError, StreamGapError, isNonRetryable, type ValidationIssue, type ExpectedVersion,
 } from './core/errors.js';
 export { newId } from './core/ids.js';
 

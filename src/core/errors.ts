@@ -238,3 +238,18 @@ export class InvariantViolationError extends SagaflowError {
     this.aggregateId = aggregateId;
   }
 }
+
+/**
+ * The events an aggregate needs are no longer in its stream: retention removed the events a snapshot covered,
+ * and there is no snapshot this definition can start from (one of another schema version, or none). Building a
+ * state from the rest would be wrong; restore the events (`events_archive`) or load with the matching schema version.
+ */
+export class StreamGapError extends SagaflowError {
+  constructor(streamId: string, expected: number, found: number, fromSnapshot: boolean) {
+    super(
+      ErrorCode.InvalidState,
+      `stream "${streamId}" starts at version ${found}, not ${expected}: its earlier events were removed (retention) and ${fromSnapshot ? 'the snapshot does not reach them' : 'no snapshot of this schema version covers them'}`,
+      { details: { streamId, expected, found } },
+    );
+  }
+}

@@ -30,7 +30,7 @@ describe('the bundled sagas module', () => {
     expect(aggregatesOf({ a: Context, b: [Context, Agent] })).toEqual([Context, Agent]);
     const other = defineAggregate({ ...Context, initialState: Context.initialState(), commands: {} });
     expect(() => aggregatesOf({ Context, other })).toThrow(ConfigError);
-    expect(() => aggregatesOf({ Context, other })).toThrow('two aggregates have the type "context"');
+    expect(() => aggregatesOf({ Context, other })).toThrow('two aggregates are named "context"');
   });
 });
 

@@ -26,12 +26,12 @@ function counting(store: EventStore): { store: EventStore; read: () => number } 
 /** A tally whose state changes shape between schema versions 1 and 2 (v2 also keeps the largest item). */
 const tallyEvents = { 'tally.added': z.object({ n: z.number().int() }) };
 const tallyCommands = { add: (_s: unknown, n: number) => ({ type: 'tally.added' as const, data: { n } }) };
-const TallyV1 = defineAggregate({
+export const TallyV1 = defineAggregate({
   type: 'tally', schemaVersion: 1, events: tallyEvents, initialState: { total: 0, items: [] as number[] },
   evolve: (s, e) => ({ total: s.total + e.data.n, items: [...s.items, e.data.n] }),
   commands: tallyCommands,
 });
-const TallyV2 = defineAggregate({
+export const TallyV2 = defineAggregate({
   type: 'tally', schemaVersion: 2, events: tallyEvents, initialState: { total: 0, items: [] as number[], max: null as number | null },
   evolve: (s, e) => ({ total: s.total + e.data.n, items: [...s.items, e.data.n], max: Math.max(s.max ?? e.data.n, e.data.n) }),
   commands: tallyCommands,

@@ -1,3 +1,4 @@
+import { StreamGapError } from '../errors.js';
 import type { EventEnvelope } from '../events/envelope.js';
 import type { Clock } from '../ports/clock.js';
 import type { AppendOptions, AppendResult, EventStore, StoredEvent } from '../ports/event-store.js';
@@ -85,6 +86,8 @@ export class AggregateRepository<S, E extends AggregateEventSchemas, C extends R
     let version = usable?.version ?? 0;
     for (;;) {
       const page = await this.store.readStream(streamId, { fromVersion: version + 1, limit: LOAD_PAGE });
+      const first = page[0];
+      if (first && first.version !== version + 1) throw new StreamGapError(streamId, version + 1, first.version, usable !== undefined);
       state = this.definition.fold(page, state);
       version = page.at(-1)?.version ?? version;
       if (page.length < LOAD_PAGE) break;
