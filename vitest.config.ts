@@ -4,8 +4,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   // `sagaflow` (imported by sagas/ and tests) resolves to the TypeScript sources, not dist/: the custom
   // export condition of package.json (ADR 0009). The other names are Vite's server defaults, which a
-  // `conditions` list replaces.
-  ssr: { resolve: { conditions: ['sagaflow-source', 'module', 'node', 'development|production'] } },
+  // `conditions` list replaces, less 'module': vitest passes the list to node as `--conditions`, and node
+  // would then load the bundler-only ESM builds of packages such as @opentelemetry/api (extensionless imports).
+  ssr: { resolve: { conditions: ['sagaflow-source', 'node', 'development|production'] } },
   test: {
     globalSetup: ['test/support/global-setup.ts'],
     projects: [
