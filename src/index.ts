@@ -93,3 +93,7 @@ export {
 export { defineHandler, isHandlerDefinition, type HandlerConfig, type HandlerDefinition, type HandlerDelivery, type CommandContext, type Reply } from './core/worker/define-handler.js';
 export { WorkLeaseLostError } from './core/worker/worker-loop.js';
 export type { ClaimedCommand, FailOutcome, WorkerState, WorkQueue, WorkerRegistration, RegisteredWorker, WorkItem } from './core/ports/work-queue.js';
+
+// Tracing (OpenTelemetry API; inert until an SDK is registered — docs/observability.md)
+export { SpanName, TraceAttribute, TRACER_NAME } from './core/tracing/spans.js';
+export { traceContextOf, type TraceMetadata } from './core/tracing/trace-context.js';

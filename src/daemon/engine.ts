@@ -32,6 +32,7 @@ import { RetentionJob } from '../runtime/retention-job.js';
 import type { AggregateCommand, AggregateDefinition, AggregateEventSchemas, AnyAggregateDefinition } from '../core/sourcing/aggregate.js';
 import { AggregateRepository } from '../core/sourcing/aggregate-repository.js';
 import type { AppendOptions } from '../core/ports/event-store.js';
+import { tracePublish } from '../core/tracing/spans.js';
 
 export { RELAY_LEASE, SAGA_GROUP } from './delivery.js';
 
@@ -154,10 +155,11 @@ export function createEngine(options: EngineOptions): Engine {
     else for (const event of events) await runtime.handle(event);
     return appended;
   };
-  const publish = async (event: EventEnvelope): Promise<{ position?: number }> => {
+  // In a span; an event published without `traceparent` gets the span's (docs/observability.md).
+  const publish = (published: EventEnvelope): Promise<{ position?: number }> => tracePublish(published, async (event) => {
     const stored = (await append(event.streamId, [event])).events[0];
     return stored ? { position: stored.position } : {};
-  };
+  });
   const addAggregate = (definition: Pick<AggregateDefinition, 'type' | 'events'>) => {
     registry.registerAll(definition.events);
     storage.storeRegistry.registerAll(definition.events);

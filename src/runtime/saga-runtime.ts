@@ -12,6 +12,7 @@ import { runStep, StepResult, timerInput, type StepOutcome } from './saga-step.j
 import { TimerPoller, type TimerPollerOptions } from './timer-poller.js';
 import { isResumeForAnother } from '../core/saga/resume.js';
 import { combineVersions } from '../core/saga/versions.js';
+import { traceStepBatch } from '../core/tracing/spans.js';
 
 /** Options of {@link SagaRuntime}. */
 export interface SagaRuntimeOptions {
@@ -221,7 +222,8 @@ export class SagaRuntime {
       const now = this.clock.now();
       let batch: StepOutcome[];
       try {
-        batch = await this.repository.stepBatch(async (tx) => {
+        const steps = lanes.reduce((n, l) => n + l.items.length, 0);
+        batch = await traceStepBatch(steps, () => this.repository.stepBatch(async (tx) => {
           await tx.preload(lanes.flatMap((l) => l.items.map((i) => ({ saga: i.saga.name, key: i.key!, eventId: i.event.id }))));
           const out: StepOutcome[] = [];
           for (const lane of lanes) {
@@ -230,7 +232,7 @@ export class SagaRuntime {
             }
           }
           return out;
-        }, fences.length > 0 ? { fences } : {});
+        }, fences.length > 0 ? { fences } : {}));
       } catch (err) {
         if (err instanceof LeaseLostError) {
           const lease = String(err.details.lease);

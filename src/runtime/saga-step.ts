@@ -10,6 +10,7 @@ import { finishedStatuses } from '../core/saga/status.js';
 import { timerEnvelope } from '../core/saga/timer-event.js';
 import { RESUME_EVENT } from '../core/saga/resume.js';
 import { definitionFor, loadedVersions } from '../core/saga/versions.js';
+import { stampTrace, traceStep, type TracedSpan } from '../core/tracing/spans.js';
 
 /** What happened to one event for one saga. */
 export const StepResult = {
@@ -98,9 +99,14 @@ function deadLetterWrite(input: StepInput, err: unknown, instance: SagaInstance 
 /**
  * The body of one step transaction: read → decide → write. Throws only infrastructure errors and
  * retryable conflicts; poison (bad data, a throwing guard, a version misfit) becomes a dead letter in
- * the same transaction.
+ * the same transaction. Runs in a span continuing the cause's trace; the events it emits carry that
+ * span's `traceparent` (metadata only: the decision and the emitted ids do not depend on it).
  */
-export async function runStep(tx: SagaStepTx, input: StepInput): Promise<StepOutcome> {
+export function runStep(tx: SagaStepTx, input: StepInput): Promise<StepOutcome> {
+  return traceStep(input, (span) => stepIn(tx, input, span));
+}
+
+async function stepIn(tx: SagaStepTx, input: StepInput, span: TracedSpan): Promise<StepOutcome> {
   const { saga, key, envelope } = input;
   const base = { saga: saga.name, key, eventId: envelope.id };
   if (input.timer && !(await tx.claimTimer(input.timer))) return { ...base, result: StepResult.TimerSkipped };
@@ -175,6 +181,7 @@ export async function runStep(tx: SagaStepTx, input: StepInput): Promise<StepOut
     return { ...base, result: decision.reason === 'after-completion' ? StepResult.AfterCompletion : StepResult.Ignored, status: i.status, state: i.state };
   }
 
+  const emitted = decision.emitted.map((e) => stampTrace(e, span));
   try {
     await tx.write({
       saga: saga.name, key, event: envelope, unpark: input.unpark ?? false,
@@ -188,7 +195,7 @@ export async function runStep(tx: SagaStepTx, input: StepInput): Promise<StepOut
         // An operator's resume is recorded as what it is, with the operator's reason.
         ...(envelope.type === RESUME_EVENT ? { note: `operator resume: ${String(envelope.data.reason)}` } : {}),
       },
-      emitted: decision.emitted,
+      emitted,
       timers: decision.timers,
       cancelledTimers: decision.cancelledTimers,
     });
@@ -202,7 +209,7 @@ export async function runStep(tx: SagaStepTx, input: StepInput): Promise<StepOut
   }
   return {
     ...base, result: instance ? StepResult.Applied : StepResult.Created, status: decision.status, state: decision.state,
-    emitted: decision.emitted, timers: decision.timers, cancelledTimers: decision.cancelledTimers,
+    emitted, timers: decision.timers, cancelledTimers: decision.cancelledTimers,
   };
 }
 

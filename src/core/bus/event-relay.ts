@@ -5,6 +5,7 @@ import type { StoredEvent } from '../ports/event-store.js';
 import type { LogReader } from './shared-log-reads.js';
 import type { CheckpointStore } from './checkpoints.js';
 import { realSleep, type Sleep } from './sleep.js';
+import { traceRelayPage } from '../tracing/spans.js';
 
 /** Options of {@link EventRelay}. */
 export interface EventRelayOptions {
@@ -167,7 +168,7 @@ export class EventRelay {
           await settleSave();
           return sent;
         }
-        await this.options.deliver(page.events);
+        await traceRelayPage(this.name, page.events, () => this.options.deliver(page.events));
         if ((this.options.checkpointIntervalMs ?? 0) > 0) {
           this.unsaved = page.next;
           this.scheduleSave();

@@ -18,7 +18,8 @@ export function repliesOf(result: unknown): Reply[] {
 
 /**
  * The envelopes of a worker's replies to `command`: deterministic ids, the command's stream unless one is
- * given, `correlationId` carried over, `causationId` set to the command's id, `worker` naming the worker.
+ * given, `correlationId` and the trace context (`traceparent`, `tracestate`) carried over, `causationId` set to
+ * the command's id, `worker` naming the worker.
  */
 export function replyEnvelopes(worker: string, command: EventEnvelope, replies: readonly Reply[], now = new Date()): EventEnvelope[] {
   return replies.map((r, i) => {
@@ -37,6 +38,7 @@ export function replyEnvelopes(worker: string, command: EventEnvelope, replies: 
         metadata: {
           ...(command.metadata.correlationId ? { correlationId: command.metadata.correlationId } : {}),
           ...(command.metadata.traceparent ? { traceparent: command.metadata.traceparent } : {}),
+          ...(command.metadata.tracestate ? { tracestate: command.metadata.tracestate } : {}),
           ...(r.metadata ?? {}),
           causationId: command.id,
           worker,

@@ -5,6 +5,7 @@ import { toIssues, type EventEnvelope } from '../events/envelope.js';
 import type { ClaimedCommand, FailOutcome } from '../ports/work-queue.js';
 import type { HandlerDefinition } from './define-handler.js';
 import { repliesOf, replyEnvelopes } from './replies.js';
+import { startHandlerSpan, stampTrace } from '../tracing/spans.js';
 
 /** Where a worker takes commands from and answers to: the daemon's queue in process, or its HTTP API. */
 export interface WorkSource {
@@ -137,6 +138,7 @@ export class WorkerLoop {
       if (!parsed.success) return fail(new ValidationError(`command ${command.type} for worker ${handler.name}`, toIssues(parsed.error, 'data')), true);
       data = parsed.data;
     }
+    const span = startHandlerSpan(handler.name, command, attempt);
     const controller = new AbortController();
     this.running.add(controller);
     const timer = setTimeout(() => controller.abort(new HandlerTimeoutError(handler.name, command.id, this.timeoutMs)), this.timeoutMs);
@@ -145,18 +147,21 @@ export class WorkerLoop {
       const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
       aborted.catch(() => undefined); // settled by the race, or never observed
       result = await Promise.race([
-        Promise.resolve().then(() => handler.handle({ ...command, data }, { attempt, idempotencyKey: command.id, signal: controller.signal, logger: this.logger })),
+        Promise.resolve().then(() => span.run(() => handler.handle({ ...command, data }, { attempt, idempotencyKey: command.id, signal: controller.signal, logger: this.logger }))),
         aborted,
       ]);
     } catch (err) {
+      span.fail(err);
       return fail(err, isNonRetryable(err));
     } finally {
+      span.end();
       clearTimeout(timer);
       this.running.delete(controller);
     }
     let replies: EventEnvelope[];
     try {
-      replies = replyEnvelopes(handler.name, command, repliesOf(result));
+      // Replies carry the handler span's trace context (the command's, when nothing records).
+      replies = replyEnvelopes(handler.name, stampTrace(command, span), repliesOf(result));
     } catch (err) {
       return fail(err, true);
     }
