@@ -1,7 +1,6 @@
 import type { EventEnvelope } from '../core/events/envelope.js';
 import type { Db, Queryable } from '../core/ports/db.js';
 import type { ClaimedCommand, FailOutcome, LeasedItem, RegisteredWorker, WorkItem, WorkerRegistration, WorkerState, WorkQueue } from '../core/ports/work-queue.js';
-import { appendTransaction } from './append-lock.js';
 import type { PostgresDeadLetters } from './dead-letters.js';
 import { eventColumns, toStored, type EventRow, type PostgresEventStore } from './event-store.js';
 import { quoteSchema } from './identifiers.js';
@@ -27,6 +26,10 @@ export function parseWorkNotification(payload: string): { workers: string[]; fro
 /** The work queue in Postgres (and PGlite): tables `workers` and `work_items` (migration 0006). */
 export class PostgresWorkQueue implements WorkQueue {
   private readonly s: string;
+  /** Marks a leased command done (no replies). */
+  private readonly doneSql: string;
+  /** Marks a leased command done and appends its replies, in one statement. */
+  private readonly completeSql: string;
 
   constructor(
     private readonly db: Db,
@@ -35,6 +38,21 @@ export class PostgresWorkQueue implements WorkQueue {
     private readonly options: { schema?: string; notifier?: string } = {},
   ) {
     this.s = quoteSchema(options.schema ?? 'sagaflow');
+    const done = `UPDATE ${this.s}.work_items w SET outcome = 'completed', done_at = now(), lease_token = NULL
+                  WHERE worker = $1 AND event_id = $2 AND lease_token = $3 AND outcome IS NULL`;
+    const type = `(SELECT e.type FROM ${this.s}.events e WHERE e.event_id = w.event_id) AS type`;
+    this.doneSql = `${done} RETURNING ${type}`;
+    // With replies, the append lock is taken in a materialized CTE the work item's update depends on (an
+    // uncorrelated subquery: evaluated before any row is written, so before the statement has a
+    // transaction id; the guard turns any other order into an error), and the replies are appended only
+    // when the update found the lease: every write of the statement comes after the lock (ADR 0006).
+    const lock = store.appendLock;
+    this.completeSql = `WITH w_lock AS MATERIALIZED (
+        SELECT pg_advisory_xact_lock_shared(${lock.classId}, ${lock.objId})::text AS l,
+               1 / (CASE WHEN pg_current_xact_id_if_assigned() IS NULL THEN 1 ELSE 0 END) AS guard
+      ), w_done AS (${done} AND EXISTS (SELECT 1 FROM w_lock) RETURNING ${type}
+      ), ${store.appendManyCtes(`(SELECT CASE WHEN EXISTS (SELECT 1 FROM w_done) THEN $4::jsonb ELSE '[]'::jsonb END)`)}
+      SELECT (SELECT type FROM w_done) AS type, (SELECT count(*) FROM e_ins) AS appended`;
   }
 
   async register(worker: WorkerRegistration): Promise<void> {
@@ -109,17 +127,12 @@ export class PostgresWorkQueue implements WorkQueue {
   }
 
   async complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[]): Promise<string | undefined> {
-    const done = `UPDATE ${this.s}.work_items w SET outcome = 'completed', done_at = now(), lease_token = NULL
-                  WHERE worker = $1 AND event_id = $2 AND lease_token = $3 AND outcome IS NULL
-                  RETURNING (SELECT e.type FROM ${this.s}.events e WHERE e.event_id = w.event_id) AS type`;
-    if (replies.length === 0) return (await this.db.query<{ type: string }>(done, [worker, eventId, leaseToken])).rows[0]?.type;
-    // The replies enter the log in the transaction that marks the command done: both or neither.
-    return appendTransaction(this.db, this.store.appendLock, async (tx) => {
-      const type = (await tx.query<{ type: string }>(done, [worker, eventId, leaseToken])).rows[0]?.type;
-      if (type === undefined) return undefined;
-      await this.store.appendManyValidated(tx, replies);
-      return type;
-    });
+    // The replies enter the log in the statement that marks the command done: both or neither. One
+    // autocommit statement (one round trip, one commit) instead of BEGIN, UPDATE, append, COMMIT.
+    const [sql, params] = replies.length === 0
+      ? [this.doneSql, [worker, eventId, leaseToken]]
+      : [this.completeSql, [worker, eventId, leaseToken, JSON.stringify(replies)]];
+    return (await this.db.query<{ type: string | null }>(sql, params)).rows[0]?.type ?? undefined;
   }
 
   async fail(

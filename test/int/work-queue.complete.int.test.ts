@@ -1,0 +1,95 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEvent } from '../../src/core/events/envelope.js';
+import { PostgresDeadLetters } from '../../src/postgres/dead-letters.js';
+import { PostgresEventStore } from '../../src/postgres/event-store.js';
+import { quoteSchema } from '../../src/postgres/identifiers.js';
+import { PostgresWorkQueue } from '../../src/postgres/work-queue.js';
+import { readToEnd } from '../support/event-store-suite.js';
+import { pgTestDb, type TestDb } from '../support/postgres.js';
+import { databaseUrl, hasPostgres } from '../support/services.js';
+
+/**
+ * A completion is one autocommit statement (the work item marked done and the replies appended): it must
+ * hold the store's append lock from before its first write, or a gap-free reader could pass its replies
+ * while it is still open (ADR 0006). Here a completion is held open mid-statement (blocked on its reply
+ * stream's row) after it marked the work item done, i.e. after it got its transaction id; an event that
+ * commits meanwhile, with a higher transaction id, must not be read until the completion ended.
+ */
+describe.runIf(hasPostgres())('work queue: completion in one statement (Postgres)', () => {
+  let t: TestDb;
+  let store: PostgresEventStore;
+  let queue: PostgresWorkQueue;
+  beforeAll(async () => {
+    t = await pgTestDb();
+    store = new PostgresEventStore(t.db, { schema: t.schema });
+    queue = new PostgresWorkQueue(t.db, store, new PostgresDeadLetters(t.db, { schema: t.schema }), { schema: t.schema });
+  });
+  afterAll(() => t.dispose());
+
+  /** A command leased to a worker: its id and lease token. */
+  async function leasedCommand(worker: string): Promise<{ eventId: string; leaseToken: string }> {
+    await queue.register({ name: worker, handles: ['cmd.do'], maxAttempts: 3 });
+    const s = `cmd-${crypto.randomUUID()}`;
+    const { events } = await store.append(s, [createEvent({ type: 'cmd.do', streamId: s, data: {} })]);
+    const [leased] = await queue.enqueue([{ worker, event: events[0]!, maxAttempts: 3, lease: { by: 'test', leaseMs: 60_000 } }]);
+    return { eventId: leased!.eventId, leaseToken: leased!.leaseToken };
+  }
+
+  it('stores the replies and marks the command done together; a second answer stores nothing', async () => {
+    const { eventId, leaseToken } = await leasedCommand('w-once');
+    const s = `reply-${crypto.randomUUID()}`;
+    const reply = createEvent({ type: 'cmd.done', streamId: s, data: {} });
+    expect(await queue.complete('w-once', eventId, leaseToken, [reply])).toBe('cmd.do');
+    expect(await queue.complete('w-once', eventId, leaseToken, [createEvent({ type: 'cmd.done', streamId: s, data: {} })])).toBeUndefined();
+    expect((await store.readStream(s)).map((e) => e.id)).toEqual([reply.id]);
+  });
+
+  it('a wrong lease token stores no reply', async () => {
+    const { eventId } = await leasedCommand('w-token');
+    const s = `reply-${crypto.randomUUID()}`;
+    expect(await queue.complete('w-token', eventId, crypto.randomUUID(), [createEvent({ type: 'cmd.done', streamId: s, data: {} })])).toBeUndefined();
+    expect(await store.streamVersion(s)).toBe(0);
+  });
+
+  it('holds readers back while it is open, so an event committed after it began is not read before its replies', async () => {
+    const { eventId, leaseToken } = await leasedCommand('w-gap');
+    const replyStream = `reply-${crypto.randomUUID()}`;
+    await store.append(replyStream, [createEvent({ type: 'cmd.note', streamId: replyStream, data: {} })]);
+    const { next: start } = await readToEnd(store);
+    const blocker = new pg.Client({ connectionString: databaseUrl });
+    await blocker.connect();
+    try {
+      // Holds the reply stream's row: the completion blocks there, after it marked its work item done.
+      await blocker.query('BEGIN');
+      await blocker.query(`UPDATE ${quoteSchema(t.schema)}.streams SET updated_at = now() WHERE stream_id = $1`, [replyStream]);
+      const reply = createEvent({ type: 'cmd.done', streamId: replyStream, data: {} });
+      const completing = queue.complete('w-gap', eventId, leaseToken, [reply]);
+      await waitUntil(async () => {
+        const { rows } = await blocker.query(
+          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%w_lock%' AND pid <> pg_backend_pid()`,
+        );
+        return rows.length > 0;
+      });
+      const later = `later-${crypto.randomUUID()}`;
+      const laterEvent = createEvent({ type: 'cmd.note', streamId: later, data: {} });
+      await store.append(later, [laterEvent]);
+      // Committed (the control), and still not read: the open completion holds the bound below it.
+      expect(await store.streamVersion(later)).toBe(1);
+      expect((await readToEnd(store, start)).ids).not.toContain(laterEvent.id);
+      await blocker.query('ROLLBACK');
+      expect(await completing).toBe('cmd.do');
+      expect((await readToEnd(store, start)).ids).toEqual([reply.id, laterEvent.id]);
+    } finally {
+      await blocker.end();
+    }
+  });
+});
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
