@@ -95,6 +95,54 @@ export function readBoundSql(lock: AppendLock): string {
 }
 
 /**
+ * A gap-free read in **one** statement (ADR 0006, "One statement"): the rows of `events` visible in the
+ * statement's snapshot S, past the cursor (`$1` tx id, `$2` position, `$3` limit), below a bound computed
+ * from S and from one copy of the lock table taken after S:
+ *
+ * - S's xmax, lowered to each transaction in progress at S (`pg_snapshot_xip`) unless, in the lock table,
+ *   it is still running without the append lock (a transaction with an xid that does not hold the lock never
+ *   appends). An appender in progress at S either still holds the lock (its xid lock is released before its
+ *   advisory locks, and both are read from one copy) or has ended since: either way it lowers the bound, so
+ *   its rows, invisible in S, are never passed.
+ * - A transaction that ended between S and the lock table's copy lowers the bound too, whatever it did; the
+ *   statement then says `retry` (the page may stop short of what is committed: read again at once).
+ *
+ * One row comes back even when no event does (`event_id` null), carrying `retry`.
+ */
+export function readPageSql(lock: AppendLock, eventsTable: string, columns: string): string {
+  return `
+    WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
+    locks AS MATERIALIZED (
+      SELECT locktype, mode, granted, transactionid::text::numeric AS x32, virtualtransaction, classid, objid, objsubid, database
+      FROM pg_locks WHERE locktype IN ('transactionid', 'advisory')
+    ),
+    running AS (
+      SELECT x.x32, EXISTS (
+        SELECT 1 FROM locks a WHERE a.virtualtransaction = x.virtualtransaction AND a.locktype = 'advisory'
+          AND a.classid = ${lock.classId}::oid AND a.objid = ${lock.objId}::oid AND a.objsubid = 2 AND a.granted
+          AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      ) AS appends
+      FROM locks x WHERE x.locktype = 'transactionid' AND x.mode = 'ExclusiveLock' AND x.granted
+    ),
+    open AS (
+      SELECT xip::text::numeric AS xid, r.appends
+      FROM snap, pg_snapshot_xip(snap.s) AS xip LEFT JOIN running r ON r.x32 = mod(xip::text::numeric, 4294967296)
+      WHERE r.appends IS DISTINCT FROM false
+    ),
+    b AS MATERIALIZED (
+      SELECT least(pg_snapshot_xmax(snap.s)::text::numeric, (SELECT min(xid) FROM open)) AS bound,
+             coalesce((SELECT min(xid) FROM open WHERE appends IS NULL) < least(pg_snapshot_xmax(snap.s)::text::numeric,
+               (SELECT min(xid) FROM open WHERE appends)), false) AS retry
+      FROM snap
+    )
+    SELECT b.retry, e.* FROM b LEFT JOIN LATERAL (
+      SELECT ${columns} FROM ${eventsTable}
+      WHERE (tx_id, position) > ($1::xid8, $2::bigint) AND tx_id < b.bound::text::xid8
+      ORDER BY tx_id, position LIMIT $3
+    ) e ON true`;
+}
+
+/**
  * The 64-bit id of a 32-bit xid relative to `xmax` (the rule `readBoundSql` applies in SQL): the id
  * below xmax at the xid's wrap-around distance, or undefined when the xid is at or above xmax.
  */

@@ -8,7 +8,7 @@ import type {
 } from '../core/ports/event-store.js';
 import { checkRetriedBatch, validateBatch } from '../core/store/append-check.js';
 import { normalizeQuery, parseCursor, parseExpectedVersion, parseStreamId } from '../core/store/event-query.js';
-import { appendLockFor, ensureAppendLock, readBoundSql, type AppendLock } from './append-lock.js';
+import { appendLockFor, ensureAppendLock, readBoundSql, readPageSql, type AppendLock } from './append-lock.js';
 import { quoteSchema } from './identifiers.js';
 import { isoText } from './iso-text.js';
 import { statementName } from './statement-name.js';
@@ -85,6 +85,9 @@ export class PostgresEventStore implements EventStore {
   readonly appendLock: AppendLock;
   private readonly boundSql: string;
   private readonly boundName: string;
+  /** The one-statement gap-free read (`readPageSql`). */
+  private readonly pageSql: string;
+  private readonly pageName: string;
   private readonly manySql: string;
 
   /** `LISTEN` channel of this store's commits that appended (a wake-up hint: delivered at commit, never data). */
@@ -149,6 +152,8 @@ export class PostgresEventStore implements EventStore {
     this.manySql = `WITH ${this.appendManyCtes('$1')} SELECT count(*)::int AS n FROM e_ins`;
     this.boundSql = readBoundSql(this.appendLock);
     this.boundName = statementName(this.boundSql);
+    this.pageSql = readPageSql(this.appendLock, `${s}.events`, eventColumns);
+    this.pageName = statementName(this.pageSql);
   }
 
   /**
@@ -285,27 +290,48 @@ export class PostgresEventStore implements EventStore {
   }
 
   /**
-   * Gap-free catch-up read in two statements (ADR 0006). Statement 1 finds the bound below which every
-   * transaction that appends here has ended: the snapshot's xmax, lowered to the oldest transaction
-   * still holding the append lock. Statement 2, with a later snapshot, reads rows below that bound past
-   * the (tx_id, position) cursor. A transaction that commits late is read after the ones before it,
-   * never skipped; a transaction that does not append here (another database, another table, a long
-   * read) never holds the reader back.
+   * Gap-free catch-up read (ADR 0006): rows past the (tx_id, position) cursor, below the bound under which
+   * every transaction that appends here has ended. A transaction that commits late is read after the ones
+   * before it, never skipped; a transaction that does not append here (another database, another table, a
+   * long read) never holds the reader back. One statement on Postgres (`readPageSql`); when a transaction
+   * that ended during it cut the page short, it is read again, and after a few such reads in the two
+   * statements of {@link readBounded}.
    */
   async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
     const after = options.after === undefined ? { txId: '0', position: '0' } : parseCursor(options.after);
     const limit = options.limit ?? 1000;
     // PGlite has one connection and runs each transaction alone: while this read runs no transaction is
-    // open, so every visible row is final and the bound is not needed (one statement instead of two).
-    const bound = this.db.dialect === 'pglite' ? null : (await this.db.query<{ bound: string }>(this.boundSql, [], { name: this.boundName })).rows[0]!.bound;
+    // open, so every visible row is final and the bound is not needed.
+    if (this.db.dialect === 'pglite') return this.page(await this.readBelow(after, limit, null), options.after);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const { rows } = await this.db.query<EventRow & { retry: boolean }>(this.pageSql, [after.txId, after.position, limit], { name: this.pageName });
+      if (!rows[0]?.retry) return this.page(rows.filter((r) => r.event_id !== null), options.after);
+    }
+    return this.readBounded(after, limit, options.after);
+  }
+
+  /**
+   * The read in two statements: statement 1 finds the bound (the snapshot's xmax, lowered to the oldest
+   * transaction still holding the append lock); statement 2, with a later snapshot, reads below it.
+   */
+  private async readBounded(after: { txId: string; position: string }, limit: number, from: string | undefined): Promise<ReadAllResult> {
+    const bound = (await this.db.query<{ bound: string }>(this.boundSql, [], { name: this.boundName })).rows[0]!.bound;
+    return this.page(await this.readBelow(after, limit, bound), from);
+  }
+
+  private async readBelow(after: { txId: string; position: string }, limit: number, bound: string | null): Promise<EventRow[]> {
     const { rows } = await this.db.query<EventRow>(
       `SELECT ${eventColumns} FROM ${this.s}.events
        WHERE (tx_id, position) > ($1::xid8, $2::bigint) AND ($4::xid8 IS NULL OR tx_id < $4::xid8)
        ORDER BY tx_id, position LIMIT $3`,
       [after.txId, after.position, limit, bound],
     );
+    return rows;
+  }
+
+  private page(rows: EventRow[], from: string | undefined): ReadAllResult {
     const events = rows.map(toStored);
-    return { events, next: events.at(-1)?.cursor ?? options.after };
+    return { events, next: events.at(-1)?.cursor ?? from };
   }
 
   /**

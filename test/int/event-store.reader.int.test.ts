@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent } from '../../src/core/events/envelope.js';
-import { AppendLockOrderError } from '../../src/postgres/append-lock.js';
-import { PostgresEventStore } from '../../src/postgres/event-store.js';
+import { AppendLockOrderError, readPageSql } from '../../src/postgres/append-lock.js';
+import { eventColumns, PostgresEventStore } from '../../src/postgres/event-store.js';
 import { quoteSchema } from '../../src/postgres/identifiers.js';
 import { readToEnd } from '../support/event-store-suite.js';
 import { pgTestDb, type TestDb } from '../support/postgres.js';
@@ -128,5 +128,57 @@ describe.runIf(hasPostgres())('gap-free reader and foreign transactions (Postgre
     expect(err).toBeInstanceOf(AppendLockOrderError);
     expect(err).toMatchObject({ code: 'APPEND_LOCK_ORDER' });
     expect(await store.streamVersion(s)).toBe(0);
+  });
+
+  /**
+   * The one-statement read takes its snapshot S before it reads the lock table. Run inside a REPEATABLE READ
+   * transaction, S is fixed while the lock table moves on, which stretches that window at will: an appender
+   * open at S that ends before the statement must still hold the page below its events (invisible in S), and
+   * the statement must say to read again. Without the "ended since S" rule the page would pass the appender
+   * and return a later event: the gap this test would catch.
+   */
+  it('one-statement read: an appender open at its snapshot that ended before its lock scan still bounds the page', async () => {
+    const { next: start } = await readToEnd(store);
+    const after = start ?? '0.0';
+    const [txId, position] = after.split('.');
+    const sql = readPageSql(store.appendLock, `${quoteSchema(t.schema)}.events`, eventColumns);
+    const reader = new pg.Client({ connectionString: databaseUrl });
+    await reader.connect();
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let appended!: () => void;
+    const slowAppended = new Promise<void>((r) => (appended = r));
+    const slowStream = `slow-${crypto.randomUUID()}`;
+    const slowEvent = ev(slowStream);
+    const slow = t.db.transaction(async (tx) => {
+      await store.appendWith(tx, slowStream, [slowEvent]);
+      appended();
+      await released;
+    });
+    try {
+      await slowAppended;
+      const fast = ev(`fast-${crypto.randomUUID()}`);
+      await store.append(fast.streamId, [fast]);
+      await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      await reader.query('SELECT 1'); // S: the slow appender is open, the fast event committed
+      const page = async () => (await reader.query<{ retry: boolean; event_id: string | null }>(sql, [txId, position, 100])).rows;
+      // Still open: it holds the append lock, so it bounds the page. (Whether to retry depends on other
+      // sessions of the server that ended since S, too: not asserted here.)
+      const open = await page();
+      expect(open.filter((r) => r.event_id !== null)).toEqual([]);
+      release();
+      await slow;
+      // Ended after S: its event is invisible in S and it holds no lock now. The page must still stop below it.
+      const ended = await page();
+      expect(ended.map((r) => r.event_id).filter(Boolean)).not.toContain(fast.id);
+      expect(ended[0]!.retry).toBe(true);
+      await reader.query('COMMIT');
+      // A fresh statement reads both, in commit order of their transaction ids.
+      expect((await readToEnd(store, start)).ids).toEqual([slowEvent.id, fast.id]);
+    } finally {
+      release();
+      await slow.catch(() => undefined);
+      await reader.end();
+    }
   });
 });
