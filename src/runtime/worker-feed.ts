@@ -32,6 +32,9 @@ export function workItemsOf(events: readonly StoredEvent[], workers: readonly Re
   return items;
 }
 
+/** How old the list of registered workers may be when the feed serves it while reading it again. */
+const STALE_WORKERS_MS = 5000;
+
 /**
  * Worker processes of this daemon waiting for commands (long-poll claims, in-process loops): the feed records a
  * new command leased to one of them and hands it over, instead of leaving it for a claim (ADR 0010).
@@ -71,6 +74,7 @@ export class WorkerFeed {
   private upkeep: NodeJS.Timeout | undefined;
   private workers: { at: number; list: RegisteredWorker[] } | undefined;
   private upkeeping: Promise<void> | undefined;
+  private refreshing: Promise<unknown> | undefined;
 
   constructor(private readonly options: WorkerFeedOptions) {
     this.logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'worker-feed' });
@@ -114,15 +118,29 @@ export class WorkerFeed {
     clearInterval(this.upkeep);
     this.upkeep = undefined;
     await this.upkeeping;
+    await this.refreshing;
     await this.relay.stop();
   }
 
   /**
-   * The registered workers, read at most once a second (not once per page). A worker that registered since the
-   * last read is new at the next one, and its catch-up covers the pages delivered without it meanwhile.
+   * The registered workers, read at most once a second (not once per page). While the feed runs, a list that
+   * is due is served once more as it is and read again beside the delivery (not in its path); only a list
+   * older than {@link STALE_WORKERS_MS} (or none) is waited for. A worker that registered since the last read
+   * is new at the first page after the next one, and its catch-up covers the pages delivered without it.
    */
   private async registered(): Promise<RegisteredWorker[]> {
-    if (this.workers && performance.now() - this.workers.at < 1000) return this.workers.list;
+    const age = this.workers ? performance.now() - this.workers.at : Infinity;
+    if (age < 1000) return this.workers!.list;
+    if (this.upkeep && age < STALE_WORKERS_MS) {
+      this.refreshing ??= this.readWorkers()
+        .catch((err: unknown) => this.logger.warn({ err }, 'reading the registered workers failed'))
+        .finally(() => (this.refreshing = undefined));
+      return this.workers!.list;
+    }
+    return this.readWorkers();
+  }
+
+  private async readWorkers(): Promise<RegisteredWorker[]> {
     const list = await this.options.queue.registered();
     this.workers = { at: performance.now(), list };
     return list;

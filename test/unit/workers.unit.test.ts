@@ -216,3 +216,53 @@ describe('WorkerFeed catch-up', () => {
     expect(enqueued).toEqual(log.map((e) => e.id));
   });
 });
+
+describe('WorkerFeed list of workers', () => {
+  it('while running, reads a due list of workers beside a delivery instead of in its path', async () => {
+    const log: StoredEvent[] = [];
+    const append = (i: number) => log.push({ ...createEvent({ type: 'stock.reserve.requested', data: { i } }), cursor: `30.${i}`, position: i });
+    const key = (c: string) => Number(c.split('.')[1]);
+    const reader = {
+      readAll: async ({ after }: { after?: string }) => {
+        const events = log.filter((e) => key(e.cursor) > key(after ?? '0.0'));
+        return { events, next: events.at(-1)?.cursor ?? after };
+      },
+    };
+    let reads = 0;
+    const enqueuedAt = new Map<string, number>();
+    const feed = new WorkerFeed({
+      reader, checkpoints: new MemoryCheckpoints(),
+      queue: {
+        registered: async () => {
+          // The first read is quick; every later one takes 400 ms.
+          if (reads++ > 0) await new Promise((r) => setTimeout(r, 400));
+          return [{ name: 'stock', handles: ['stock.reserve.requested'], fromCursor: '0.0', maxAttempts: 3 }];
+        },
+        enqueue: async (items: readonly WorkItem[]) => (items.forEach((i) => enqueuedAt.set(i.event.id, performance.now())), []),
+        sweepExhausted: async () => 0,
+        purgeDone: async () => 0,
+      } as unknown as WorkQueue,
+    });
+    const delivered = async (i: number) => {
+      for (const end = performance.now() + 5000; performance.now() < end; await new Promise((r) => setTimeout(r, 5))) {
+        const at = enqueuedAt.get(log[i - 1]!.id);
+        if (at !== undefined) return at;
+      }
+      throw new Error(`event ${i} not delivered`);
+    };
+    feed.start();
+    try {
+      append(1);
+      feed.relay.poke();
+      await delivered(1);
+      await new Promise((r) => setTimeout(r, 1100)); // the list is due now
+      append(2);
+      const t = performance.now();
+      feed.relay.poke();
+      expect((await delivered(2)) - t).toBeLessThan(300); // not after the 400 ms read
+      expect(reads).toBe(2); // read again, beside it
+    } finally {
+      await feed.stop();
+    }
+  });
+});
