@@ -10,11 +10,14 @@
  *   would show one here with the flow's own code as its site;
  * - p50 of the completion and of the raw baseline (8 × BEGIN; INSERT; COMMIT), in alternating rounds.
  *
+ * `C=16` runs 16 completions in flight (and the baseline in 16 loops); the counts are then per completion of a
+ * concurrent flow, not a sequential path.
+ *
  * `TRACE=1` also prints the timeline of one completion: every statement as it ends (connection, duration,
  * start of the SQL), the handlers, and the timers as they fire.
  *
  *   source /tmp/env.sh   # SAGAFLOW_TEST_DATABASE_URL
- *   N=25 ROUNDS=2 [TRACE=1] node --conditions=sagaflow-source --import tsx bench/support/trace-flow.ts
+ *   N=25 ROUNDS=2 [C=1] [TRACE=1] node --conditions=sagaflow-source --import tsx bench/support/trace-flow.ts
  *
  * It patches `pg.Client.prototype.query` and `setTimeout` of this process to count: a measuring tool, not a
  * bench of `npm run bench`.
@@ -34,6 +37,8 @@ const url = process.env.SAGAFLOW_TEST_DATABASE_URL ?? process.env.SAGAFLOW_BENCH
 if (!url) throw new Error('trace-flow: set SAGAFLOW_TEST_DATABASE_URL');
 const N = Number(process.env.N ?? 25);
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
+/** Completions in flight (the raw baseline runs as many loops). */
+const C = Number(process.env.C ?? 1);
 
 // ---------------------------------------------------------------------------------------------------------
 // Counting
@@ -47,7 +52,12 @@ const background: Array<[string, RegExp]> = [
   ['upkeep', /attempts >= max_attempts|DELETE FROM .*work_items/],
   ['probe', /pg_current_xact_id\(\)/],
 ];
-const kindOf = (sql: string) => background.find(([, re]) => re.test(sql))?.[0] ?? 'flow';
+/** The flow's statements worth telling apart: reads of the log (one statement, or the fallback's two). */
+const flowKinds: Array<[string, RegExp]> = [
+  ['flow: read of the log', /^WITH snap AS MATERIALIZED/],
+  ['flow: read of the log, two-statement fallback', /^WITH s AS \(SELECT pg_snapshot_xmax|^SELECT position, tx_id::text AS tx_text, .* tx_id < \$4/],
+];
+const kindOf = (sql: string) => background.find(([, re]) => re.test(sql))?.[0] ?? flowKinds.find(([, re]) => re.test(sql))?.[0] ?? 'flow: other';
 
 let counting = false;
 const statements = new Map<string, number>();
@@ -113,7 +123,7 @@ async function completion(): Promise<void> {
   finished.delete(id);
 }
 
-const pool = new pg.Pool({ connectionString: url, max: 2 });
+const pool = new pg.Pool({ connectionString: url, max: C + 1 });
 const s = quoteSchema(schema);
 await pool.query(`CREATE TABLE ${s}.raw_commits (id bigserial PRIMARY KEY, k text NOT NULL, payload jsonb NOT NULL)`);
 async function raw(): Promise<void> {
@@ -129,6 +139,17 @@ async function raw(): Promise<void> {
     client.release();
   }
 }
+/** Runs `work` N times in C concurrent loops, pushing each latency to `into`. */
+async function inLoops(work: () => Promise<void>, into: number[]): Promise<void> {
+  let started = 0;
+  await Promise.all(Array.from({ length: C }, async () => {
+    while (started++ < N) {
+      const t = performance.now();
+      await work();
+      into.push(performance.now() - t);
+    }
+  }));
+}
 const xid = async () => BigInt((await pool.query<{ x: string }>('SELECT pg_current_xact_id()::text AS x')).rows[0]!.x);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -140,18 +161,10 @@ try {
   const base: number[] = [];
   let writes = 0n;
   for (let round = 0; round < ROUNDS; round++) {
-    for (let i = 0; i < N; i++) {
-      const t = performance.now();
-      await raw();
-      base.push(performance.now() - t);
-    }
+    await inLoops(raw, base);
     const x0 = await xid();
     counting = true;
-    for (let i = 0; i < N; i++) {
-      const t = performance.now();
-      await completion();
-      flow.push(performance.now() - t);
-    }
+    await inLoops(completion, flow);
     counting = false;
     writes += (await xid()) - x0 - 1n;
   }
@@ -159,7 +172,7 @@ try {
   const p50 = (l: number[]) => [...l].sort((a, b) => a - b)[Math.floor(l.length / 2)]!;
   const per = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${(v / n).toFixed(2)} ${k}`);
   const total = [...statements.values()].reduce((a, b) => a + b, 0);
-  console.log(`completions ${n} (${ROUNDS} rounds of ${N}, alternating with the raw baseline); load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(`completions ${n} (${ROUNDS} rounds of ${N}, ${C} in flight, alternating with the raw baseline); load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   console.log(`p50 ${p50(flow).toFixed(1)} ms; raw 8 commits p50 ${p50(base).toFixed(1)} ms; ratio ${(p50(flow) / p50(base)).toFixed(2)}x`);
   console.log(`write transactions per completion ${(Number(writes) / n).toFixed(2)}`);
   console.log(`statements per completion ${(total / n).toFixed(1)}:\n  ${per(statements).join('\n  ')}`);
