@@ -12,6 +12,8 @@ import { operatorRoutes, type Route } from './routes.js';
 import { workerRoutes } from './worker-routes.js';
 import type { WorkService } from '../app/work-service.js';
 import { unstorableString } from '../core/events/storable.js';
+import { uiAsset, UI_HEADERS } from './ui-assets.js';
+import { attachLiveBridge, type LiveBridgeOptions, type LiveSource } from './ws-bridge.js';
 
 export interface ApiServerOptions {
   api: OperatorApi;
@@ -38,6 +40,12 @@ export interface ApiServerOptions {
    * `::1`; bound to any other address: any host
    */
   allowedHosts?: readonly string[];
+  /** Live events and saga transitions: serves the WebSocket bridge at `/ws` when given (docs/api.md, "WebSocket"). */
+  live?: LiveSource;
+  /** Browser origins allowed to open `/ws` besides the daemon's own (its dashboard at `/ui`). @default none */
+  allowedOrigins?: readonly string[];
+  /** Limits of the WebSocket bridge (defaults in {@link LiveBridgeOptions}). */
+  liveLimits?: Pick<LiveBridgeOptions, 'maxPayloadBytes' | 'maxBufferedBytes' | 'maxSubscriptions' | 'heartbeatMs'>;
 }
 
 const LOOPBACK = ['localhost', '127.0.0.1', '::1'];
@@ -113,12 +121,15 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const ready = options.ready ?? (() => Promise.resolve(true));
   const allowedHosts = (options.allowedHosts ?? defaultAllowedHosts(options.host ?? '127.0.0.1'))?.map((h) => hostName(h));
 
+  const hostAllowed = (req: IncomingMessage) => !allowedHosts || allowedHosts.includes(hostName(req.headers.host ?? ''));
+  const authorize = (authorization: string | undefined) => isAuthorized(authorization, options.token);
+
   /** `at.route`: the route a request matched (its template), for the metric's label even when it fails. */
   const handle = async (req: IncomingMessage, res: ServerResponse, at: { route: string }, signal: AbortSignal): Promise<string> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
-    if (allowedHosts && !allowedHosts.includes(hostName(req.headers.host ?? ''))) {
-      throw new HttpError(403, HttpErrorCode.HostNotAllowed, `Host "${(req.headers.host ?? '').slice(0, 100)}" is not one this daemon answers to (${allowedHosts.join(', ')})`);
+    if (!hostAllowed(req)) {
+      throw new HttpError(403, HttpErrorCode.HostNotAllowed, `Host "${(req.headers.host ?? '').slice(0, 100)}" is not one this daemon answers to (${allowedHosts?.join(', ')})`);
     }
     if (url.pathname === '/healthz') {
       send(res, 200, { status: 'ok' });
@@ -130,7 +141,19 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       send(res, isReady ? 200 : 503, { status: isReady ? 'ready' : 'not ready', ...(typeof report === 'boolean' ? {} : { checks: report.checks }) });
       return 'readyz';
     }
-    if (!isAuthorized(req.headers.authorization, options.token)) {
+    // The dashboard's static files are open (code, no data: the page asks for the token and sends it on every call).
+    const asset = method === 'GET' ? uiAsset(url.pathname) : undefined;
+    if (asset) {
+      res.writeHead(200, { 'content-type': asset.contentType, 'content-length': asset.body.length, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff', ...UI_HEADERS });
+      res.end(asset.body);
+      return 'ui';
+    }
+    if (url.pathname === '/dashboard') {
+      res.writeHead(302, { location: '/ui/', 'content-length': 0 });
+      res.end();
+      return 'ui';
+    }
+    if (!authorize(req.headers.authorization)) {
       throw new HttpError(401, HttpErrorCode.Unauthorized, 'missing or wrong bearer token (Authorization: Bearer <token>; see SAGAFLOW_API_TOKEN)');
     }
     if (url.pathname === '/metrics' && options.metrics) {
@@ -200,6 +223,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       },
     );
   });
+  const bridge = options.live
+    ? attachLiveBridge({ server, source: options.live, authorize, hostAllowed, allowedOrigins: options.allowedOrigins ?? [], logger, ...options.liveLimits })
+    : undefined;
   server.requestTimeout = 60_000;
   server.headersTimeout = 10_000;
   server.maxHeadersCount = 100;
@@ -228,6 +254,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     server,
     stop({ timeoutMs = 5000 } = {}) {
       closing = true;
+      const bridgeClosed = bridge?.close();
       for (const abort of aborts) abort.abort(); // long-polls answer now (with nothing)
       // Requests in flight finish, and their connections close after the response instead of idling.
       for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
@@ -239,7 +266,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
           resolve();
         });
         server.closeIdleConnections();
-      });
+      }).then(() => bridgeClosed);
       return stopping;
     },
   };

@@ -49,6 +49,7 @@ export const configFields: readonly ConfigField[] = [
   { path: 'http.port', env: ['SAGAFLOW_HTTP_PORT'], yaml: 'http.port', flag: 'port', accepts: `${int(0, 65_535)} (0 = any free port)` },
   { path: 'http.token', env: ['SAGAFLOW_API_TOKEN'], yaml: 'http.token', flag: 'token', accepts: 'a string of 16 to 1024 characters', secret: true },
   { path: 'http.allowedHosts', env: ['SAGAFLOW_HTTP_ALLOWED_HOSTS'], yaml: 'http.allowed_hosts', accepts: 'host names, comma-separated (a YAML list in the file)' },
+  { path: 'http.allowedOrigins', env: ['SAGAFLOW_HTTP_ALLOWED_ORIGINS'], yaml: 'http.allowed_origins', accepts: 'origins (http(s)://host[:port]), comma-separated (a YAML list in the file)' },
   { path: 'http.maxBodyBytes', env: ['SAGAFLOW_HTTP_MAX_BODY_BYTES'], yaml: 'http.max_body_bytes', accepts: int(1024, 64 * 1024 * 1024) },
   { path: 'log.level', env: ['SAGAFLOW_LOG_LEVEL', 'LOG_LEVEL'], yaml: 'log.level', flag: 'log-level', accepts: 'one of trace, debug, info, warn, error, fatal, silent' },
   { path: 'log.format', env: ['SAGAFLOW_LOG_FORMAT'], yaml: 'log.format', flag: 'log-format', accepts: 'one of auto, pretty, json' },

@@ -32,6 +32,12 @@ const hostList = z
   .transform((list) => list.map((h) => h.trim().toLowerCase()).filter((h) => h.length > 0))
   .pipe(z.array(z.string().min(1).max(255).regex(/^[a-z0-9.\-_:[\]]+$/, 'a host name or IP address')).min(1).max(100));
 
+/** Browser origins (`https://ops.example.com`): a YAML list, or a comma-separated string. */
+const originList = z
+  .union([z.array(z.string()), z.string().transform((v) => v.split(','))])
+  .transform((list) => list.map((o) => o.trim().toLowerCase()).filter((o) => o.length > 0))
+  .pipe(z.array(z.string().max(255).regex(/^https?:\/\/[a-z0-9.\-_:[\]]+$/, 'an origin: http(s)://host[:port], no path')).min(1).max(100));
+
 /** `postgres://` or `postgresql://` URL. */
 const databaseUrl = z
   .string()
@@ -98,6 +104,8 @@ export const configSchema = z.strictObject({
     maxBodyBytes: intIn(1024, 64 * 1024 * 1024),
     /** Host names requests may carry (DNS rebinding); unset: loopback names for a loopback address, else any. */
     allowedHosts: hostList.optional(),
+    /** Browser origins that may open the WebSocket `/ws` besides the daemon's own (its dashboard). */
+    allowedOrigins: originList.optional(),
   }),
   log: z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),

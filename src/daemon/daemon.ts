@@ -10,6 +10,7 @@ import { migrate } from '../postgres/migrate.js';
 import { acquireDataDirLock, ensureTokenFile, readDaemonInfo, removeDaemonInfo, writeDaemonInfo } from './daemon-files.js';
 import { openDatabase, type OpenedDatabase } from './database.js';
 import { createEngine, type Engine } from './engine.js';
+import { buildLiveFeed } from './live.js';
 import { checkStoredSagas, loadSagaModule } from './load-sagas.js';
 import type { ProjectionDefinition } from '../core/sourcing/projection.js';
 import type { HandlerDefinition } from '../core/worker/define-handler.js';
@@ -98,9 +99,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const token = config.http.token ?? ensureTokenFile(config.dataDir);
     let ready = false;
     const started = { engine };
+    const live = buildLiveFeed(engine, database, config.database.schema, logger);
     api = await startApiServer({
       api: engine.operator, token, ...(engine.work ? { work: engine.work } : {}), host: config.http.host, port: config.http.port, maxBodyBytes: config.http.maxBodyBytes, metrics,
       ...(config.http.allowedHosts ? { allowedHosts: config.http.allowedHosts } : {}),
+      live, ...(config.http.allowedOrigins ? { allowedOrigins: config.http.allowedOrigins } : {}),
       logger: logger.child({ component: 'api' }),
       ready: async () => {
         if (!ready) return { ready: false, checks: { daemon: 'starting or stopping' } };
@@ -125,6 +128,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           ready = false;
           logger.info({ timeoutMs }, 'stopping: draining work in flight');
           await running.api.stop({ timeoutMs });
+          await live.stop();
           await running.engine.stop({ drainTimeoutMs: timeoutMs });
           await database.db.close();
           removeDaemonInfo(config.dataDir);

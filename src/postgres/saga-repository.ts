@@ -12,6 +12,7 @@ import { PostgresDeadLetters } from './dead-letters.js';
 import { quoteSchema } from './identifiers.js';
 import { statementName } from './statement-name.js';
 import { isUniqueViolation } from './sql-errors.js';
+import { toHistoryEntry, type HistoryRow } from './transition-log.js';
 
 /** Options of {@link PostgresSagaRepository}. */
 export interface PostgresSagaRepositoryOptions {
@@ -403,18 +404,10 @@ export class PostgresSagaRepository implements SagaRepository {
   }
 
   async history(saga: string, key: string, options: { limit?: number } = {}): Promise<SagaHistoryEntry[]> {
-    const { rows } = await this.db.query<{
-      seq: string | number; saga: string; key: string; event_id: string; event_type: string; from_state: unknown; to_state: unknown;
-      effects: SagaHistoryEntry['effects']; kind: string; note: string | null; at: Date | string;
-    }>(`SELECT * FROM ${this.s}.saga_history WHERE saga = $1 AND key = $2 ORDER BY seq LIMIT $3`, [saga, key, Math.min(options.limit ?? 1000, 10_000)]);
-    return rows.map((r) => {
-      const h: SagaHistoryEntry = {
-        seq: Number(r.seq), saga: r.saga, key: r.key, eventId: r.event_id, eventType: r.event_type, fromState: r.from_state,
-        toState: r.to_state, effects: r.effects, kind: r.kind, at: iso(r.at),
-      };
-      if (r.note !== null) h.note = r.note;
-      return h;
-    });
+    const { rows } = await this.db.query<HistoryRow>(
+      `SELECT * FROM ${this.s}.saga_history WHERE saga = $1 AND key = $2 ORDER BY seq LIMIT $3`, [saga, key, Math.min(options.limit ?? 1000, 10_000)],
+    );
+    return rows.map(toHistoryEntry);
   }
 
   async timers(saga: string, key: string): Promise<TimerEntry[]> {
