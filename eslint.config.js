@@ -35,4 +35,11 @@ export default tseslint.config(
   { files: ['sagas/**/*.ts'], rules: { 'no-restricted-imports': ['error', sagaImports] } },
   { files: ['src/**/*.ts'], ignores: ['src/cli/**'], rules: { 'no-console': 'error' } },
   { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
+  // The dashboard runs in a browser.
+  {
+    files: ['src/api/ui/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(['document', 'window', 'location', 'localStorage', 'fetch', 'WebSocket', 'URLSearchParams', 'TextEncoder', 'Node', 'btoa', 'prompt', 'setTimeout', 'clearTimeout'].map((g) => [g, 'readonly'])),
+    },
+  },
 );

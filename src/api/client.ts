@@ -4,7 +4,7 @@ import { UnavailableError } from '../core/errors.js';
 import type { ErrorBody } from './http-errors.js';
 import type {
   EventsPage, EventsQueryRequest, MigrateBatchRequest, MigrateBatchResult, MigrateSummary, OperatorApi, OperatorStatus, PublishRequest, PublishResult, ReplayResult, ResumeResult,
-  ReplayTarget, SagaDetails, SagaVersionSummary, SagaWhy,
+  ReplayTarget, SagaCounts, SagaDefinitionInfo, SagaDetails, SagaVersionSummary, SagaWhy,
 } from '../app/operator-api.js';
 import type { ProjectionState, RebuildProgress, ReplayEventsRequest, ReplayEventsResult, RetentionRequest, RetentionResult } from '../app/sourcing-api.js';
 
@@ -113,6 +113,12 @@ export class ApiClient implements OperatorApi {
   migrateSagas(r: MigrateBatchRequest): Promise<MigrateBatchResult> {
     const { saga, ...body } = r;
     return this.request('POST', `/v1/sagas/${enc(saga)}/migrate`, body);
+  }
+  sagaCounts(f: { saga?: string }): Promise<SagaCounts> {
+    return this.request('GET', `/v1/sagas/counts${this.qs([['saga', f.saga]])}`);
+  }
+  sagaDefinition(saga: string): Promise<SagaDefinitionInfo> {
+    return this.request('GET', `/v1/definitions/${enc(saga)}`);
   }
   showSaga(saga: string, key: string): Promise<SagaDetails> {
     return this.request('GET', `/v1/sagas/${enc(saga)}/${enc(key)}`);

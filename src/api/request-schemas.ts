@@ -18,7 +18,7 @@ export const publishRequestSchema = z.strictObject({
 
 export const discardRequestSchema = z.strictObject({ reason: z.string().trim().min(1).max(2000) });
 
-export const replayRequestSchema = z.strictObject({ dryRun: z.boolean().optional() });
+export const replayRequestSchema = z.strictObject({ dryRun: z.boolean().optional(), reason: z.string().trim().min(1).max(2000).optional() });
 
 const limit = z.string().regex(/^\d+$/, `an integer from 1 to ${MAX_QUERY_LIMIT}`).transform(Number).pipe(z.number().int().min(1).max(MAX_QUERY_LIMIT));
 const durationParam = z.string().transform((v, ctx) => {
@@ -53,6 +53,8 @@ export const sagaListParams = z.strictObject({
   stuck: durationParam.optional(),
   limit: limit.optional(),
 });
+
+export const sagaCountParams = z.strictObject({ saga: z.string().min(1).max(200).optional() });
 
 export const replayTargetParams = z.strictObject({
   saga: z.string().min(1).max(200).optional(),

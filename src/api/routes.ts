@@ -2,7 +2,7 @@ import type { OperatorApi } from '../app/operator-api.js';
 import { sourcingRoutes } from './sourcing-routes.js';
 import {
   deadLetterParams, discardRequestSchema, eventsQueryParams, migrateRequestSchema, parseWith, publishRequestSchema, replayRequestSchema,
-  replayTargetParams, sagaListParams, sagaVersionsParams, searchToObject,
+  replayTargetParams, sagaCountParams, sagaListParams, sagaVersionsParams, searchToObject,
 } from './request-schemas.js';
 
 /** What a route handler gets. */
@@ -96,6 +96,15 @@ export function operatorRoutes(api: OperatorApi): Route[] {
         );
       },
     },
+    {
+      method: 'GET',
+      path: '/v1/sagas/counts',
+      handler: async (req) => {
+        const q = parseWith(sagaCountParams, searchToObject(req.query), 'saga counts query');
+        return ok(await api.sagaCounts(q.saga ? { saga: q.saga } : {}));
+      },
+    },
+    { method: 'GET', path: '/v1/definitions/:saga', handler: async (req) => ok(await api.sagaDefinition(req.params.saga!)) },
     {
       method: 'GET',
       path: '/v1/replay/targets',

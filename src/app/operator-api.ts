@@ -4,6 +4,7 @@ import type { EventEnvelope } from '../core/events/envelope.js';
 import type { DeadLetter, DeadLetterFilter } from '../core/ports/dead-letters.js';
 import type { StoredEvent } from '../core/ports/event-store.js';
 import type { SagaHistoryEntry, SagaInstance, SagaListFilter, SagaStatus, TimerEntry } from '../core/ports/saga-store.js';
+import type { SagaGraph } from '../core/saga/graph.js';
 
 /**
  * What operators can do — the contract shared by the HTTP API, its client, and the direct
@@ -177,6 +178,23 @@ export interface MigrateBatchResult {
   next?: string;
 }
 
+/** How many instances are in each status (`sagas` counts, the dashboard). */
+export interface SagaCounts {
+  saga?: string;
+  total: number;
+  /** Statuses with no instance are 0. */
+  byStatus: Record<SagaStatus, number>;
+}
+
+/** A loaded saga's definition, for tools (the dashboard draws its statechart from `graph`). */
+export interface SagaDefinitionInfo {
+  name: string;
+  version: number;
+  /** Event types it declares. */
+  events: string[];
+  graph: SagaGraph;
+}
+
 export interface MigrateSummary {
   applied: string[];
   current: number;
@@ -195,6 +213,10 @@ export interface OperatorApi extends SourcingApi {
   retryDeadLetter(id: string): Promise<DeadLetter>;
   discardDeadLetter(id: string, reason: string): Promise<DeadLetter>;
   listSagas(filter: SagaListFilter): Promise<SagaInstance[]>;
+  /** Instances per status, of one saga or of all. */
+  sagaCounts(filter: { saga?: string }): Promise<SagaCounts>;
+  /** The definition (and statechart graph) of a saga this process loads; NOT_FOUND otherwise. */
+  sagaDefinition(saga: string): Promise<SagaDefinitionInfo>;
   showSaga(saga: string, key: string): Promise<SagaDetails>;
   sagaHistory(saga: string, key: string): Promise<SagaHistoryEntry[]>;
   whySaga(saga: string, key: string): Promise<SagaWhy>;

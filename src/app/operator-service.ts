@@ -8,12 +8,13 @@ import type { EventTypeRegistry } from '../core/events/registry.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
 import type { DeadLetter, DeadLetterFilter, DeadLetters } from '../core/ports/dead-letters.js';
 import type { EventStore } from '../core/ports/event-store.js';
-import type { SagaHistoryEntry, SagaInstance, SagaListFilter, SagaQueries, TimerEntry } from '../core/ports/saga-store.js';
+import { SagaStatus, type SagaHistoryEntry, type SagaInstance, type SagaListFilter, type SagaQueries, type TimerEntry } from '../core/ports/saga-store.js';
+import { sagaGraph } from '../core/saga/graph.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
 import { formatDuration } from '../config/duration.js';
 import type {
   EventsPage, EventsQueryRequest, MigrateBatchRequest, MigrateBatchResult, MigrateSummary, OperatorApi, OperatorStatus, PublishRequest,
-  PublishResult, ReplayAction, ReplayResult, ReplayTarget, ResumeResult, SagaDetails, SagaVersionSummary, SagaWhy,
+  PublishResult, ReplayAction, ReplayResult, ReplayTarget, ResumeResult, SagaCounts, SagaDefinitionInfo, SagaDetails, SagaVersionSummary, SagaWhy,
 } from './operator-api.js';
 import type { SagaMigrationStore } from '../core/ports/saga-migrations.js';
 import { SagaMigrationService } from './saga-migration.js';
@@ -225,19 +226,37 @@ export class OperatorService implements OperatorApi {
   private async instance(saga: string, key: string): Promise<SagaInstance> {
     const instance = await this.queries.get(saga, key);
     if (instance) return instance;
-    if (!this.sagaByName.has(saga)) {
-      const known = [...this.sagaByName.keys()].join(', ') || '(none loaded)';
-      throw new SagaflowError(ErrorCode.NotFound, `unknown saga "${saga}"; known sagas: ${known}`, { details: { what: 'saga', id: saga } });
-    }
+    if (!this.sagaByName.has(saga)) throw this.unknownSaga(saga);
     throw new NotFoundError(`${saga} instance`, key);
   }
 
   listSagas(filter: SagaListFilter): Promise<SagaInstance[]> {
-    if (filter.saga !== undefined && !this.sagaByName.has(filter.saga) && this.sagaByName.size > 0) {
-      const known = [...this.sagaByName.keys()].join(', ');
-      return Promise.reject(new SagaflowError(ErrorCode.NotFound, `unknown saga "${filter.saga}"; known sagas: ${known}`, { details: { what: 'saga', id: filter.saga } }));
-    }
+    if (filter.saga !== undefined && !this.sagaByName.has(filter.saga) && this.sagaByName.size > 0) return Promise.reject(this.unknownSaga(filter.saga));
     return this.queries.list(filter);
+  }
+
+  async sagaCounts(filter: { saga?: string }): Promise<SagaCounts> {
+    if (filter.saga !== undefined && !this.sagaByName.has(filter.saga) && this.sagaByName.size > 0) throw this.unknownSaga(filter.saga);
+    const counts = await this.queries.statusCounts(filter.saga);
+    const byStatus = Object.fromEntries(Object.values(SagaStatus).map((s) => [s, counts[s] ?? 0])) as Record<SagaStatus, number>;
+    return { ...(filter.saga === undefined ? {} : { saga: filter.saga }), total: Object.values(byStatus).reduce((a, b) => a + b, 0), byStatus };
+  }
+
+  async sagaDefinition(saga: string): Promise<SagaDefinitionInfo> {
+    const def = this.loaded(saga);
+    return { name: def.name, version: def.version, events: Object.keys(def.events).sort(), graph: sagaGraph(def.machine) };
+  }
+
+  /** A saga this process loads, or NOT_FOUND naming the ones it does. */
+  private loaded(saga: string): SagaDefinition {
+    const def = this.sagaByName.get(saga);
+    if (def) return def;
+    throw this.unknownSaga(saga);
+  }
+
+  private unknownSaga(saga: string): SagaflowError {
+    const known = [...this.sagaByName.keys()].join(', ') || '(none loaded)';
+    return new SagaflowError(ErrorCode.NotFound, `unknown saga "${saga}"; known sagas: ${known}`, { details: { what: 'saga', id: saga } });
   }
 
   async showSaga(saga: string, key: string): Promise<SagaDetails> {

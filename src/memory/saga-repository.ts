@@ -4,7 +4,7 @@ import type { Clock } from '../core/ports/clock.js';
 import { systemClock } from '../core/ports/clock.js';
 import type { DeadLetters, NewDeadLetter } from '../core/ports/dead-letters.js';
 import type { SagaBatchTx, SagaRepository, SagaStepRead, SagaStepTx, SagaStepWrite } from '../core/ports/saga-repository.js';
-import type { SagaHistoryEntry, SagaInstance, SagaListFilter, SagaVersionCount, TimerEntry } from '../core/ports/saga-store.js';
+import type { SagaHistoryEntry, SagaInstance, SagaListFilter, SagaStatus, SagaVersionCount, TimerEntry } from '../core/ports/saga-store.js';
 import { MemoryDeadLetters } from './dead-letters.js';
 import { MemoryEventStore } from './event-store.js';
 
@@ -162,6 +162,12 @@ export class MemorySagaRepository implements SagaRepository {
 
   async parked(saga: string, key: string): Promise<EventEnvelope[]> {
     return json(this.parkedRows.get(k(saga, key)) ?? []);
+  }
+
+  async statusCounts(saga?: string): Promise<Partial<Record<SagaStatus, number>>> {
+    const counts: Partial<Record<SagaStatus, number>> = {};
+    for (const i of this.instances.values()) if (!saga || i.saga === saga) counts[i.status] = (counts[i.status] ?? 0) + 1;
+    return counts;
   }
 
   async sagaNames(): Promise<string[]> {

@@ -3,7 +3,7 @@ import type { EventEnvelope } from '../core/events/envelope.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
 import type { Db, Queryable } from '../core/ports/db.js';
 import type { SagaBatchRead, SagaBatchTx, SagaRepository, SagaStepRead, SagaStepTx, SagaStepWrite } from '../core/ports/saga-repository.js';
-import type { SagaHistoryEntry, SagaInstance, SagaListFilter, SagaVersionCount, TimerEntry } from '../core/ports/saga-store.js';
+import type { SagaHistoryEntry, SagaInstance, SagaListFilter, SagaStatus, SagaVersionCount, TimerEntry } from '../core/ports/saga-store.js';
 import { appendTransaction, ensureAppendLock } from './append-lock.js';
 import { PostgresEventStore } from './event-store.js';
 import { PostgresLeases } from './leases.js';
@@ -358,6 +358,14 @@ export class PostgresSagaRepository implements SagaRepository {
       [saga, key],
     );
     return rows.map((r) => r.event);
+  }
+
+  async statusCounts(saga?: string): Promise<Partial<Record<SagaStatus, number>>> {
+    const { rows } = await this.db.query<{ status: SagaStatus; n: number }>(
+      `SELECT status, count(*)::int AS n FROM ${this.s}.saga_instances WHERE ($1::text IS NULL OR saga = $1) GROUP BY status`,
+      [saga ?? null],
+    );
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
   }
 
   async sagaNames(): Promise<string[]> {

@@ -131,6 +131,10 @@ process.on('SIGTERM', () => void worker.stop().then(() => process.exit(0)));
       }
     });
 
+    it('serves the dashboard from the installed package (its static files ship in dist/)', async () => {
+      for (const file of ['', 'app.js', 'graph.js', 'style.css']) expect((await fetch(`${url}/ui/${file}`)).status).toBe(200);
+    });
+
     it('runs the TypeScript saga with a remote worker: one order confirmed, one cancelled (payment declined)', async () => {
       const worker = start(['--import', 'tsx', 'remote-worker.ts'], { ...env, SAGAFLOW_URL: url });
       try {

@@ -39,6 +39,10 @@ function fakeApi(calls: Array<[string, unknown[]]>): OperatorApi {
       throw new ValidationError('x', [{ path: 'y', message: 'z' }]);
     }),
     listSagas: rec('listSagas', () => []),
+    sagaCounts: rec('sagaCounts', () => ({ total: 0, byStatus: { running: 0, completed: 0, compensating: 0, compensated: 0, failed: 0, suspended: 0 } })),
+    sagaDefinition: rec('sagaDefinition', (saga) => {
+      throw new NotFoundError('saga', String(saga));
+    }),
     showSaga: rec('showSaga', (saga, key) => {
       throw new NotFoundError(`${String(saga)} instance`, String(key));
     }),

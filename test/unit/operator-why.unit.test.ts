@@ -16,6 +16,7 @@ function serviceWith(instance: SagaInstance, history: Awaited<ReturnType<SagaQue
     emitted: async () => [],
     sagaNames: async () => [instance.saga],
     versionCounts: async () => [],
+    statusCounts: async () => ({ [instance.status]: 1 }),
   };
   return new OperatorService({
     mode: 'direct', database: 'pglite', schema: 'sagaflow', migrate: async () => ({ applied: [], current: 0 }) as never,

@@ -85,6 +85,8 @@ export interface SagaQueries {
   emitted(saga: string, key: string, options?: { limit?: number }): Promise<EventEnvelope[]>;
   /** The name of every saga with at least one instance stored, sorted: what a deployment must load to run them. */
   sagaNames(): Promise<string[]>;
+  /** How many instances are in each status (statuses with none are left out), of one saga or of all. */
+  statusCounts(saga?: string): Promise<Partial<Record<SagaStatus, number>>>;
   /** How many instances each (saga, definition version, status) has, sorted by saga, version, status. Reads every instance. */
   versionCounts(saga?: string): Promise<SagaVersionCount[]>;
 }
