@@ -9,7 +9,7 @@
 // Errors
 export {
   ErrorCode, SagaflowError, ValidationError, UnknownEventTypeError, PayloadTooLargeError, TransactionConflictError, ConcurrencyError,
-  DuplicateEventError, NotFoundError, ConfigError, BusFullError, NonRetryableError, UnavailableError, LeaseLostError, SagaDefinitionError,
+  DuplicateEventError, NotFoundError, ConfigError, BusFullError, NonRetryableError, UnavailableError, WaitTimeoutError, LeaseLostError, SagaDefinitionError,
   SagaVersionMismatchError, SagaMigrationError, InvariantViolationError, StreamGapError, isNonRetryable, type ValidationIssue, type ExpectedVersion,
 } from './core/errors.js';
 export { newId } from './core/ids.js';

@@ -2,6 +2,7 @@ import type { DeadLetter, DeadLetterFilter } from '../core/ports/dead-letters.js
 import type { SagaHistoryEntry, SagaInstance, SagaListFilter } from '../core/ports/saga-store.js';
 import { UnavailableError } from '../core/errors.js';
 import type { ErrorBody } from './http-errors.js';
+import { waitFor, type WaitCondition, type WaitForOptions } from './wait-for.js';
 import type {
   EventsPage, EventsQueryRequest, MigrateBatchRequest, MigrateBatchResult, MigrateSummary, OperatorApi, OperatorStatus, PublishRequest, PublishResult, ReplayResult, ResumeResult,
   ReplayTarget, SagaCounts, SagaDefinitionInfo, SagaDetails, SagaVersionSummary, SagaWhy,
@@ -165,6 +166,10 @@ export class ApiClient implements OperatorApi {
   }
   retention(request: RetentionRequest): Promise<RetentionResult> {
     return this.request('POST', '/v1/retention', request);
+  }
+  /** Waits for an instance to reach a state, tag or status, over the daemon's WebSocket (see {@link waitFor}). */
+  waitFor(saga: string, key: string, condition: WaitCondition, options?: WaitForOptions): Promise<SagaInstance> {
+    return waitFor({ api: this, url: this.base, token: this.options.token }, saga, key, condition, options);
   }
   async close(): Promise<void> {}
 }

@@ -19,6 +19,8 @@ export const ExitCode = {
    * unknown saga), `sagaflow test-coverage --fail-under`.
    */
   VerifyFailed: 6,
+  /** `sagas wait`: the timeout passed before the condition held. */
+  Timeout: 7,
   /** Interrupted by a signal. */
   Interrupted: 130,
 } as const;
@@ -44,6 +46,7 @@ const byCode: Record<string, ExitCode> = {
   [ErrorCode.SagaVersionMismatch]: ExitCode.Conflict,
   [ErrorCode.InvalidState]: ExitCode.Conflict,
   [ErrorCode.SagaMigrationFailed]: ExitCode.Conflict,
+  [ErrorCode.WaitTimeout]: ExitCode.Timeout,
 };
 
 /** Exit code for an error (by its `code`, whether thrown locally or answered by the daemon). */

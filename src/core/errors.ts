@@ -27,6 +27,8 @@ export const ErrorCode = {
   InvalidState: 'INVALID_STATE',
   /** A saga version's `migrateFrom` transform failed for an instance (it threw, or its result does not fit the new version). */
   SagaMigrationFailed: 'SAGA_MIGRATION_FAILED',
+  /** A wait (`waitFor`, `sagaflow sagas wait`) ended before its condition held. */
+  WaitTimeout: 'WAIT_TIMEOUT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -158,6 +160,13 @@ export class BusFullError extends SagaflowError {
 export class NonRetryableError extends SagaflowError {
   constructor(message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
     super(ErrorCode.NonRetryable, message, { ...options, retryable: false });
+  }
+}
+
+/** A wait for a saga instance ended at its timeout before the condition held; `details.instance` is what it saw last. */
+export class WaitTimeoutError extends SagaflowError {
+  constructor(what: string, timeoutMs: number, details: Record<string, unknown>) {
+    super(ErrorCode.WaitTimeout, `timed out after ${timeoutMs} ms waiting for ${what}`, { details: { timeoutMs, ...details } });
   }
 }
 

@@ -18,11 +18,14 @@ export { parseDuration, formatDuration } from '../config/duration.js';
 // HTTP API: the operator API, its server and its client
 export type {
   OperatorApi, OperatorStatus, PublishRequest, PublishResult, EventsQueryRequest, EventsPage, ResumeResult, SagaDetails, SagaWhy,
-  ReplayTarget, ReplayAction, ReplayResult, MigrateSummary,
+  ReplayTarget, ReplayAction, ReplayResult, MigrateSummary, SagaCounts, SagaDefinitionInfo,
 } from '../app/operator-api.js';
 export { ReplayActionKind } from '../app/operator-api.js';
 export { startApiServer, type ApiServer, type ApiServerOptions } from '../api/server.js';
 export { ApiClient, ApiRequestError, type ApiClientOptions } from '../api/client.js';
+export { waitFor, type WaitCondition, type WaitConnection, type WaitForOptions } from '../api/wait-for.js';
+export { LIVE_PROTOCOL, LiveCloseCode } from '../api/ws-bridge.js';
+export type { LiveMessage } from '../api/live-filter.js';
 export { HttpErrorCode, type ErrorBody } from '../api/http-errors.js';
 
 // Observability

@@ -8,6 +8,7 @@ import { json, show, table, when, type TableOutput } from '../output.js';
 import { parseDurationArg, parseLimit } from '../parse-input.js';
 import { sagasExportCommand } from './sagas-export.js';
 import { sagaVersionCommands } from './saga-versions.js';
+import { sagasWaitCommand } from './sagas-wait.js';
 
 interface ListOptions {
   saga?: string;
@@ -76,7 +77,7 @@ function why(w: SagaWhy): string {
   ].join('\n');
 }
 
-/** `sagaflow sagas list|show|history|why|resume|versions|migrate`. */
+/** `sagaflow sagas list|show|history|why|resume|wait|versions|migrate|export`. */
 export function sagasCommand(program: Command, ctx: CliContext, onExit: (code: number) => void): void {
   const sagas = program.command('sagas').description('inspect saga instances');
 
@@ -157,4 +158,5 @@ export function sagasCommand(program: Command, ctx: CliContext, onExit: (code: n
 
   sagasExportCommand(sagas, ctx);
   sagaVersionCommands(sagas, ctx, onExit);
+  sagasWaitCommand(sagas, ctx);
 }
