@@ -33,7 +33,7 @@ export function toHistoryEntry(r: HistoryRow): SagaHistoryEntry {
 }
 
 /**
- * {@link TransitionLog} over `saga_history` (migration 0007): the same two-statement gap-free read as the event
+ * {@link TransitionLog} over `saga_history` (migration 0009): the same two-statement gap-free read as the event
  * log (ADR 0006). Saga steps hold the store's append lock, so below the bound of statement 1 every history row
  * is final; statement 2 reads past the `(tx_id, seq)` cursor. Cursors have the event log's form `tx.seq`.
  */
@@ -62,7 +62,7 @@ export class PostgresTransitionLog implements TransitionLog {
   async readAfter(cursor: string, limit: number): Promise<TransitionPage> {
     const after = parseCursor(cursor);
     const bound = await this.bound();
-    // Rows written before migration 0007 have no tx_id: the row comparison is NULL for them, so they are not read.
+    // Rows written before migration 0009 have no tx_id: the row comparison is NULL for them, so they are not read.
     const { rows } = await this.db.query<HistoryRow & { tx_text: string }>(
       `SELECT seq, tx_id::text AS tx_text, saga, key, event_id, event_type, from_state, to_state, effects, kind, note, ${isoText('at')} AS at
        FROM ${this.s}.saga_history
