@@ -25,7 +25,8 @@ describe.runIf(hasPostgres())('dashboard in a real browser', () => {
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (or set SAGAFLOW_CHROMIUM)`);
-    daemon = await openTestDaemon('postgres', { name: 'ui', sagas: [OrderSaga, Trip] });
+    // One attempt: a poison event is dead-lettered at once.
+    daemon = await openTestDaemon('postgres', { name: 'ui', sagas: [OrderSaga, Trip], flags: { 'processing.retry.maxAttempts': 1 } });
     api = new ApiClient({ url: daemon.daemon.url, token: daemon.token });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -98,9 +99,17 @@ describe.runIf(hasPostgres())('dashboard in a real browser', () => {
     if (process.env.SAGAFLOW_DOCS_SCREENSHOT === '1') await page.screenshot({ path: path.join(root, 'docs/dashboard.png'), fullPage: true });
   });
 
-  it('lists dead letters on their own page, and the page never failed a script', async () => {
+  it('lists dead letters on their own page and discards one with a reason; the page never failed a script', async () => {
+    await api.publish({ type: 'order.noted', data: { orderId: 'ui-2', poison: true } });
+    await expect.poll(async () => (await api.listDeadLetters({ status: 'open' })).length, { timeout: 15_000 }).toBe(1);
     await page.goto(`${daemon.daemon.url}/ui/#/dead-letters`);
     await page.locator('h1:text("Dead letters")').waitFor();
+    await page.locator('td:text("poisoned note")').waitFor();
+    page.once('dialog', (dialog) => void dialog.accept('known bad test input'));
+    await page.locator('button[data-action="discard"]').click();
+    await page.locator('#notice:text("discard: done")').waitFor();
+    await page.locator('p.empty').waitFor();
+    expect((await api.listDeadLetters({ status: 'discarded' }))[0]).toMatchObject({ status: 'discarded', note: 'known bad test input' });
     expect(pageErrors).toEqual([]);
   });
 });
