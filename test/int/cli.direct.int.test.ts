@@ -161,7 +161,7 @@ function directSuite(name: string, makeEnv: () => Promise<{ env: Record<string, 
       expect(JSON.parse(json.stdout)).toMatchObject({ type: 'task.created', data: { taskId: 't-1' } });
     });
 
-    full('projections: list, rebuild with the lease held here, status; events replay and prune', async () => {
+    it('projections: list, rebuild with the lease held here, status; events replay and prune', async () => {
       expect((await cli('publish', 'task.created', '--data', '{"taskId":"t-p","taskType":"review"}')).code).toBe(0);
       const listed = await jsonOf<Array<{ name: string; lag: number }>>('projections', 'list');
       expect(listed.map((p) => p.name)).toEqual(['task-status']);
