@@ -191,7 +191,7 @@ function directSuite(name: string, makeEnv: () => Promise<{ env: Record<string, 
       const prune = await cli('events', 'prune', '--dry-run');
       expect(prune.code).toBe(0);
       expect(prune.stdout).toMatch(/^would delete 0 of 0 events that occurred before \d{4}-/);
-    });
+    }, 90_000);
 
     full('replay fires an overdue timer', async () => {
       // slaMs 1: the SLA timer is overdue at once, and no poller runs in direct mode.
