@@ -3,6 +3,10 @@ import { ErrorCode, SagaflowError } from '../core/errors.js';
 /** Codes only the HTTP layer produces (beside the core's {@link ErrorCode}). */
 export const HttpErrorCode = {
   Unauthorized: 'UNAUTHORIZED',
+  /** The token is valid but its scope does not reach the route's. */
+  Forbidden: 'FORBIDDEN',
+  /** The token spent its budget of mutating calls; `Retry-After` says when to come back. */
+  RateLimited: 'RATE_LIMITED',
   RouteNotFound: 'ROUTE_NOT_FOUND',
   MethodNotAllowed: 'METHOD_NOT_ALLOWED',
   UnsupportedMediaType: 'UNSUPPORTED_MEDIA_TYPE',

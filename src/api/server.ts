@@ -2,9 +2,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import pino from 'pino';
-import { PayloadTooLargeError, UnavailableError, ValidationError } from '../core/errors.js';
+import { ConfigError, PayloadTooLargeError, UnavailableError, ValidationError } from '../core/errors.js';
 import type { SagaflowMetrics } from '../observability/metrics.js';
-import { isAuthorized } from './auth.js';
+import { authenticate, DEFAULT_TOKEN_NAME, Scope, type ApiToken, type Principal } from './auth.js';
 import { readJsonBody } from './body.js';
 import { HttpError, HttpErrorCode, toErrorResponse } from './http-errors.js';
 import type { OperatorApi } from '../app/operator-api.js';
@@ -17,8 +17,10 @@ import { attachLiveBridge, type LiveBridgeOptions, type LiveSource } from './ws-
 
 export interface ApiServerOptions {
   api: OperatorApi;
-  /** Bearer token every route but `/healthz` and `/readyz` requires. */
-  token: string;
+  /** The legacy single bearer token: an `admin` token named `default`. Give it, `tokens`, or both. */
+  token?: string;
+  /** Named tokens with a scope (`read`, `worker`, `admin`); every route but `/healthz` and `/readyz` needs one. */
+  tokens?: readonly ApiToken[];
   /** @default '127.0.0.1' */
   host?: string;
   /** 0 = any free port. @default 7070 */
@@ -66,6 +68,8 @@ export interface ApiServer {
   /** `http://host:port` once listening. */
   readonly url: string;
   readonly server: Server;
+  /** Checks a request's bearer token against this server's tokens (for an upgrade handler on `server`). */
+  authenticate(request: IncomingMessage): Principal | HttpError;
   /** Stops accepting, lets requests in flight finish (up to `timeoutMs`), then closes every socket. */
   stop(options?: { timeoutMs?: number }): Promise<void>;
 }
@@ -119,10 +123,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   const routes: CompiledRoute[] = [...operatorRoutes(options.api), ...(options.work ? workerRoutes(options.work) : [])].map((r) => ({ ...r, segments: r.path.split('/').filter(Boolean) }));
   const ready = options.ready ?? (() => Promise.resolve(true));
+  const tokens: ApiToken[] = [...(options.tokens ?? []), ...(options.token !== undefined ? [{ name: DEFAULT_TOKEN_NAME, token: options.token, scope: Scope.Admin }] : [])];
+  if (tokens.length === 0) throw new ConfigError('the API server needs at least one token (http.token or api.tokens)');
   const allowedHosts = (options.allowedHosts ?? defaultAllowedHosts(options.host ?? '127.0.0.1'))?.map((h) => hostName(h));
 
   const hostAllowed = (req: IncomingMessage) => !allowedHosts || allowedHosts.includes(hostName(req.headers.host ?? ''));
-  const authorize = (authorization: string | undefined) => isAuthorized(authorization, options.token);
+  // The WebSocket bridge streams what a read token may see: any token of this server opens it.
+  const authorize = (authorization: string | undefined) => !(authenticate({ headers: { authorization } }, tokens) instanceof HttpError);
 
   /** `at.route`: the route a request matched (its template), for the metric's label even when it fails. */
   const handle = async (req: IncomingMessage, res: ServerResponse, at: { route: string }, signal: AbortSignal): Promise<string> => {
@@ -153,9 +160,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       res.end();
       return 'ui';
     }
-    if (!authorize(req.headers.authorization)) {
-      throw new HttpError(401, HttpErrorCode.Unauthorized, 'missing or wrong bearer token (Authorization: Bearer <token>; see SAGAFLOW_API_TOKEN)');
-    }
+    const who = authenticate(req, tokens);
+    if (who instanceof HttpError) throw who;
     if (url.pathname === '/metrics' && options.metrics) {
       if (method !== 'GET') throw new HttpError(405, HttpErrorCode.MethodNotAllowed, `${method} /metrics is not allowed; use GET`);
       send(res, 200, await options.metrics.registry.metrics(), { 'content-type': options.metrics.registry.contentType });
@@ -252,6 +258,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   return {
     url,
     server,
+    authenticate: (request) => authenticate(request, tokens),
     stop({ timeoutMs = 5000 } = {}) {
       closing = true;
       const bridgeClosed = bridge?.close();
