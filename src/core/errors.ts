@@ -29,6 +29,8 @@ export const ErrorCode = {
   SagaMigrationFailed: 'SAGA_MIGRATION_FAILED',
   /** A wait (`waitFor`, `sagaflow sagas wait`) ended before its condition held. */
   WaitTimeout: 'WAIT_TIMEOUT',
+  /** A query ran past its `statement_timeout` and the database cancelled it. */
+  QueryTimeout: 'QUERY_TIMEOUT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -174,6 +176,18 @@ export class WaitTimeoutError extends SagaflowError {
 export class UnavailableError extends SagaflowError {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super(ErrorCode.Unavailable, message, { ...options, retryable: true });
+  }
+}
+
+/** The database cancelled a query that ran past its `statement_timeout`. Nothing was changed. */
+export class QueryTimeoutError extends SagaflowError {
+  constructor(timeoutMs: number | undefined, options: { cause?: unknown } = {}) {
+    const limit = timeoutMs === undefined ? 'its statement_timeout' : `the ${timeoutMs} ms statement timeout`;
+    super(ErrorCode.QueryTimeout, `the query ran past ${limit} and was cancelled: narrow it (a smaller limit, a filter) or raise http.statement_timeout`, {
+      ...options,
+      retryable: true,
+      details: timeoutMs === undefined ? {} : { timeoutMs },
+    });
   }
 }
 

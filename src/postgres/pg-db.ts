@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Db, DbTransaction, QueryOptions, QueryResult, TransactionOptions } from '../core/ports/db.js';
+import { currentStatementTimeout, type Db, type DbTransaction, type QueryOptions, type QueryResult, type TransactionOptions } from '../core/ports/db.js';
 import { mapDriverError } from './sql-errors.js';
 
 export interface PgDbOptions {
@@ -53,6 +53,8 @@ export class PgDb implements Db {
   }
 
   async query<R>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<R>> {
+    // Under withStatementTimeout: in a transaction of its own, whose first statement sets the limit locally.
+    if (currentStatementTimeout() !== undefined) return this.transaction((tx) => tx.query<R>(sql, params, options));
     try {
       const res = await this.pool.query(toConfig(sql, params, options));
       return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
@@ -84,7 +86,9 @@ export class PgDb implements Db {
     let broken: Error | undefined;
     try {
       // One simple-protocol round trip for BEGIN and the begin statement (both without parameters).
-      await client.query(options.begin ? `BEGIN; ${options.begin}` : 'BEGIN');
+      const timeout = currentStatementTimeout();
+      const begin = [timeout !== undefined ? `SET LOCAL statement_timeout = ${timeout}` : undefined, options.begin].filter(Boolean).join('; ');
+      await client.query(begin ? `BEGIN; ${begin}` : 'BEGIN');
       const result = await fn(tx);
       await client.query('COMMIT');
       return result;

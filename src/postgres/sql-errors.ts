@@ -1,4 +1,5 @@
-import { TransactionConflictError, UnavailableError } from '../core/errors.js';
+import { QueryTimeoutError, TransactionConflictError, UnavailableError } from '../core/errors.js';
+import { currentStatementTimeout } from '../core/ports/db.js';
 
 /** SQLSTATE codes sagaflow reacts to. One module maps driver codes to domain errors. */
 export const SqlState = {
@@ -46,10 +47,14 @@ export function isConnectionError(err: unknown): boolean {
 }
 
 /**
- * Wraps connection failures into {@link UnavailableError} and deadlocks / serialization failures into a
+ * Maps a statement cancelled by `statement_timeout` to {@link QueryTimeoutError},
+ * wraps connection failures into {@link UnavailableError} and deadlocks / serialization failures into a
  * retryable {@link TransactionConflictError}; returns other errors unchanged.
  */
 export function mapDriverError(err: unknown, what = 'database'): unknown {
+  if (sqlStateOf(err) === SqlState.QueryCanceled && /statement timeout/i.test((err as Error).message ?? '')) {
+    return new QueryTimeoutError(currentStatementTimeout(), { cause: err });
+  }
   if (isTransientConflict(err)) return new TransactionConflictError((err as Error).message, { cause: err });
   if (isConnectionError(err)) {
     return new UnavailableError(`${what} is unreachable: ${(err as Error).message || sqlStateOf(err)}`, { cause: err });

@@ -1,3 +1,5 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 /**
  * The one SQL seam. Wraps `pg.Pool` and PGlite so the same SQL, migrations and tests run on both.
  * Only `$n` parameters; identifiers come from allow-lists (see `postgres/identifiers.ts`).
@@ -47,4 +49,21 @@ export interface Db extends Queryable {
   /** Subscribes to `LISTEN channel`; a wake-up hint only, never delivery. Returns an unsubscribe function. */
   listen?(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
+}
+
+const statementTimeout = new AsyncLocalStorage<number>();
+
+/**
+ * Runs `fn` with every statement a {@link Db} runs on its behalf (in this async context) under
+ * `statement_timeout = ms` (`SET LOCAL` in the statement's transaction): the API's read routes run so, and a
+ * heavy query is cancelled instead of holding the database. Postgres only: PGlite runs a statement to its end
+ * on the calling thread, so nothing can interrupt it.
+ */
+export function withStatementTimeout<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+  return statementTimeout.run(Math.max(1, Math.trunc(ms)), fn);
+}
+
+/** The statement timeout {@link withStatementTimeout} set for this async context, if any. */
+export function currentStatementTimeout(): number | undefined {
+  return statementTimeout.getStore();
 }
