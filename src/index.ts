@@ -10,7 +10,7 @@
 export {
   ErrorCode, SagaflowError, ValidationError, UnknownEventTypeError, PayloadTooLargeError, TransactionConflictError, ConcurrencyError,
   DuplicateEventError, NotFoundError, ConfigError, BusFullError, NonRetryableError, UnavailableError, WaitTimeoutError, LeaseLostError, SagaDefinitionError,
-  SagaVersionMismatchError, SagaMigrationError, InvariantViolationError, StreamGapError, isNonRetryable, type ValidationIssue, type ExpectedVersion,
+  SagaVersionMismatchError, SagaMigrationError, InvariantViolationError, StreamGapError, QueryTimeoutError, isNonRetryable, type ValidationIssue, type ExpectedVersion,
 } from './core/errors.js';
 export { newId } from './core/ids.js';
 
@@ -74,6 +74,8 @@ export { TransportState, type TransportHealth } from './core/bus/transport-healt
 // In memory: every port, the reference implementations
 export { MemoryEventStore, type MemoryEventStoreOptions } from './memory/event-store.js';
 export { MemoryDeadLetters } from './memory/dead-letters.js';
+export { MemoryAuditLog } from './memory/audit-log.js';
+export type { AuditLog, AuditEntry, NewAuditEntry, AuditFilter } from './core/ports/audit-log.js';
 export { MemorySagaRepository } from './memory/saga-repository.js';
 export { MemoryCheckpoints } from './core/bus/checkpoints.js';
 export { createMemoryBus, MemoryEventBus, MemoryBroker, OverflowPolicy, type MemoryBusOptions, type MemoryBrokerOptions } from './memory/event-bus.js';

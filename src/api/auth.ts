@@ -51,7 +51,7 @@ export function authenticate(request: { headers: IncomingHttpHeaders }, tokens: 
   for (const t of tokens) {
     if (timingSafeEqual(given, digest(t.token)) && m !== null && found === undefined) found = t;
   }
-  if (!found) return new HttpError(401, HttpErrorCode.Unauthorized, 'missing or wrong bearer token (Authorization: Bearer <token>; see SAGAFLOW_API_TOKEN and api.tokens in docs/configuration.md)');
+  if (!found) return new HttpError(401, HttpErrorCode.Unauthorized, 'missing or wrong bearer token (Authorization: Bearer <token>; see SAGAFLOW_API_TOKEN and http.tokens in docs/configuration.md)');
   return { name: found.name, scope: found.scope };
 }
 

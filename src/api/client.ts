@@ -1,8 +1,10 @@
 import type { DeadLetter, DeadLetterFilter } from '../core/ports/dead-letters.js';
+import type { AuditEntry, AuditFilter } from '../core/ports/audit-log.js';
 import type { SagaHistoryEntry, SagaInstance, SagaListFilter } from '../core/ports/saga-store.js';
 import { UnavailableError } from '../core/errors.js';
 import type { ErrorBody } from './http-errors.js';
 import { waitFor, type WaitCondition, type WaitForOptions } from './wait-for.js';
+import { REASON_HEADER } from './reason.js';
 import type {
   EventsPage, EventsQueryRequest, MigrateBatchRequest, MigrateBatchResult, MigrateSummary, OperatorApi, OperatorStatus, PublishRequest, PublishResult, ReplayResult, ResumeResult,
   ReplayTarget, SagaCounts, SagaDefinitionInfo, SagaDetails, SagaVersionSummary, SagaWhy,
@@ -27,6 +29,8 @@ export interface ApiClientOptions {
   token: string;
   /** Per-request timeout. @default 30000 */
   timeoutMs?: number;
+  /** Why: sent as `X-Sagaflow-Reason` with every mutating call (the daemon refuses one without a reason). */
+  reason?: string;
 }
 
 const enc = encodeURIComponent;
@@ -47,6 +51,7 @@ export class ApiClient implements OperatorApi {
         headers: {
           authorization: `Bearer ${this.options.token}`,
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(method === 'POST' && this.options.reason !== undefined ? { [REASON_HEADER]: encodeURIComponent(this.options.reason) } : {}),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
@@ -170,6 +175,9 @@ export class ApiClient implements OperatorApi {
   /** Waits for an instance to reach a state, tag or status, over the daemon's WebSocket (see {@link waitFor}). */
   waitFor(saga: string, key: string, condition: WaitCondition, options?: WaitForOptions): Promise<SagaInstance> {
     return waitFor({ api: this, url: this.base, token: this.options.token }, saga, key, condition, options);
+  }
+  listAudit(f: AuditFilter): Promise<AuditEntry[]> {
+    return this.request('GET', `/v1/audit${this.qs([['since', f.since], ['limit', f.limit]])}`);
   }
   async close(): Promise<void> {}
 }

@@ -13,6 +13,8 @@ export const HttpErrorCode = {
   HostNotAllowed: 'HOST_NOT_ALLOWED',
   /** The client went away before its request body was complete (logged, never answered). */
   ClientClosed: 'CLIENT_CLOSED',
+  /** The change was applied but its audit row could not be written (see the daemon log). */
+  AuditFailed: 'AUDIT_FAILED',
   Internal: 'INTERNAL',
 } as const;
 export type HttpErrorCode = (typeof HttpErrorCode)[keyof typeof HttpErrorCode];
@@ -50,6 +52,7 @@ const statusByCode: Record<string, number> = {
   [ErrorCode.Unavailable]: 503,
   [ErrorCode.Stopped]: 503,
   [ErrorCode.HandlerTimeout]: 504,
+  [ErrorCode.QueryTimeout]: 503,
 };
 
 /**

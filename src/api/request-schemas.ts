@@ -16,7 +16,8 @@ export const publishRequestSchema = z.strictObject({
   id: z.uuid().optional(),
 });
 
-export const discardRequestSchema = z.strictObject({ reason: z.string().trim().min(1).max(2000) });
+/** Discard and resume: the reason may come in the body (else the `X-Sagaflow-Reason` header gives it). */
+export const reasonRequestSchema = z.strictObject({ reason: z.string().trim().min(1).max(2000).optional() });
 
 export const replayRequestSchema = z.strictObject({ dryRun: z.boolean().optional(), reason: z.string().trim().min(1).max(2000).optional() });
 
@@ -59,6 +60,21 @@ export const sagaCountParams = z.strictObject({ saga: z.string().min(1).max(200)
 export const replayTargetParams = z.strictObject({
   saga: z.string().min(1).max(200).optional(),
   olderThan: durationParam.optional(),
+  limit: limit.optional(),
+});
+
+/** `GET /v1/audit`: `since` is an ISO time, or a duration meaning that long ago (`1h`). */
+export const auditQueryParams = z.strictObject({
+  since: z.string().max(100).transform((v, ctx) => {
+    if (/^\d{4}-\d\d-\d\d/.test(v)) {
+      if (!Number.isNaN(Date.parse(v))) return new Date(v).toISOString();
+    } else {
+      const ms = parseDuration(v);
+      if (ms !== undefined) return new Date(Date.now() - ms).toISOString();
+    }
+    ctx.addIssue({ code: 'custom', message: `an ISO time (2026-01-31T12:00:00Z) or ${DURATION_HINT} meaning that long ago` });
+    return z.NEVER;
+  }).optional(),
   limit: limit.optional(),
 });
 

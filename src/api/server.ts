@@ -5,6 +5,10 @@ import pino from 'pino';
 import { ConfigError, PayloadTooLargeError, UnavailableError, ValidationError } from '../core/errors.js';
 import type { SagaflowMetrics } from '../observability/metrics.js';
 import { authenticate, DEFAULT_TOKEN_NAME, Scope, type ApiToken, type Principal } from './auth.js';
+import type { AuditLog } from '../core/ports/audit-log.js';
+import { MemoryAuditLog } from '../memory/audit-log.js';
+import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
+import { checkRoutes, runRoute, type ServedRoute } from './route-guard.js';
 import { readJsonBody } from './body.js';
 import { HttpError, HttpErrorCode, toErrorResponse } from './http-errors.js';
 import type { OperatorApi } from '../app/operator-api.js';
@@ -33,6 +37,14 @@ export interface ApiServerOptions {
    */
   ready?: () => Promise<boolean | { ready: boolean; checks: Record<string, string> }>;
   metrics?: SagaflowMetrics;
+  /** `/metrics` without a token (for a scraper on a private network). @default false */
+  metricsPublic?: boolean;
+  /** Where mutating calls are recorded. @default an in-memory log (lost at exit; the daemon passes its database's) */
+  audit?: AuditLog;
+  /** Mutating calls per token. @default 600 a minute, bursts of 100 */
+  rateLimit?: Omit<RateLimitOptions, 'now'>;
+  /** `statement_timeout` of the read routes' queries (Postgres). @default none beyond the pool's */
+  statementTimeoutMs?: number;
   /** Worker delivery: serves `/v1/workers` (remote workers) when given. */
   work?: WorkService;
   logger?: Logger;
@@ -68,6 +80,8 @@ export interface ApiServer {
   /** `http://host:port` once listening. */
   readonly url: string;
   readonly server: Server;
+  /** Every route served, with who may call it: what the route inventory test walks. */
+  readonly routes: readonly ServedRoute[];
   /** Checks a request's bearer token against this server's tokens (for an upgrade handler on `server`). */
   authenticate(request: IncomingMessage): Principal | HttpError;
   /** Stops accepting, lets requests in flight finish (up to `timeoutMs`), then closes every socket. */
@@ -122,6 +136,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const logger = options.logger ?? pino({ level: 'silent' });
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   const routes: CompiledRoute[] = [...operatorRoutes(options.api), ...(options.work ? workerRoutes(options.work) : [])].map((r) => ({ ...r, segments: r.path.split('/').filter(Boolean) }));
+  checkRoutes(routes);
+  const guard = {
+    audit: options.audit ?? new MemoryAuditLog(),
+    limiter: new RateLimiter(options.rateLimit ?? { perMinute: 600, burst: 100 }),
+    ...(options.statementTimeoutMs ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
+    logger,
+  };
   const ready = options.ready ?? (() => Promise.resolve(true));
   const tokens: ApiToken[] = [...(options.tokens ?? []), ...(options.token !== undefined ? [{ name: DEFAULT_TOKEN_NAME, token: options.token, scope: Scope.Admin }] : [])];
   if (tokens.length === 0) throw new ConfigError('the API server needs at least one token (http.token or api.tokens)');
@@ -161,7 +182,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       return 'ui';
     }
     const who = authenticate(req, tokens);
-    if (who instanceof HttpError) throw who;
+    if (who instanceof HttpError && !(options.metricsPublic && url.pathname === '/metrics')) throw who;
     if (url.pathname === '/metrics' && options.metrics) {
       if (method !== 'GET') throw new HttpError(405, HttpErrorCode.MethodNotAllowed, `${method} /metrics is not allowed; use GET`);
       send(res, 200, await options.metrics.registry.metrics(), { 'content-type': options.metrics.registry.contentType });
@@ -182,7 +203,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         const why = unstorableString(value);
         if (why) throw new ValidationError('request query', [{ path: name, message: why }]);
       }
-      const result = await route.handler({ params, query: url.searchParams, body: () => readJsonBody(req, maxBody), signal });
+      if (who instanceof HttpError) throw who;
+      let body: Promise<unknown> | undefined;
+      const result = await runRoute(route, who, { params, query: url.searchParams, body: () => (body ??= readJsonBody(req, maxBody)), signal }, { req, res }, guard);
       send(res, result.status ?? 200, result.body);
       return route.path;
     }
@@ -258,6 +281,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   return {
     url,
     server,
+    routes: [
+      { method: 'GET', path: '/healthz', access: 'open' },
+      { method: 'GET', path: '/readyz', access: 'open' },
+      ...(options.metrics ? [{ method: 'GET', path: '/metrics', access: options.metricsPublic ? ('open' as const) : Scope.Read }] : []),
+      ...routes.map((r) => ({ method: r.method, path: r.path, access: r.scope, ...(r.audit ? { audit: r.audit.action } : {}) })),
+    ],
     authenticate: (request) => authenticate(request, tokens),
     stop({ timeoutMs = 5000 } = {}) {
       closing = true;

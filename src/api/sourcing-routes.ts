@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { SourcingApi } from '../app/sourcing-api.js';
 import { parseWith } from './request-schemas.js';
-import type { Route } from './routes.js';
+import { adminRoute, readRoute, type Route } from './routes.js';
 
 const bound = z.union([z.strictObject({ time: z.iso.datetime({ offset: true }) }), z.strictObject({ position: z.number().int().min(0) })]);
 
@@ -22,29 +22,24 @@ const retentionSchema = z.strictObject({
 /** `/v1/projections`, `/v1/events/replay`, `/v1/retention` (documented in `docs/api.md` and `docs/sourcing.md`). */
 export function sourcingRoutes(api: SourcingApi): Route[] {
   return [
-    { method: 'GET', path: '/v1/projections', handler: async () => ({ body: await api.listProjections() }) },
-    { method: 'GET', path: '/v1/projections/:name', handler: async (req) => ({ body: await api.projectionStatus(req.params.name!) }) },
-    { method: 'POST', path: '/v1/projections/:name/reset', handler: async (req) => ({ body: await api.resetProjection(req.params.name!) }) },
-    {
-      method: 'POST',
-      path: '/v1/events/replay',
-      handler: async (req) => {
-        const r = parseWith(replayEventsSchema, await req.body(), 'replay request');
-        return {
-          body: await api.replayEvents({
-            target: r.target, dryRun: r.dryRun,
-            ...(r.types ? { types: r.types } : {}), ...(r.from ? { from: r.from } : {}), ...(r.to ? { to: r.to } : {}), ...(r.limit ? { limit: r.limit } : {}),
-          }),
-        };
-      },
-    },
-    {
-      method: 'POST',
-      path: '/v1/retention',
-      handler: async (req) => {
-        const r = parseWith(retentionSchema, await req.body(), 'retention request');
-        return { body: await api.retention({ dryRun: r.dryRun, ...(r.olderThanDays === undefined ? {} : { olderThanDays: r.olderThanDays }) }) };
-      },
-    },
+    readRoute('/v1/projections', async () => ({ body: await api.listProjections() })),
+    readRoute('/v1/projections/:name', async (req) => ({ body: await api.projectionStatus(req.params.name!) })),
+    adminRoute('/v1/projections/:name/reset', 'projection.reset', async (req) => {
+      const state = await api.resetProjection(req.params.name!);
+      return { body: state, audit: { after: state } };
+    }),
+    adminRoute('/v1/events/replay', 'events.replay', async (req) => {
+      const r = parseWith(replayEventsSchema, await req.body(), 'replay request');
+      const result = await api.replayEvents({
+        target: r.target, dryRun: r.dryRun,
+        ...(r.types ? { types: r.types } : {}), ...(r.from ? { from: r.from } : {}), ...(r.to ? { to: r.to } : {}), ...(r.limit ? { limit: r.limit } : {}),
+      });
+      return { body: result, audit: { target: JSON.stringify(r.target), after: result } };
+    }),
+    adminRoute('/v1/retention', 'events.retention', async (req) => {
+      const r = parseWith(retentionSchema, await req.body(), 'retention request');
+      const result = await api.retention({ dryRun: r.dryRun, ...(r.olderThanDays === undefined ? {} : { olderThanDays: r.olderThanDays }) });
+      return { body: result, audit: { target: 'events', after: result } };
+    }),
   ];
 }

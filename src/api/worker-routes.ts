@@ -1,17 +1,20 @@
 import type { WorkService } from '../app/work-service.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import { claimRequestSchema, completeRequestSchema, extendRequestSchema, failRequestSchema, parseWith, registerWorkerSchema } from './request-schemas.js';
-import type { Route } from './routes.js';
+import { Scope } from './auth.js';
+import { readRoute, type Route } from './routes.js';
 
 /**
  * `/v1/workers`: remote workers (`sagaflow/worker`) register, claim commands under a lease (long-poll),
- * and complete (with replies) or fail them. Documented in `docs/api.md` and `docs/workers.md`.
+ * and complete (with replies) or fail them. Their POST routes need the `worker` scope (or `admin`) and are not
+ * audited: they are the workers' protocol, not operator changes (each command's outcome is in the log). Documented in `docs/api.md` and `docs/workers.md`.
  */
 export function workerRoutes(work: WorkService): Route[] {
   return [
-    { method: 'GET', path: '/v1/workers', handler: async () => ({ body: { workers: await work.list() } }) },
+    readRoute('/v1/workers', async () => ({ body: { workers: await work.list() } })),
     {
       method: 'POST',
+      scope: Scope.Worker,
       path: '/v1/workers/:name/register',
       handler: async (req) => {
         const body = parseWith(registerWorkerSchema, await req.body(), 'worker registration');
@@ -21,6 +24,7 @@ export function workerRoutes(work: WorkService): Route[] {
     },
     {
       method: 'POST',
+      scope: Scope.Worker,
       path: '/v1/workers/:name/claim',
       handler: async (req) => {
         const body = parseWith(claimRequestSchema, await req.body(), 'claim');
@@ -30,6 +34,7 @@ export function workerRoutes(work: WorkService): Route[] {
     },
     {
       method: 'POST',
+      scope: Scope.Worker,
       path: '/v1/workers/:name/commands/:eventId/complete',
       handler: async (req) => {
         const body = parseWith(completeRequestSchema, await req.body(), 'completion');
@@ -39,6 +44,7 @@ export function workerRoutes(work: WorkService): Route[] {
     },
     {
       method: 'POST',
+      scope: Scope.Worker,
       path: '/v1/workers/:name/commands/:eventId/fail',
       handler: async (req) => {
         const body = parseWith(failRequestSchema, await req.body(), 'failure');
@@ -48,6 +54,7 @@ export function workerRoutes(work: WorkService): Route[] {
     },
     {
       method: 'POST',
+      scope: Scope.Worker,
       path: '/v1/workers/:name/commands/:eventId/extend',
       handler: async (req) => {
         const body = parseWith(extendRequestSchema, await req.body(), 'lease extension');

@@ -1,5 +1,6 @@
 import type { WorkerState } from '../core/ports/work-queue.js';
 import type { SourcingApi } from './sourcing-api.js';
+import type { AuditEntry, AuditFilter } from '../core/ports/audit-log.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import type { DeadLetter, DeadLetterFilter } from '../core/ports/dead-letters.js';
 import type { StoredEvent } from '../core/ports/event-store.js';
@@ -238,5 +239,7 @@ export interface OperatorApi extends SourcingApi {
    * migration from `from`.
    */
   migrateSagas(request: MigrateBatchRequest): Promise<MigrateBatchResult>;
+  /** The audit log of changes made through the HTTP API, newest first. */
+  listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
   close(): Promise<void>;
 }

@@ -7,6 +7,7 @@ import { compilePattern } from '../core/events/pattern.js';
 import type { EventTypeRegistry } from '../core/events/registry.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
 import type { DeadLetter, DeadLetterFilter, DeadLetters } from '../core/ports/dead-letters.js';
+import type { AuditEntry, AuditFilter, AuditLog } from '../core/ports/audit-log.js';
 import type { EventStore } from '../core/ports/event-store.js';
 import { SagaStatus, type SagaHistoryEntry, type SagaInstance, type SagaListFilter, type SagaQueries, type TimerEntry } from '../core/ports/saga-store.js';
 import { sagaGraph } from '../core/saga/graph.js';
@@ -39,6 +40,8 @@ export interface OperatorServiceOptions {
   migrate(): Promise<MigrateSummary>;
   store: EventStore;
   deadLetters: DeadLetters;
+  /** The audit log the HTTP API writes; without it `listAudit` answers UNAVAILABLE. */
+  audit?: AuditLog;
   registry: EventTypeRegistry;
   sagas: readonly SagaDefinition[];
   /** Saga read side; without it saga commands answer UNAVAILABLE. */
@@ -402,6 +405,11 @@ export class OperatorService implements OperatorApi {
 
   retention(request: RetentionRequest): Promise<RetentionResult> {
     return this.sourcing.retention(request);
+  }
+
+  listAudit(filter: AuditFilter): Promise<AuditEntry[]> {
+    if (!this.o.audit) return Promise.reject(new UnavailableError('the audit log is not available here'));
+    return this.o.audit.list(filter);
   }
 
   async close(): Promise<void> {}

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { ApiClient } from '../api/client.js';
 import type { OperatorApi } from '../app/operator-api.js';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
@@ -59,7 +59,12 @@ export interface WithOperatorOptions {
   autoMigrate?: boolean;
   /** How long to wait for a starting daemon or another CLI holding the embedded database. @default 30000 */
   waitMs?: number;
+  /** Why (a mutating command's `--reason`): the daemon records it in its audit log and refuses a change without one. */
+  reason?: string;
 }
+
+/** The `--reason` option of every command that changes something (default: `SAGAFLOW_REASON`). */
+export const reasonOption = (): Option => new Option('--reason <text>', 'why: recorded in the daemon\'s audit log (required through a daemon)');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -75,7 +80,8 @@ export async function withOperator<T>(opts: GlobalOptions, ctx: CliContext, fn: 
   const viaDaemon = (url: string) => {
     const token = config.http.token ?? readTokenFile(config.dataDir);
     if (!token) throw new UnavailableError(`no API token for the daemon at ${url}: set SAGAFLOW_API_TOKEN or --token`);
-    return fn(new ApiClient({ url, token }), { kind: 'daemon', url });
+    const reason = options.reason ?? ctx.env.SAGAFLOW_REASON;
+    return fn(new ApiClient({ url, token, ...(reason ? { reason } : {}) }), { kind: 'daemon', url });
   };
   const explicit = opts.url ?? ctx.env.SAGAFLOW_URL;
   if (explicit) return viaDaemon(explicit);

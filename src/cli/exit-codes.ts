@@ -10,7 +10,7 @@ export const ExitCode = {
   BadInput: 2,
   /** Unknown saga, instance, dead letter. */
   NotFound: 3,
-  /** Database, Redis or daemon unreachable; daemon unauthorised. */
+  /** Database, Redis or daemon unreachable; daemon unauthorised or forbidden (scope), rate limit, query timeout. */
   Unavailable: 4,
   /** Lost a race: already resolved, concurrent change. */
   Conflict: 5,
@@ -41,6 +41,9 @@ const byCode: Record<string, ExitCode> = {
   [ErrorCode.Stopped]: ExitCode.Unavailable,
   [HttpErrorCode.Unauthorized]: ExitCode.Unavailable,
   [HttpErrorCode.HostNotAllowed]: ExitCode.Unavailable,
+  [HttpErrorCode.Forbidden]: ExitCode.Unavailable,
+  [HttpErrorCode.RateLimited]: ExitCode.Unavailable,
+  [ErrorCode.QueryTimeout]: ExitCode.Unavailable,
   [ErrorCode.Concurrency]: ExitCode.Conflict,
   [ErrorCode.DuplicateEvent]: ExitCode.Conflict,
   [ErrorCode.SagaVersionMismatch]: ExitCode.Conflict,

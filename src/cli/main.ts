@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, exitCodeOf } from './exit-codes.js';
 import { processOutput, type Output } from './output.js';
 import type { CliContext } from './context.js';
+import { auditCommand } from './commands/audit.js';
 import { configCommand } from './commands/config.js';
 import { dlqCommand } from './commands/dlq.js';
 import { eventsCommand } from './commands/events.js';
@@ -56,6 +57,7 @@ export function buildProgram(ctx: CliContext, onExit: (code: number) => void): C
   projectionsCommand(program, ctx);
   verifyCommand(program, ctx, onExit);
   testCoverageCommand(program, ctx, onExit);
+  auditCommand(program, ctx);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) sub.exitOverride();

@@ -49,6 +49,31 @@ const redisUrl = z
   .trim()
   .refine((v) => /^rediss?:\/\/.+/.test(v) && URL.canParse(v), 'a redis:// URL');
 
+/** An API token with a name (recorded in the audit log) and a scope. */
+export const apiTokenSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'a name of 1 to 64 letters, digits, _ . @ -'),
+  token: z.string().min(16).max(1024).regex(/^[^\s,]+$/, 'no spaces or commas'),
+  scope: z.enum(['read', 'worker', 'admin']),
+});
+
+/**
+ * API tokens: a YAML list of { name, token, scope }, or (environment) `name:scope:token` entries separated by
+ * commas. Names and tokens must be unique.
+ */
+const apiTokens = z
+  .union([
+    z.array(z.unknown()),
+    z.string().transform((v) =>
+      v.split(',').map((e) => e.trim()).filter(Boolean).map((e) => {
+        const [name, scope, ...rest] = e.split(':');
+        return { name, scope, token: rest.join(':') };
+      }),
+    ),
+  ])
+  .pipe(z.array(apiTokenSchema).max(1000))
+  .refine((list) => new Set(list.map((t) => t.name)).size === list.length, 'token names must be unique')
+  .refine((list) => new Set(list.map((t) => t.token)).size === list.length, 'tokens must be unique');
+
 /** A subscription entry as in the design notes' YAML. */
 export const subscriptionSchema = z.strictObject({
   event_type: z.string().refine(isValidPattern, 'a type pattern such as *, task.*, *.created or task.created'),
@@ -101,6 +126,14 @@ export const configSchema = z.strictObject({
     host: z.string().min(1).max(255),
     port: intIn(0, 65_535),
     token: z.string().min(16).max(1024).optional(),
+    /** Named, scoped tokens, beside the single `token` (an admin named `default`). */
+    tokens: apiTokens.optional(),
+    /** `/metrics` without a token. */
+    metricsPublic: bool,
+    /** Mutating calls per token: sustained per minute (0 = no limit) and burst. */
+    rateLimit: z.strictObject({ perMinute: intIn(0, 1_000_000), burst: intIn(1, 1_000_000) }),
+    /** `statement_timeout` of the read routes' queries; 0 = none beyond the pool's 30s. */
+    statementTimeoutMs: duration.pipe(z.number().int().min(0).max(3_600_000)),
     maxBodyBytes: intIn(1024, 64 * 1024 * 1024),
     /** Host names requests may carry (DNS rebinding); unset: loopback names for a loopback address, else any. */
     allowedHosts: hostList.optional(),
@@ -139,7 +172,7 @@ export const defaults = {
   redis: { channelPrefix: 'sagaflow:events' },
   processing: { batchSize: 100, stepsPerTransaction: 32, partitions: 16, leaseTtlMs: '5s', timeoutMs: '30s', retry: { maxAttempts: 3, backoff: 'exponential', initialMs: '100ms', maxMs: '30s' } },
   subscriptions: [],
-  http: { host: '127.0.0.1', port: 7070, maxBodyBytes: 1024 * 1024 },
+  http: { host: '127.0.0.1', port: 7070, maxBodyBytes: 1024 * 1024, metricsPublic: false, rateLimit: { perMinute: 600, burst: 100 }, statementTimeoutMs: '5s' },
   log: { level: 'info', format: 'auto' },
   strictTypes: true,
   shutdownTimeoutMs: '10s',

@@ -11,6 +11,7 @@ import { acquireDataDirLock, ensureTokenFile, readDaemonInfo, removeDaemonInfo, 
 import { openDatabase, type OpenedDatabase } from './database.js';
 import { createEngine, type Engine } from './engine.js';
 import { buildLiveFeed } from './live.js';
+import { accessOptions } from './access.js';
 import { checkStoredSagas, loadSagaModule } from './load-sagas.js';
 import type { ProjectionDefinition } from '../core/sourcing/projection.js';
 import type { HandlerDefinition } from '../core/worker/define-handler.js';
@@ -32,6 +33,8 @@ export interface DaemonOptions {
 /** A running daemon. */
 export interface Daemon {
   readonly url: string;
+  /** The HTTP API: its `server` (for an upgrade handler), `authenticate`, and the routes it serves. */
+  readonly api: ApiServer;
   readonly engine: Engine;
   readonly database: OpenedDatabase;
   readonly metrics: SagaflowMetrics;
@@ -102,6 +105,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const live = buildLiveFeed(engine, database, config.database.schema, logger);
     api = await startApiServer({
       api: engine.operator, token, ...(engine.work ? { work: engine.work } : {}), host: config.http.host, port: config.http.port, maxBodyBytes: config.http.maxBodyBytes, metrics,
+      ...accessOptions(config), audit: engine.auditLog,
       ...(config.http.allowedHosts ? { allowedHosts: config.http.allowedHosts } : {}),
       live, ...(config.http.allowedOrigins ? { allowedOrigins: config.http.allowedOrigins } : {}),
       logger: logger.child({ component: 'api' }),
@@ -120,6 +124,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     let stopping: Promise<void> | undefined;
     return {
       url,
+      api,
       engine,
       database,
       metrics,

@@ -8,6 +8,7 @@ import { UnavailableError } from '../core/errors.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
 import type { EventTypeRegistry } from '../core/events/registry.js';
 import type { DeadLetter } from '../core/ports/dead-letters.js';
+import type { AuditLog } from '../core/ports/audit-log.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
 import { combineVersions } from '../core/saga/versions.js';
 import type { SagaflowMetrics } from '../observability/metrics.js';
@@ -65,6 +66,8 @@ export interface Engine {
   /** The durable bus (daemon mode): `publish` appends to the store, a relay carries events to the transport. */
   readonly bus: DurableEventBus | undefined;
   readonly operator: OperatorService;
+  /** Where the HTTP API records operator changes (`sagaflow audit` lists them). */
+  readonly auditLog: AuditLog;
   /** Worker delivery (daemon mode): what in-process loops and the HTTP API's `/v1/workers` use. */
   readonly work: WorkService | undefined;
   /** This process's identity in leases (`host:pid:random`). */
@@ -187,7 +190,7 @@ export function createEngine(options: EngineOptions): Engine {
   });
   const operator = new OperatorService({
     mode, database: database.kind, schema: config.database.schema, migrate: () => migrate(database.db, { schema: config.database.schema }),
-    store, deadLetters: repository.deadLetters, registry, sagas, queries: repository, publish, redeliver,
+    store, deadLetters: repository.deadLetters, audit: storage.auditLog, registry, sagas, queries: repository, publish, redeliver,
     fireTimer: async (timer) => void (await runtime.fireTimer(timer)),
     logger,
     status: { bus: mode === 'daemon' ? config.bus.type : 'none (direct)' },
@@ -198,7 +201,7 @@ export function createEngine(options: EngineOptions): Engine {
 
   let started = false;
   return {
-    store, repository, registry, runtime, bus, operator, work, instanceId,
+    store, repository, registry, runtime, bus, operator, work, instanceId, auditLog: storage.auditLog,
     aggregates(definition) {
       addAggregate(definition);
       const log = logger.child({ component: 'aggregates', aggregate: definition.type });

@@ -27,6 +27,8 @@ export { waitFor, type WaitCondition, type WaitConnection, type WaitForOptions }
 export { LIVE_PROTOCOL, LiveCloseCode } from '../api/ws-bridge.js';
 export type { LiveMessage } from '../api/live-filter.js';
 export { HttpErrorCode, type ErrorBody } from '../api/http-errors.js';
+export { authenticate, Scope, type ApiToken, type Principal } from '../api/auth.js';
+export { REASON_HEADER } from '../api/reason.js';
 
 // Observability
 export { createLogger, silentLogger, REDACT_PATHS, type LoggerOptions } from '../observability/logger.js';

@@ -1,6 +1,7 @@
 import type { SagaflowConfig } from '../config/schema.js';
 import { EventTypeRegistry } from '../core/events/registry.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
+import { PostgresAuditLog } from '../postgres/audit-log.js';
 import { PostgresCheckpoints } from '../postgres/checkpoints.js';
 import { PostgresEventStore } from '../postgres/event-store.js';
 import { GroupAppender } from '../postgres/group-appender.js';
@@ -29,6 +30,8 @@ export interface Storage {
   readonly projections: PostgresProjections;
   /** The retention job's SQL. */
   readonly retention: PostgresRetention;
+  /** Operator changes made through the HTTP API. */
+  readonly auditLog: PostgresAuditLog;
 }
 
 /** Builds the storage parts; `instanceId` is the payload of this process's commit notifications. */
@@ -55,5 +58,6 @@ export function buildStorage(config: SagaflowConfig, database: OpenedDatabase, s
     leases,
     projections: new PostgresProjections(database.db, leases, { schema }),
     retention: new PostgresRetention(database.db, { schema }),
+    auditLog: new PostgresAuditLog(database.db, { schema }),
   };
 }

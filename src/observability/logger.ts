@@ -18,6 +18,7 @@ export const REDACT_PATHS = [
   'config.database.url',
   'config.redis.url',
   'config.http.token',
+  'config.http.tokens',
 ] as const;
 
 /**

@@ -9,5 +9,6 @@ export { PostgresEventStore, type PostgresEventStoreOptions } from './event-stor
 export { PostgresSagaRepository, type PostgresSagaRepositoryOptions } from './saga-repository.js';
 export { PostgresCheckpoints } from './checkpoints.js';
 export { PostgresDeadLetters } from './dead-letters.js';
+export { PostgresAuditLog } from './audit-log.js';
 export { PostgresLeases } from './leases.js';
 export { PostgresWorkQueue } from './work-queue.js';

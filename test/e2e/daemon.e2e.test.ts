@@ -31,7 +31,7 @@ interface Run {
 /** Runs the CLI as a subprocess. */
 function cli(env: Record<string, string>, ...args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliEntry, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cliEntry, ...args], { env: { PATH: process.env.PATH ?? '', SAGAFLOW_REASON: 'e2e test', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -76,7 +76,8 @@ interface DaemonProcess {
 /** Starts `sagaflow run --port 0` and waits for its URL (from the log). */
 async function startDaemon(env: Record<string, string>): Promise<DaemonProcess> {
   const child = spawn(process.execPath, [cliEntry, 'run', '--port', '0', '--sagas', fixtureSagas], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    // Load tests publish as fast as they can: no rate limit on their daemons.
+    env: { PATH: process.env.PATH ?? '', SAGAFLOW_API_RATE_LIMIT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
@@ -234,7 +235,7 @@ describe('daemon on the embedded default (PGlite)', () => {
     }
     const wrongToken = await cli({ ...env, SAGAFLOW_API_TOKEN: 'wrong-token-0123456789' }, 'sagas', 'list');
     expect(wrongToken.code).toBe(4);
-    expect(wrongToken.stderr).toBe('sagaflow: missing or wrong bearer token (Authorization: Bearer <token>; see SAGAFLOW_API_TOKEN)');
+    expect(wrongToken.stderr).toBe('sagaflow: missing or wrong bearer token (Authorization: Bearer <token>; see SAGAFLOW_API_TOKEN and http.tokens in docs/configuration.md)');
   });
 
   /** Publishes `total` events over HTTP, sends `signal` after 15 answers, restarts, and checks each accepted one applied once. */
@@ -246,7 +247,7 @@ describe('daemon on the embedded default (PGlite)', () => {
     const publishes = Array.from({ length: total }, async (_, i) => {
       const res = await fetch(`${daemon.url}/v1/events`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-sagaflow-reason': 'e2e test' },
         body: JSON.stringify({ type: 'task.created', data: { taskId: `${prefix}-${i}`, taskType: 'load' } }),
       });
       answered++;
@@ -348,7 +349,7 @@ function twoDaemons(bus: 'memory' | 'redis'): void {
       const post = (i: number, type: string, data: Record<string, unknown>) =>
         fetch(`${daemons[i % 2]!.url}/v1/events`, {
           method: 'POST',
-          headers: { authorization: `Bearer ${tokens[i % 2]}`, 'content-type': 'application/json' },
+          headers: { authorization: `Bearer ${tokens[i % 2]}`, 'content-type': 'application/json', 'x-sagaflow-reason': 'e2e test' },
           body: JSON.stringify({ type, data }),
         }).then((r) => expect(r.status).toBe(201));
       await Promise.all(Array.from({ length: n }, (_, i) => post(i, 'task.created', { taskId: `pg-${i}`, taskType: 'x' })));
@@ -418,7 +419,7 @@ function twoDaemons(bus: 'memory' | 'redis'): void {
         const lane = async () => {
           for (let i = next++; i < n; i = next++) {
             const r = await fetch(`${daemons[i % 2]!.url}/v1/events`, {
-              method: 'POST', headers: { authorization: `Bearer ${tokens[i % 2]}`, 'content-type': 'application/json' },
+              method: 'POST', headers: { authorization: `Bearer ${tokens[i % 2]}`, 'content-type': 'application/json', 'x-sagaflow-reason': 'e2e test' },
               body: JSON.stringify({ type: 'flaky.started', data: { id: `count-${i}` } }),
             });
             expect(r.status).toBe(201);
@@ -451,7 +452,7 @@ function twoDaemons(bus: 'memory' | 'redis'): void {
         const token = readFileSync(path.join(dirs[0]!, '.sagaflow/api-token'), 'utf8').trim();
         const post = (type: string, data: Record<string, unknown>) =>
           fetch(`${survivor.url}/v1/events`, {
-            method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ type, data }),
+            method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-sagaflow-reason': 'e2e test' }, body: JSON.stringify({ type, data }),
           }).then((r) => expect(r.status).toBe(201));
         const killedAt = Date.now();
         const m = 20;
@@ -511,7 +512,7 @@ describe.runIf(hasPostgres())('Postgres connections cut under load', () => {
       while (loading) {
         const taskId = `cut-${i++}`;
         const r = await fetch(`${daemon.url}/v1/events`, {
-          method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-sagaflow-reason': 'e2e test' },
           body: JSON.stringify({ type: 'task.created', data: { taskId, taskType: 'x' } }),
         }).catch(() => undefined);
         if (r?.status === 201) accepted.push(taskId);
@@ -596,7 +597,7 @@ function threeDaemonsKilledAtRandom(bus: 'memory' | 'redis', n: number): void {
           const d = daemons[i];
           if (d?.child.exitCode === null && d.child.signalCode === null) {
             const r = await fetch(`${d.url}/v1/events`, {
-              method: 'POST', headers: { authorization: `Bearer ${tokens[i]}`, 'content-type': 'application/json' },
+              method: 'POST', headers: { authorization: `Bearer ${tokens[i]}`, 'content-type': 'application/json', 'x-sagaflow-reason': 'e2e test' },
               body: JSON.stringify({ id, type, data, streamId }), signal: AbortSignal.timeout(5000),
             }).catch(() => undefined);
             if (r?.status === 201) return;
@@ -744,7 +745,7 @@ describe.runIf(hasPostgres())('a daemon paused past its lease (SIGSTOP / SIGCONT
       await until('the partitions split 8/8', async () => (await owners()).length === 2, 20_000);
       const publish = async (type: string, data: Record<string, unknown>) => {
         const r = await fetch(`${active.url}/v1/events`, {
-          method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ type, data, streamId: String(data.taskId) }),
+          method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-sagaflow-reason': 'e2e test' }, body: JSON.stringify({ type, data, streamId: String(data.taskId) }),
         });
         expect(r.status).toBe(201);
       };
@@ -823,7 +824,7 @@ describe.runIf(hasPostgres() && hasRedis())('no secret or payload in the daemon 
 
   it('no line holds the token, the Redis password or event data, whatever failed', async () => {
     const post = (body: string, query = '') =>
-      fetch(`${daemon.url}/v1/events${query}`, { method: 'POST', headers: { authorization: `Bearer ${canary.token}`, 'content-type': 'application/json' }, body });
+      fetch(`${daemon.url}/v1/events${query}`, { method: 'POST', headers: { authorization: `Bearer ${canary.token}`, 'content-type': 'application/json', 'x-sagaflow-reason': 'e2e test' }, body });
     // Accepted events with the payload canary, one that fails its schema, one with a NUL, a reused id.
     expect((await post(JSON.stringify({ type: 'task.created', data: { taskId: `t-${canary.payload}`, taskType: canary.payload } }))).status).toBe(201);
     expect((await post(JSON.stringify({ type: 'task.created', data: { taskId: 7, taskType: canary.payload } }))).status).toBe(400);

@@ -84,7 +84,7 @@ describe('sagaflow installed in a project of its own', () => {
       ...(store === 'postgres' ? { DATABASE_URL: databaseUrl!, SAGAFLOW_SCHEMA: schema } : {}),
     };
     const api = async (method: string, route: string, body?: unknown) => {
-      const res = await fetch(`${url}${route}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+      const res = await fetch(`${url}${route}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-sagaflow-reason': 'test' }, ...(body ? { body: JSON.stringify(body) } : {}) });
       return { status: res.status, body: (await res.json()) as { instance?: { state: unknown; status: string } } };
     };
     const stateOf = async (key: string) => (await api('GET', `/v1/sagas/Order/${key}`)).body.instance;

@@ -51,7 +51,7 @@ interface Reply {
 
 function call(base: string, token: string, method: string, url: string, options: { body?: string; contentType?: string | null; chunked?: boolean } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+    const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'x-sagaflow-reason': 'bad input test' };
     if (options.contentType !== null) headers['content-type'] = options.contentType ?? 'application/json';
     if (options.body !== undefined && !options.chunked) headers['content-length'] = String(Buffer.byteLength(options.body));
     // A raw path: node's URL parsing would normalise the percent-encoding we want to send.

@@ -64,7 +64,7 @@ function workersSuite(open: () => ReturnType<typeof openDaemon>) {
   const reached = (key: string, state: string) => waitFor(`Order ${key} in ${state}`, async () => (await stateOf(key))?.state === state && (await stateOf(key)));
   const api = async (method: string, route: string, body?: unknown) => {
     const res = await fetch(`${daemon.url}${route}`, {
-      method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-sagaflow-reason': 'test' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     return { status: res.status, body: (await res.json()) as ApiBody };
   };

@@ -41,7 +41,7 @@ export async function openTestDaemon(
     env: {},
     cwd: dataDir,
     flags: {
-      dataDir, 'store.type': store, 'bus.type': 'memory', 'http.port': 0, 'http.token': token, 'log.level': 'silent',
+      dataDir, 'store.type': store, 'bus.type': 'memory', 'http.port': 0, 'http.token': token, 'log.level': 'silent', 'http.rateLimit.perMinute': 0,
       ...(options.flags ?? {}),
       ...(store === 'postgres' ? { 'database.url': databaseUrl!, 'database.schema': schema } : {}),
     },

@@ -67,13 +67,15 @@ function fakeApi(calls: Array<[string, unknown[]]>): OperatorApi {
     retention: rec('retention', (r) => ({
       cutoff: '2026-01-01T00:00:00.000Z', mode: 'delete' as const, dryRun: (r as { dryRun: boolean }).dryRun, expired: 0, kept: { unread: 0, liveSaga: 0, aggregate: 0 }, removed: 0, byType: [],
     })),
+    listAudit: rec('listAudit', () => []),
     close: async () => {},
   };
 }
 
 let server: ApiServer;
 const calls: Array<[string, unknown[]]> = [];
-const auth = { authorization: `Bearer ${TOKEN}` };
+/** The admin token, and the reason every mutating call needs (ignored by reads). */
+const auth = { authorization: `Bearer ${TOKEN}`, 'x-sagaflow-reason': 'unit test' };
 
 async function call(method: string, path: string, options: { headers?: Record<string, string>; body?: string } = {}) {
   const res = await fetch(`${server.url}${path}`, { method, headers: options.headers ?? {}, ...(options.body !== undefined ? { body: options.body } : {}) });
@@ -210,7 +212,7 @@ describe('API metrics', () => {
 
 describe('ApiClient', () => {
   it('round-trips requests and maps parameters', async () => {
-    const client = new ApiClient({ url: server.url, token: TOKEN });
+    const client = new ApiClient({ url: server.url, token: TOKEN, reason: 'unit test' });
     calls.length = 0;
     const published = await client.publish({ type: 'task.created', data: { a: 1 }, streamId: 's1' });
     expect(published).toMatchObject({ type: 'task.created', streamId: 's1' });
@@ -231,7 +233,7 @@ describe('ApiClient', () => {
   });
 
   it('turns error bodies into ApiRequestError with the server code', async () => {
-    const client = new ApiClient({ url: server.url, token: TOKEN });
+    const client = new ApiClient({ url: server.url, token: TOKEN, reason: 'unit test' });
     const err = await client.getDeadLetter('x').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiRequestError);
     expect(err).toMatchObject({ status: 404, code: 'NOT_FOUND', message: 'dead letter "x" not found' });

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { DeadLetter } from '../../core/ports/dead-letters.js';
 import { ValidationError } from '../../core/errors.js';
-import { globals, withOperator, type CliContext } from '../context.js';
+import { globals, reasonOption, withOperator, type CliContext } from '../context.js';
 import { json, table, when } from '../output.js';
 import { parseLimit } from '../parse-input.js';
 import { progress } from '../progress.js';
@@ -82,7 +82,8 @@ export function dlqCommand(program: Command, ctx: CliContext): void {
     .argument('[id]')
     .option('--all', 'retry every open dead letter')
     .option('--saga <name>', 'with --all: only this saga')
-    .action(async (id: string | undefined, o: { all?: boolean; saga?: string }, cmd: Command) => {
+    .addOption(reasonOption())
+    .action(async (id: string | undefined, o: { all?: boolean; saga?: string; reason?: string }, cmd: Command) => {
       const opts = globals(cmd);
       if ((id === undefined) === !o.all) throw new ValidationError('dlq retry', [{ path: 'id', message: 'give a dead letter id or --all (not both)' }]);
       const done = await withOperator(opts, ctx, async (api) => {
@@ -99,7 +100,7 @@ export function dlqCommand(program: Command, ctx: CliContext): void {
           bar.stop();
         }
         return out;
-      });
+      }, { ...(o.reason !== undefined ? { reason: o.reason } : {}) });
       if (opts.json) return void ctx.output.out(json(done));
       ctx.output.out(done.length === 0 ? 'no open dead letters' : done.map((l) => `retried ${l.id} (${l.event.type})`).join('\n'));
     });
@@ -111,7 +112,7 @@ export function dlqCommand(program: Command, ctx: CliContext): void {
     .requiredOption('--reason <text>', 'why it is discarded')
     .action(async (id: string, o: { reason: string }, cmd: Command) => {
       const opts = globals(cmd);
-      const letter = await withOperator(opts, ctx, (api) => api.discardDeadLetter(id, o.reason));
+      const letter = await withOperator(opts, ctx, (api) => api.discardDeadLetter(id, o.reason), { reason: o.reason });
       ctx.output.out(opts.json ? json(letter) : `discarded ${letter.id} (${letter.event.type}): ${o.reason}`);
     });
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { ReplayResult } from '../../app/operator-api.js';
 import { ValidationError } from '../../core/errors.js';
-import { globals, withOperator, type CliContext } from '../context.js';
+import { globals, reasonOption, withOperator, type CliContext } from '../context.js';
 import { json } from '../output.js';
 import { parseDurationArg, parseLimit } from '../parse-input.js';
 import { progress } from '../progress.js';
@@ -12,6 +12,7 @@ interface ReplayOptions {
   saga?: string;
   limit?: string;
   dryRun?: boolean;
+  reason?: string;
 }
 
 /** `sagaflow replay (<saga> <key> | --stuck [--older-than 15m] [--saga NAME]) [--dry-run]`. */
@@ -26,6 +27,7 @@ export function replayCommand(program: Command, ctx: CliContext): void {
     .option('--saga <name>', 'with --stuck: only this saga')
     .option('--limit <n>', 'with --stuck: at most n instances (default 1000)')
     .option('--dry-run', 'list what would be done, do nothing')
+    .addOption(reasonOption())
     .action(async (saga: string | undefined, key: string | undefined, o: ReplayOptions, cmd: Command) => {
       const opts = globals(cmd);
       const single = saga !== undefined && key !== undefined;
@@ -49,7 +51,7 @@ export function replayCommand(program: Command, ctx: CliContext): void {
           bar.stop();
         }
         return out;
-      });
+      }, { ...(o.reason !== undefined ? { reason: o.reason } : {}) });
       if (opts.json) return void ctx.output.out(json(results));
       if (results.length === 0) return void ctx.output.out('no stuck instances');
       const lines: string[] = [];

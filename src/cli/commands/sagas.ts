@@ -152,7 +152,7 @@ export function sagasCommand(program: Command, ctx: CliContext, onExit: (code: n
     .requiredOption('--reason <text>', 'why (kept with the resume event, shown in the history)')
     .action(async (saga: string, key: string, o: { reason: string }, cmd: Command) => {
       const opts = globals(cmd);
-      const r = await withOperator(opts, ctx, (api) => api.resumeSaga(saga, key, { reason: o.reason }));
+      const r = await withOperator(opts, ctx, (api) => api.resumeSaga(saga, key, { reason: o.reason }), { reason: o.reason });
       ctx.output.out(opts.json ? json(r) : `${saga} ${key}: resume requested (event ${r.eventId}) from state ${show(r.fromState)}; follow it with: sagaflow sagas show ${saga} ${key}`);
     });
 

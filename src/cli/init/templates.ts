@@ -203,7 +203,7 @@ Made by \`sagaflow init\`: one saga (\`sagas/order\`) and one worker (\`payments
 
     npm test                        # the saga's and the worker's tests (node:test, TypeScript through tsx)
     npx sagaflow run                # the daemon: embedded PGlite in .sagaflow/, this project's sagas and workers
-    npx sagaflow publish order.placed --data '{"orderId":"o-1","amount":20}'
+    npx sagaflow publish order.placed --data '{"orderId":"o-1","amount":20}' --reason 'first order'
     npx sagaflow sagas show Order o-1
 
 The daemon answers \`payment.requested\` with the in-process \`payments\` worker; \`worker.ts\` runs the same
