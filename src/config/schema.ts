@@ -71,8 +71,13 @@ const apiTokens = z
     ),
   ])
   .pipe(z.array(apiTokenSchema).max(1000))
-  .refine((list) => new Set(list.map((t) => t.name)).size === list.length, 'token names must be unique')
-  .refine((list) => new Set(list.map((t) => t.token)).size === list.length, 'tokens must be unique');
+  .superRefine((list, ctx) => {
+    list.forEach((t, i) => {
+      const earlier = list.slice(0, i);
+      if (earlier.some((e) => e.name === t.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `the name "${t.name}" is used twice; token names must be unique` });
+      if (earlier.some((e) => e.token === t.token)) ctx.addIssue({ code: 'custom', path: [i, 'token'], message: 'this token is given twice; tokens must be unique' });
+    });
+  });
 
 /** A subscription entry as in the design notes' YAML. */
 export const subscriptionSchema = z.strictObject({
