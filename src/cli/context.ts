@@ -63,6 +63,9 @@ export interface WithOperatorOptions {
   reason?: string;
 }
 
+/** The {@link WithOperatorOptions} carrying a command's `--reason`, when given. */
+export const withReason = (o: { reason?: string }): WithOperatorOptions => (o.reason !== undefined ? { reason: o.reason } : {});
+
 /** The `--reason` option of every command that changes something (default: `SAGAFLOW_REASON`). */
 export const reasonOption = (): Option => new Option('--reason <text>', 'why: recorded in the daemon\'s audit log (required through a daemon)');
 

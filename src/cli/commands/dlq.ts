@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { DeadLetter } from '../../core/ports/dead-letters.js';
 import { ValidationError } from '../../core/errors.js';
-import { globals, reasonOption, withOperator, type CliContext } from '../context.js';
+import { globals, reasonOption, withOperator, withReason, type CliContext } from '../context.js';
 import { json, table, when } from '../output.js';
 import { parseLimit } from '../parse-input.js';
 import { progress } from '../progress.js';
@@ -100,7 +100,7 @@ export function dlqCommand(program: Command, ctx: CliContext): void {
           bar.stop();
         }
         return out;
-      }, { ...(o.reason !== undefined ? { reason: o.reason } : {}) });
+      }, withReason(o));
       if (opts.json) return void ctx.output.out(json(done));
       ctx.output.out(done.length === 0 ? 'no open dead letters' : done.map((l) => `retried ${l.id} (${l.event.type})`).join('\n'));
     });

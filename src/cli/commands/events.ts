@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { StoredEvent } from '../../core/ports/event-store.js';
-import { globals, withOperator, type CliContext } from '../context.js';
+import { globals, reasonOption, withOperator, withReason, type CliContext } from '../context.js';
 import { json, table } from '../output.js';
 import { parseDurationArg, parseLimit, parseLogBound } from '../parse-input.js';
 import { ValidationError } from '../../core/errors.js';
@@ -27,6 +27,7 @@ interface ReplayOptions {
   toProjection?: string;
   dryRun?: boolean;
   limit?: string;
+  reason?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -114,6 +115,7 @@ export function eventsCommand(program: Command, ctx: CliContext): void {
     .option('--to-projection <name>', "to that projection's apply (it must declare replay: true)")
     .option('--dry-run', 'count what would be sent, send nothing')
     .option('--limit <n>', 'at most n events (default 100000)')
+    .addOption(reasonOption())
     .action(async (o: ReplayOptions, cmd: Command) => {
       const opts = globals(cmd);
       if (Boolean(o.toBus) === (o.toProjection !== undefined)) {
@@ -129,6 +131,7 @@ export function eventsCommand(program: Command, ctx: CliContext): void {
           ...(o.to ? { to: parseLogBound('--to', o.to) } : {}),
           ...(limit ? { limit } : {}),
         }),
+        withReason(o),
       );
       if (opts.json) return ctx.output.out(json(result));
       const range = result.firstPosition === undefined ? '' : ` (positions ${result.firstPosition}–${result.lastPosition})`;
@@ -141,10 +144,11 @@ export function eventsCommand(program: Command, ctx: CliContext): void {
     .description('retention: remove (or archive) events older than EVENT_STORE_RETENTION_DAYS that nothing needs any more')
     .option('--dry-run', 'print what would go, change nothing')
     .option('--older-than-days <n>', 'override EVENT_STORE_RETENTION_DAYS for this run')
-    .action(async (o: { dryRun?: boolean; olderThanDays?: string }, cmd: Command) => {
+    .addOption(reasonOption())
+    .action(async (o: { dryRun?: boolean; olderThanDays?: string; reason?: string }, cmd: Command) => {
       const opts = globals(cmd);
       const days = parseLimit('--older-than-days', o.olderThanDays, 36_500);
-      const r = await withOperator(opts, ctx, (api) => api.retention({ dryRun: o.dryRun ?? false, ...(days === undefined ? {} : { olderThanDays: days }) }));
+      const r = await withOperator(opts, ctx, (api) => api.retention({ dryRun: o.dryRun ?? false, ...(days === undefined ? {} : { olderThanDays: days }) }), withReason(o));
       if (opts.json) return ctx.output.out(json(r));
       ctx.output.out(`${r.dryRun ? 'would ' : ''}${r.mode} ${r.removed} of ${r.expired} events that occurred before ${r.cutoff}`);
       const kept = [

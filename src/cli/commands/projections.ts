@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ProjectionState } from '../../app/sourcing-api.js';
-import { globals, withOperator, type CliContext } from '../context.js';
+import { globals, reasonOption, withOperator, withReason, type CliContext } from '../context.js';
 import { json, table, when } from '../output.js';
 import { parseDurationArg } from '../parse-input.js';
 import { progress } from '../progress.js';
@@ -34,9 +34,10 @@ export function projectionsCommand(program: Command, ctx: CliContext): void {
   projections
     .command('reset <name>')
     .description('empty the projection (its reset) and move its checkpoint back to its start; the daemon running it starts over')
-    .action(async (name: string, _o: unknown, cmd: Command) => {
+    .addOption(reasonOption())
+    .action(async (name: string, o: { reason?: string }, cmd: Command) => {
       const opts = globals(cmd);
-      const state = await withOperator(opts, ctx, (api) => api.resetProjection(name));
+      const state = await withOperator(opts, ctx, (api) => api.resetProjection(name), withReason(o));
       ctx.output.out(opts.json ? json(state) : `reset ${name}: ${state.lag} events to read again`);
     });
 
@@ -44,7 +45,8 @@ export function projectionsCommand(program: Command, ctx: CliContext): void {
     .command('rebuild <name>')
     .description('reset, then read the log up to its head (here on the database, or on the daemon), with progress')
     .option('--timeout <duration>', 'through a daemon: how long to follow its progress', '10m')
-    .action(async (name: string, o: { timeout: string }, cmd: Command) => {
+    .addOption(reasonOption())
+    .action(async (name: string, o: { timeout: string; reason?: string }, cmd: Command) => {
       const opts = globals(cmd);
       const timeoutMs = parseDurationArg('--timeout', o.timeout);
       let bar: ReturnType<typeof progress> | undefined;
@@ -57,6 +59,7 @@ export function projectionsCommand(program: Command, ctx: CliContext): void {
               bar.set(total - lag);
             },
           }),
+          withReason(o),
         );
         bar?.stop();
         ctx.output.out(opts.json ? json(state) : `rebuilt ${name}: at position ${state.position ?? '—'}, lag ${state.lag}`);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { globals, reasonOption, withOperator, type CliContext } from '../context.js';
+import { globals, reasonOption, withOperator, withReason, type CliContext } from '../context.js';
 import { json } from '../output.js';
 import { parseJsonObjectArg } from '../parse-input.js';
 
@@ -28,7 +28,7 @@ export function publishCommand(program: Command, ctx: CliContext): void {
       const metadata = o.metadata === undefined ? undefined : (parseJsonObjectArg('--metadata', o.metadata, ctx.cwd) as Record<string, string>);
       const result = await withOperator(opts, ctx, (api) =>
         api.publish({ type, data, ...(o.stream ? { streamId: o.stream } : {}), ...(metadata ? { metadata } : {}), ...(o.id ? { id: o.id } : {}) }),
-      { ...(o.reason !== undefined ? { reason: o.reason } : {}) });
+      withReason(o));
       ctx.output.out(opts.json ? json(result) : result.id);
     });
 }

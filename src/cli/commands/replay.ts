@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { ReplayResult } from '../../app/operator-api.js';
 import { ValidationError } from '../../core/errors.js';
-import { globals, reasonOption, withOperator, type CliContext } from '../context.js';
+import { globals, reasonOption, withOperator, withReason, type CliContext } from '../context.js';
 import { json } from '../output.js';
 import { parseDurationArg, parseLimit } from '../parse-input.js';
 import { progress } from '../progress.js';
@@ -51,7 +51,7 @@ export function replayCommand(program: Command, ctx: CliContext): void {
           bar.stop();
         }
         return out;
-      }, { ...(o.reason !== undefined ? { reason: o.reason } : {}) });
+      }, withReason(o));
       if (opts.json) return void ctx.output.out(json(results));
       if (results.length === 0) return void ctx.output.out('no stuck instances');
       const lines: string[] = [];
