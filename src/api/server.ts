@@ -145,7 +145,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   };
   const ready = options.ready ?? (() => Promise.resolve(true));
   const tokens: ApiToken[] = [...(options.tokens ?? []), ...(options.token !== undefined ? [{ name: DEFAULT_TOKEN_NAME, token: options.token, scope: Scope.Admin }] : [])];
-  if (tokens.length === 0) throw new ConfigError('the API server needs at least one token (http.token or api.tokens)');
+  if (tokens.length === 0) throw new ConfigError('the API server needs at least one token (http.token or http.tokens)');
   const allowedHosts = (options.allowedHosts ?? defaultAllowedHosts(options.host ?? '127.0.0.1'))?.map((h) => hostName(h));
 
   const hostAllowed = (req: IncomingMessage) => !allowedHosts || allowedHosts.includes(hostName(req.headers.host ?? ''));
