@@ -68,7 +68,7 @@ function accessSuite(store: 'pglite' | 'postgres'): void {
         if (r.access === 'admin') expect(r.audit, `${r.method} ${r.path}`).toBeDefined();
         if (r.method === 'POST') expect(r.access, `${r.method} ${r.path}`).not.toBe('read');
       }
-      expect(routes.filter((r) => r.audit).map((r) => r.audit).sort()).toEqual(['dlq.discard', 'dlq.retry', 'events.publish', 'events.replay', 'events.retention', 'migrate', 'projection.reset', 'saga.replay', 'saga.resume']);
+      expect(routes.filter((r) => r.audit).map((r) => r.audit).sort()).toEqual(['dlq.discard', 'dlq.retry', 'events.publish', 'events.replay', 'events.retention', 'migrate', 'projection.reset', 'saga.migrate', 'saga.replay', 'saga.resume']);
     });
 
     it('refuses every route but the open ones without a token, or with a wrong one', async () => {

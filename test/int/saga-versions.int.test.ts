@@ -70,7 +70,7 @@ describe.runIf(hasPostgres())('saga versions side by side on Postgres', () => {
     expect(rows.map((r) => [r.version, r.loaded, r.newest, r.instances, r.open])).toEqual([[1, true, false, 3, 2], [2, true, true, 1, 0]]);
     expect((await daemon.engine.operator.status()).versions).toEqual(rows);
     const bad = await fetch(`${daemon.url}/v1/sagas/Order/migrate`, {
-      method: 'POST', headers: { authorization: `Bearer ${second.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ from: 1, to: 3 }),
+      method: 'POST', headers: { authorization: `Bearer ${second.token}`, 'content-type': 'application/json', 'x-sagaflow-reason': 'test' }, body: JSON.stringify({ from: 1, to: 3 }),
     });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { message: string }).message).toMatch(/version 3 of Order is not loaded/);

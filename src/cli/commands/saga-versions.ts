@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { MigrateBatchResult, OperatorApi, SagaVersionSummary } from '../../app/operator-api.js';
 import { ExitCode } from '../exit-codes.js';
-import { globals, withOperator, type CliContext } from '../context.js';
+import { globals, reasonOption, withOperator, withReason, type CliContext } from '../context.js';
 import { json, table, type TableOutput } from '../output.js';
 import { parseLimit } from '../parse-input.js';
 import { progress } from '../progress.js';
@@ -24,6 +24,7 @@ interface MigrateOptions {
   to: string;
   dryRun?: boolean;
   batchSize?: string;
+  reason?: string;
 }
 
 /** What a whole `sagas migrate` run did: its batches summed. */
@@ -71,13 +72,14 @@ export function sagaVersionCommands(sagas: Command, ctx: CliContext, onExit: (co
     .requiredOption('--to <version>', 'a loaded version that declares migrateFrom for --from')
     .option('--dry-run', 'run the transforms and checks, change nothing')
     .option('--batch-size <n>', 'instances per batch, each batch one transaction (default 500, at most 10000)')
+    .addOption(reasonOption())
     .action(async (saga: string, o: MigrateOptions, cmd: Command) => {
       const opts = globals(cmd);
       const from = parseLimit('--from', o.from, 1_000_000)!;
       const to = parseLimit('--to', o.to, 1_000_000)!;
       const batchSize = parseLimit('--batch-size', o.batchSize, 10_000);
       const dryRun = o.dryRun ?? false;
-      const run = await withOperator(opts, ctx, (api) => runMigration(api, ctx, saga, { from, to, dryRun, ...(batchSize ? { batchSize } : {}) }, opts.json === true));
+      const run = await withOperator(opts, ctx, (api) => runMigration(api, ctx, saga, { from, to, dryRun, ...(batchSize ? { batchSize } : {}) }, opts.json === true), withReason(o));
       if (opts.json) ctx.output.out(json(run));
       else {
         const verb = dryRun ? 'would move' : 'moved';
