@@ -27,10 +27,15 @@ function notice(text, kind = 'info') {
   n.className = kind;
 }
 
-async function api(method, path, body) {
+async function api(method, path, body, reason) {
   const res = await fetch(path, {
     method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body ? { 'content-type': 'application/json' } : {}),
+      // Every change carries its reason (percent-encoded) for the audit log.
+      ...(reason ? { 'x-sagaflow-reason': encodeURIComponent(reason) } : {}),
+    },
     ...(body ? { body: JSON.stringify(body) } : {}),
   });
   const json = await res.json().catch(() => ({}));
@@ -106,7 +111,7 @@ async function act(what, path, body, refresh) {
   if (reason === null) return;
   if (!reason.trim()) return notice(`${what}: a reason is required`, 'error');
   try {
-    await api('POST', path, { ...body, reason });
+    await api('POST', path, body, reason);
     notice(`${what}: done`, 'ok');
   } catch (err) {
     notice(`${what} failed: ${err.message}`, 'error');
