@@ -62,7 +62,7 @@ async function bundled(): Promise<Record<string, unknown>> {
 }
 
 /** What a sagas module must look like, for the errors that say it did not. */
-const SAGAS_MODULE_SHAPE = 'a module whose named exports are results of defineSaga(), defineHandler() and defineProjection() (or arrays of them)';
+const SAGAS_MODULE_SHAPE = 'a module whose named exports are results of defineSaga(), defineHandler(), defineProjection() and defineAggregate() (or arrays of them)';
 
 const TYPESCRIPT = /\.[mc]?ts$/;
 let tsxRegistered = false;
@@ -140,10 +140,11 @@ export async function loadSagaModule(source: string | undefined, cwd = process.c
   const sagas = sagasOf(mod);
   const handlers = handlersOf(mod);
   const projections = projectionsOf(mod);
-  if (sagas.length === 0 && handlers.length === 0 && projections.length === 0) {
-    throw new ConfigError(`sagas module ${source} exports no saga, handler or projection: it must be ${SAGAS_MODULE_SHAPE}, e.g. export const Checkout = defineSaga({ ... })`, { key: 'sagas', value: source });
+  const aggregates = aggregatesOf(mod);
+  if (sagas.length === 0 && handlers.length === 0 && projections.length === 0 && aggregates.length === 0) {
+    throw new ConfigError(`sagas module ${source} exports no saga, handler, projection or aggregate: it must be ${SAGAS_MODULE_SHAPE}, e.g. export const Checkout = defineSaga({ ... })`, { key: 'sagas', value: source });
   }
-  return { sagas, handlers, projections, aggregates: aggregatesOf(mod) };
+  return { sagas, handlers, projections, aggregates };
 }
 
 /**

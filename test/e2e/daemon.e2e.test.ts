@@ -881,7 +881,7 @@ describe('a TypeScript sagas module, loaded by the built CLI', () => {
       writeFileSync(path.join(dir, 'none.ts'), 'export const answer: number = 42;\n');
       const none = await cli({ SAGAFLOW_DATA_DIR: path.join(dir, '.sagaflow') }, 'graph', 'X', '--sagas', path.join(dir, 'none.ts'));
       expect(none.code).not.toBe(0);
-      expect(none.stderr).toMatch(/exports no saga or handler: it must be a module whose named exports are results of defineSaga\(\) and defineHandler\(\)/);
+      expect(none.stderr).toMatch(/exports no saga, handler, projection or aggregate: it must be a module whose named exports are results of defineSaga\(\), defineHandler\(\), defineProjection\(\) and defineAggregate\(\)/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

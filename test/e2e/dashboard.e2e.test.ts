@@ -27,7 +27,7 @@ describe.runIf(hasPostgres())('dashboard in a real browser', () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (or set SAGAFLOW_CHROMIUM)`);
     // One attempt: a poison event is dead-lettered at once.
     daemon = await openTestDaemon('postgres', { name: 'ui', sagas: [OrderSaga, Trip], flags: { 'processing.retry.maxAttempts': 1 } });
-    api = new ApiClient({ url: daemon.daemon.url, token: daemon.token });
+    api = new ApiClient({ url: daemon.daemon.url, token: daemon.token, reason: 'test' });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('pageerror', (err) => pageErrors.push(err.message));

@@ -39,7 +39,7 @@ describe.runIf(hasPostgres())('design-notes domain events through the daemon (Po
   let client: ApiClient;
   beforeAll(async () => {
     t = await openTestDaemon('postgres', { name: 'domain_events', sagas: exampleSagas, aggregates: exampleAggregates, flags: { 'store.snapshotFrequency': 3 } });
-    client = new ApiClient({ url: t.daemon.url, token: t.token });
+    client = new ApiClient({ url: t.daemon.url, token: t.token, reason: 'test' });
   });
   afterAll(async () => t?.dispose());
 

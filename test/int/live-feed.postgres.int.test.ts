@@ -32,7 +32,7 @@ describe.runIf(hasPostgres())('live feed across daemons (Postgres)', () => {
     clients.push(client);
     const key = `o-${Date.now()}`;
     await client.subscribe([`saga:Order:${key}`, 'payment.*']);
-    const api = new ApiClient({ url: second.daemon.url, token: second.token });
+    const api = new ApiClient({ url: second.daemon.url, token: second.token, reason: 'test' });
     await api.publish({ type: 'order.placed', data: { orderId: key, amount: 5 } });
     const placed = await client.next((m) => m.type === 'transition' && (m.payload as { toState: unknown }).toState === 'awaitingPayment');
     expect(placed).toMatchObject({ eventType: 'order.placed', payload: { saga: 'Order', key, fromState: null, kind: 'applied' }, metadata: { saga: 'Order', key } });
@@ -67,7 +67,7 @@ describe('live feed on embedded PGlite', () => {
   it('streams transitions and events to a subscriber', async () => {
     const client = await connectWs(daemon.daemon.url, { token: daemon.token });
     await client.subscribe(['saga:Order', 'order.*']);
-    const api = new ApiClient({ url: daemon.daemon.url, token: daemon.token });
+    const api = new ApiClient({ url: daemon.daemon.url, token: daemon.token, reason: 'test' });
     await api.publish({ type: 'order.placed', data: { orderId: 'g-1' } });
     await client.next((m) => m.type === 'event' && m.eventType === 'order.placed');
     await client.next((m) => m.type === 'transition' && (m.payload as { key: string }).key === 'g-1');

@@ -13,7 +13,7 @@ describe.runIf(hasPostgres())('waitFor and sagas wait', () => {
 
   beforeAll(async () => {
     t = await openTestDaemon('postgres', { name: 'wait', sagas: [OrderSaga] });
-    api = new ApiClient({ url: t.daemon.url, token: t.token });
+    api = new ApiClient({ url: t.daemon.url, token: t.token, reason: 'test' });
   });
   afterAll(async () => {
     await api?.close();
