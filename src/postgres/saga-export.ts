@@ -2,6 +2,7 @@ import type { EventEnvelope } from '../core/events/envelope.js';
 import type { Db } from '../core/ports/db.js';
 import type { SagaHistoryEntry, SagaInstance, TimerEntry } from '../core/ports/saga-store.js';
 import type { ExportedInstance } from '../app/saga-export-format.js';
+import type { HistoryRow } from './transition-log.js';
 import { eventColumns, toStored, type EventRow } from './event-store.js';
 import { quoteSchema } from './identifiers.js';
 import { isoText } from './iso-text.js';
@@ -22,20 +23,6 @@ type InstanceRow = Pick<SagaInstance, 'saga' | 'key' | 'version' | 'status' | 's
   created_at: string;
   updated_at: string;
 };
-
-interface HistoryRow {
-  seq: string | number;
-  saga: string;
-  key: string;
-  event_id: string;
-  event_type: string;
-  from_state: unknown;
-  to_state: unknown;
-  effects: SagaHistoryEntry['effects'];
-  kind: string;
-  note: string | null;
-  at: string;
-}
 
 interface TimerRow {
   saga: string;
@@ -81,7 +68,7 @@ export async function* exportSagaInstances(db: Db, options: SagaExportOptions = 
     );
     if (instances.length === 0) return;
     const pairs = JSON.stringify(instances.map((i) => ({ saga: i.saga, key: i.key })));
-    const { rows: history } = await db.query<HistoryRow>(
+    const { rows: history } = await db.query<HistoryRow & { at: string }>(
       `SELECT h.seq, h.saga, h.key, h.event_id, h.event_type, h.from_state, h.to_state, h.effects, h.kind, h.note, ${isoText('h.at')} AS at
        FROM jsonb_to_recordset($1::jsonb) AS p(saga text, key text)
        JOIN ${s}.saga_history h ON h.saga = p.saga AND h.key = p.key
