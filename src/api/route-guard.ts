@@ -34,11 +34,28 @@ export function checkRoutes(routes: readonly Route[]): void {
 
 const paramsText = (params: Record<string, string>) => Object.entries(params).map(([k, v]) => `${k}=${v}`).join(' ');
 
+/** Attempts of an audit row's write: a dropped connection (a failover, a cut) is retried on a new one. */
+const AUDIT_ATTEMPTS = 6;
+
+/** Writes one audit row, retrying with a short backoff (50 ms doubling, about 1.5 s in all) before giving up. */
+async function recordAudit(o: RouteGuardOptions, entry: Parameters<RouteGuardOptions['audit']['record']>[0]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await o.audit.record(entry);
+      return;
+    } catch (err) {
+      if (attempt >= AUDIT_ATTEMPTS) throw err;
+      await new Promise((r) => setTimeout(r, 50 * 2 ** (attempt - 1)));
+    }
+  }
+}
+
 /**
  * Runs a matched route for `who`: the scope check (403), then for a read route the handler under the read
  * statement timeout; for an audited route the rate limit (429 with `Retry-After`), the reason (400 without
  * one), the handler, and an audit row with the outcome — `ok` or the error code — written right after the
- * call settles. A row that cannot be written turns the answer into a 500 `AUDIT_FAILED` (the change stands).
+ * call settles (retried for about 1.5 s, so a dropped connection does not lose it). A row that still cannot be
+ * written turns the answer into a 500 `AUDIT_FAILED` (the change stands).
  */
 export async function runRoute(route: Route, who: Principal, req: RouteRequest, http: { req: IncomingMessage; res: ServerResponse }, o: RouteGuardOptions): Promise<RouteResponse> {
   if (!scopeAllows(who.scope, route.scope)) throw forbidden(who, route.scope, `${route.method} ${route.path}`);
@@ -62,11 +79,11 @@ export async function runRoute(route: Route, who: Principal, req: RouteRequest, 
     result = await route.handler({ ...req, reason });
   } catch (err) {
     const outcome = err instanceof SagaflowError || err instanceof HttpError ? err.code : 'INTERNAL';
-    await o.audit.record({ ...row, outcome }).catch((auditErr: unknown) => o.logger.error({ err: auditErr, ...row, outcome }, 'audit row not written'));
+    await recordAudit(o, { ...row, outcome }).catch((auditErr: unknown) => o.logger.error({ err: auditErr, ...row, outcome }, 'audit row not written'));
     throw err;
   }
   try {
-    await o.audit.record({ ...row, ...result.audit, target: result.audit?.target ?? row.target, outcome: 'ok' });
+    await recordAudit(o, { ...row, ...result.audit, target: result.audit?.target ?? row.target, outcome: 'ok' });
   } catch (err) {
     o.logger.error({ err, ...row }, 'change applied but its audit row was not written');
     throw new HttpError(500, HttpErrorCode.AuditFailed, `${audit.action} was applied but its audit row could not be written; see the daemon log`);
