@@ -1,6 +1,6 @@
 import type { EventEnvelope } from '../core/events/envelope.js';
 import type { Db } from '../core/ports/db.js';
-import type { SagaHistoryEntry, SagaInstance, TimerEntry } from '../core/ports/saga-store.js';
+import type { SagaInstance, TimerEntry } from '../core/ports/saga-store.js';
 import type { ExportedInstance } from '../app/saga-export-format.js';
 import type { HistoryRow } from './transition-log.js';
 import { eventColumns, toStored, type EventRow } from './event-store.js';
