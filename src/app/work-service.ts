@@ -37,6 +37,8 @@ interface WaitingClaim {
 const MAX_CLAIM = 100;
 const MAX_LEASE_MS = 3_600_000;
 const MAX_WAIT_MS = 30_000; // under the HTTP server's request timeout (60 s)
+/** How long a claim that found the queue drained is trusted without a notification (a lease ending, a retry due). */
+const DRAINED_FOR_MS = 1000;
 
 const check = (what: string, ok: boolean, path: string, message: string) => {
   if (!ok) throw new ValidationError(what, [{ path, message }]);
@@ -52,6 +54,13 @@ export class WorkService implements WorkSource, WorkHandOff {
   private readonly backoff: ResolvedBackoff;
   /** Claims waiting here for a command, per worker, oldest first (the worker feed hands them new ones). */
   private readonly waiting = new Map<string, WaitingClaim[]>();
+  /**
+   * Per worker, the wake-up generation at which a claim last found fewer commands than it asked for, and when:
+   * until a notification (commands recorded that were not handed over) or a second has passed, the queue holds
+   * nothing more for it, so the next claim waits without asking the database (after every handed-over command,
+   * the worker's loop claims again: that query would find nothing).
+   */
+  private readonly drained = new Map<string, { generation: number; at: number }>();
 
   constructor(private readonly options: WorkServiceOptions) {
     this.backoff = resolveBackoff(options.backoff);
@@ -75,7 +84,13 @@ export class WorkService implements WorkSource, WorkHandOff {
     const deadline = performance.now() + options.waitMs;
     for (;;) {
       const generation = this.options.waiters.generation(worker);
-      const got = await this.options.queue.claim(worker, options);
+      const last = this.drained.get(worker);
+      const asked = !(last && last.generation === generation && performance.now() - last.at < DRAINED_FOR_MS);
+      const got = asked ? await this.options.queue.claim(worker, options) : [];
+      if (asked) {
+        if (got.length < options.max) this.drained.set(worker, { generation, at: performance.now() });
+        else this.drained.delete(worker);
+      }
       const left = deadline - performance.now();
       if (got.length > 0 || left <= 0 || signal?.aborted) return got;
       // Woken by the feed (which may hand this claim new commands, leased to it already); otherwise every
@@ -95,7 +110,8 @@ export class WorkService implements WorkSource, WorkHandOff {
     const list = this.waiting.get(worker) ?? [];
     this.waiting.set(worker, [...list, claim]);
     try {
-      await this.options.waiters.wait(worker, generation, ms, signal);
+      // Handed commands end the wait at once (the feed does not notify for commands it handed over).
+      await this.options.waiters.wait(worker, generation, ms, signal, handed);
       // Reserved by the feed: its insert is running; it gives the commands (or none) when it ends.
       return claim.reserved ? await handed : [];
     } finally {

@@ -22,8 +22,11 @@ export class WorkWaiters {
     }
   }
 
-  /** Resolves on the next notification for `worker` after `generation`, after `ms`, or on `signal`. */
-  wait(worker: string, generation: number, ms: number, signal?: AbortSignal): Promise<void> {
+  /**
+   * Resolves on the next notification for `worker` after `generation`, after `ms`, on `signal`, or when
+   * `until` settles (a claim handed commands directly).
+   */
+  wait(worker: string, generation: number, ms: number, signal?: AbortSignal, until?: Promise<unknown>): Promise<void> {
     if (this.generation(worker) !== generation || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const set = this.waiting.get(worker) ?? new Set();
@@ -38,6 +41,7 @@ export class WorkWaiters {
       const timer = setTimeout(done, ms);
       set.add(done);
       signal?.addEventListener('abort', done, { once: true });
+      until?.then(done, done);
     });
   }
 }

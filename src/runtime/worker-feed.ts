@@ -57,7 +57,7 @@ export interface WorkerFeedOptions {
   checkpointIntervalMs?: number;
   /** Waiting claims of this process, handed new commands directly. */
   handOff?: WorkHandOff;
-  /** Called with the workers that got commands (wakes this process's waiting workers). */
+  /** Called with the workers that got commands no waiting claim was handed (wakes this process's waiting workers). */
   onEnqueued?: (workers: readonly string[]) => void;
   logger?: Logger;
 }
@@ -183,7 +183,10 @@ export class WorkerFeed {
     } finally {
       for (const [worker, claim] of reserved) claim.give(given.get(worker) ?? []);
     }
-    this.options.onEnqueued?.([...new Set(items.map((i) => i.worker))]);
+    // Waiting claims are woken for the commands nobody was handed (a claim that was handed some asks again).
+    const handed = new Set([...given].flatMap(([worker, commands]) => commands.map((c) => `${worker}\u0000${c.command.id}`)));
+    const waiting = new Set(items.filter((i) => !handed.has(`${i.worker}\u0000${i.event.id}`)).map((i) => i.worker));
+    if (waiting.size > 0) this.options.onEnqueued?.([...waiting]);
   }
 
   /** The work items of `worker` between its registration and `until` (exclusive). */

@@ -7,6 +7,9 @@ import type { CheckpointStore } from './checkpoints.js';
 import { realSleep, type Sleep } from './sleep.js';
 import { traceRelayPage } from '../tracing/spans.js';
 
+/** The abort reason of a poke or a stop (a plain value: no DOMException is built per wake-up). */
+const WAKE = Symbol('wake');
+
 /** Options of {@link EventRelay}. */
 export interface EventRelayOptions {
   /** Where the log is read (the store, or a {@link import('./shared-log-reads.js').SharedLogReads} over it). */
@@ -74,8 +77,8 @@ export class EventRelay {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    this.stopController.abort();
-    this.pokeController.abort();
+    this.stopController.abort(WAKE);
+    this.pokeController.abort(WAKE);
     await this.loop;
     await this.flushCheckpoint();
   }
@@ -117,7 +120,8 @@ export class EventRelay {
 
   /** Wakes the relay now (after an append) instead of at the next poll. */
   poke(): void {
-    this.pokeController.abort();
+    // A reason of our own: `abort()` without one builds a DOMException (with a stack) on every poke.
+    if (!this.pokeController.signal.aborted) this.pokeController.abort(WAKE);
   }
 
   /** Forgets the cursor followed in memory: the next pass loads the checkpoint again (after a change of owned work). */
@@ -210,7 +214,8 @@ export class EventRelay {
       const wait = failures > 0 ? Math.min(5000, 100 * 2 ** Math.min(failures, 6)) : (this.options.pollIntervalMs ?? 1000);
       // After a failure the backoff is not cut short by pokes: with a steady stream of appends (a full
       // transport refusing, EVENT_BUS_OVERFLOW=reject) a poke-woken retry would spin on the same page.
-      await this.sleep(wait, failures > 0 ? this.stopController.signal : AbortSignal.any([this.stopController.signal, this.pokeController.signal]));
+      // Otherwise the poke signal alone (stop aborts it too): no `AbortSignal.any` per pass.
+      await this.sleep(wait, failures > 0 ? this.stopController.signal : this.pokeController.signal);
     }
   }
 }
