@@ -187,14 +187,15 @@ export class PostgresEventStore implements EventStore {
    * of the caller's (`jsonParam`: the events, each with its streamId, as a jsonb parameter in append
    * order); the last CTE is `e_ins` (one row per event inserted). Events whose ids are stored already are
    * skipped. Stream rows are bumped in stream-id order, so two transactions lock the streams they share in
-   * the same order; an event's version is its stream's old version plus its rank in the stream.
+   * the same order; an event's version is its stream's old version plus its rank in the stream. `after`
+   * adds a condition to the input (a statement's lock CTE its writes must come after).
    */
-  appendManyCtes(jsonParam: string): string {
+  appendManyCtes(jsonParam: string, options: { after?: string } = {}): string {
     const s = this.s;
     return `e_wake AS MATERIALIZED (SELECT pg_notify('${this.channel}', '${this.notifier}') AS w
       ), e_input AS (
         SELECT u.e, u.ord, u.e->>'streamId' AS stream_id FROM jsonb_array_elements(${jsonParam}::jsonb) WITH ORDINALITY AS u(e, ord)
-        WHERE NOT EXISTS (SELECT 1 FROM ${s}.events x WHERE x.event_id = (u.e->>'id')::uuid)
+        WHERE NOT EXISTS (SELECT 1 FROM ${s}.events x WHERE x.event_id = (u.e->>'id')::uuid)${options.after ?? ''}
       ), e_counts AS (
         SELECT stream_id, count(*)::int AS n FROM e_input GROUP BY stream_id
       ), e_bumped AS (

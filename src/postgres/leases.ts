@@ -76,9 +76,11 @@ export class PostgresLeases implements Leases {
    * lease is held at that epoch. FOR SHARE: a new owner's takeover (an UPDATE of this row) waits until the
    * fenced transaction commits, and every fenced write after the takeover sees the new epoch, so no stale
    * write can commit after a takeover. Statements that check a fence embed this (one copy of the SQL).
+   * `lock: false` only looks (a read that writes nothing: no row lock, so no transaction id); `and` adds a
+   * condition (a statement's lock CTE the row lock must come after).
    */
-  fenceQuery(lease: string, owner: string, epoch: string): string {
-    return `SELECT 1 FROM ${this.s}.leases WHERE name = ${lease} AND owner = ${owner} AND epoch = ${epoch} FOR SHARE`;
+  fenceQuery(lease: string, owner: string, epoch: string, options: { lock?: boolean; and?: string } = {}): string {
+    return `SELECT 1 FROM ${this.s}.leases WHERE name = ${lease} AND owner = ${owner} AND epoch = ${epoch}${options.and ?? ''}${options.lock === false ? '' : ' FOR SHARE'}`;
   }
 
   /** Checks `fence` inside a caller's transaction (first, before its writes); throws {@link LeaseLostError}. */

@@ -71,6 +71,8 @@ export class PostgresSagaRepository implements SagaRepository {
   private readonly readName: string;
   private readonly fencedReadSql: string;
   private readonly fencedReadName: string;
+  private readonly lookReadSql: string;
+  private readonly lookReadName: string;
   private readonly claimSql: string;
   private readonly claimName: string;
   private readonly preloadSql: string;
@@ -96,6 +98,12 @@ export class PostgresSagaRepository implements SagaRepository {
       SELECT r.*, (SELECT count(*) FROM (${this.leases.fenceQuery('$4', '$5', '$6')}) f)::int AS held
       FROM (${this.readSql}) r`;
     this.fencedReadName = statementName(this.fencedReadSql);
+    // The read of a step outside a transaction looks at the fence without locking it (no transaction id, no
+    // commit to flush): its write statement checks it again and holds it.
+    this.lookReadSql = `
+      SELECT r.*, (SELECT count(*) FROM (${this.leases.fenceQuery('$4', '$5', '$6', { lock: false })}) f)::int AS held
+      FROM (${this.readSql}) r`;
+    this.lookReadName = statementName(this.lookReadSql);
     this.claimSql = `
       WITH c AS (
         SELECT saga, key, timer_id FROM ${this.s}.timers
@@ -120,8 +128,49 @@ export class PostgresSagaRepository implements SagaRepository {
     this.preloadName = statementName(this.preloadSql);
   }
 
-  step<T>(fn: (tx: SagaStepTx) => Promise<T>, options: { fence?: Fence } = {}): Promise<T> {
-    return appendTransaction(this.db, this.store.appendLock, (tx) => fn(this.txFor(tx, options.fence)));
+  step<T>(fn: (tx: SagaStepTx) => Promise<T>, options: { fence?: Fence; timer?: boolean } = {}): Promise<T> {
+    // A timer's claim commits with the step it fires: one transaction. Any other step is a read and one
+    // write statement that commits on its own (see autoTxFor).
+    if (options.timer) return appendTransaction(this.db, this.store.appendLock, (tx) => fn(this.txFor(tx, options.fence)));
+    return fn(this.autoTxFor(options.fence));
+  }
+
+  /**
+   * A step in two round trips, without BEGIN and COMMIT: the read on its own, then the write as one
+   * statement that commits by itself. That statement carries everything the transaction did: the append
+   * lock in a CTE every write depends on (taken before the statement has a transaction id), the fence
+   * (FOR SHARE on the lease row, held until it commits), and the version check, which raises instead of
+   * returning a count, so a stale read writes nothing. A write that needs several statements (a dead letter,
+   * a parked event) runs them in a transaction of its own, fence first. A step writes once: a second write
+   * is a programming error.
+   */
+  private autoTxFor(fence: Fence | undefined): SagaStepTx {
+    let wrote = false;
+    return {
+      read: async (saga, key, eventId) => {
+        let r: InstanceRow & { seen: boolean; held?: number };
+        if (fence) {
+          r = (await this.db.query<InstanceRow & { seen: boolean; held: number }>(this.lookReadSql, [saga, key, eventId, fence.lease, fence.owner, fence.epoch], { name: this.lookReadName })).rows[0]!;
+          if (r.held !== 1) throw new LeaseLostError(fence.lease, fence.owner, fence.epoch);
+        } else {
+          r = (await this.db.query<InstanceRow & { seen: boolean }>(this.readSql, [saga, key, eventId], { name: this.readName })).rows[0]!;
+        }
+        return { instance: r.saga === null || r.saga === undefined ? undefined : toInstance(r), seen: r.seen };
+      },
+      claimTimer: () => Promise.reject(new Error('a timer is claimed in a step transaction: run the step with { timer: true }')),
+      write: async (w) => {
+        if (wrote) throw new Error('a step writes once');
+        if (w.deadLetter || w.park || w.unpark) {
+          await appendTransaction(this.db, this.store.appendLock, async (tx) => {
+            if (fence) await this.leases.checkWith(tx, fence);
+            await this.write(tx, w);
+          });
+        } else {
+          await this.write(this.db, w, undefined, { fence });
+        }
+        wrote = true;
+      },
+    };
   }
 
   stepBatch<T>(fn: (tx: SagaBatchTx) => Promise<T>, options: { fences?: readonly Fence[] } = {}): Promise<T> {
@@ -240,7 +289,9 @@ export class PostgresSagaRepository implements SagaRepository {
    * data-modifying CTEs of one statement, each value its own typed parameter. Undefined when there is
    * nothing to write.
    */
-  private writeStatement(w: SagaStepWrite, now: string, emitted: readonly EventEnvelope[]): { text: string; values: unknown[] } | undefined {
+  private writeStatement(
+    w: SagaStepWrite, now: string, emitted: readonly EventEnvelope[], auto?: { fence: Fence | undefined },
+  ): { text: string; values: unknown[] } | undefined {
     const s = this.s;
     const values: unknown[] = [w.saga, w.key];
     const p = (v: unknown) => `$${values.push(v)}`;
@@ -248,54 +299,77 @@ export class PostgresSagaRepository implements SagaRepository {
     let nowParam: string | undefined;
     const at = () => (nowParam ??= `${p(now)}::timestamptz`);
     const ctes: string[] = [];
-    if (w.inbox !== false) ctes.push(`inbox AS (INSERT INTO ${s}.saga_inbox (saga, key, event_id) VALUES ($1::text, $2::text, ${p(w.event.id)}::text) RETURNING 1)`);
+    // A statement that commits by itself and appends takes the append lock in its first CTE, and every write
+    // (and the fence's row lock) depends on it, so all of them come after it; the guard turns any other order
+    // into an error instead of a gap a reader could pass (as the one-shot append of the event store).
+    const locks = auto !== undefined && emitted.length > 0;
+    const after = locks ? ' AND EXISTS (SELECT 1 FROM lk)' : '';
+    if (locks) {
+      const lock = this.store.appendLock;
+      ctes.push(
+        `lk AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(${lock.classId}, ${lock.objId})::text AS l,
+           1 / (CASE WHEN pg_current_xact_id_if_assigned() IS NULL THEN 1 ELSE 0 END) AS guard)`,
+      );
+    }
+    const fence = auto?.fence;
+    if (fence) {
+      ctes.push(`fence AS MATERIALIZED (SELECT count(*)::int AS held FROM (${this.leases.fenceQuery(p(fence.lease), p(fence.owner), `${p(fence.epoch)}::bigint`, { and: after })}) f)`);
+    }
+    if (w.inbox !== false) ctes.push(`inbox AS (INSERT INTO ${s}.saga_inbox (saga, key, event_id) SELECT $1::text, $2::text, ${p(w.event.id)}::text WHERE true${after} RETURNING 1)`);
     const inst = w.instance;
     if (inst?.create) {
       ctes.push(
         `inst AS (INSERT INTO ${s}.saga_instances (saga, key, version, definition_version, status, state, context, snapshot, created_at, updated_at)
-         VALUES ($1::text, $2::text, 1, ${p(inst.definitionVersion)}::int, ${p(inst.status)}::text, ${json(inst.state)}, ${json(inst.context)}, ${json(inst.snapshot)}, ${at()}, ${at()})
-         RETURNING 1)`,
+         SELECT $1::text, $2::text, 1, ${p(inst.definitionVersion)}::int, ${p(inst.status)}::text, ${json(inst.state)}, ${json(inst.context)}, ${json(inst.snapshot)}, ${at()}, ${at()}
+         WHERE true${after} RETURNING 1)`,
       );
     } else if (inst) {
       ctes.push(
         `inst AS (UPDATE ${s}.saga_instances SET version = version + 1, status = ${p(inst.status)}::text, state = ${json(inst.state)},
            context = ${json(inst.context)}, snapshot = ${json(inst.snapshot)}, updated_at = ${at()}
-         WHERE saga = $1::text AND key = $2::text AND version = ${p(inst.expectedVersion)}::int RETURNING 1)`,
+         WHERE saga = $1::text AND key = $2::text AND version = ${p(inst.expectedVersion)}::int${after} RETURNING 1)`,
       );
     }
     const h = w.history;
     if (h) {
       ctes.push(
         `hist AS (INSERT INTO ${s}.saga_history (saga, key, event_id, event_type, from_state, to_state, effects, kind, note, at)
-         VALUES ($1::text, $2::text, ${p(w.event.id)}::text, ${p(w.event.type)}::text, ${json(h.fromState)}, ${json(h.toState)}, ${json(h.effects)},
-           ${p(h.kind)}::text, ${p(h.note ?? null)}::text, ${h.at === undefined ? at() : `${p(h.at)}::timestamptz`}) RETURNING 1)`,
+         SELECT $1::text, $2::text, ${p(w.event.id)}::text, ${p(w.event.type)}::text, ${json(h.fromState)}, ${json(h.toState)}, ${json(h.effects)},
+           ${p(h.kind)}::text, ${p(h.note ?? null)}::text, ${h.at === undefined ? at() : `${p(h.at)}::timestamptz`} WHERE true${after} RETURNING 1)`,
       );
     }
     if (w.cancelledTimers && w.cancelledTimers.length > 0) {
       ctes.push(
-        `tdel AS (DELETE FROM ${s}.timers WHERE saga = $1::text AND key = $2::text AND timer_id IN (SELECT jsonb_array_elements_text(${json(w.cancelledTimers)})) RETURNING 1)`,
+        `tdel AS (DELETE FROM ${s}.timers WHERE saga = $1::text AND key = $2::text AND timer_id IN (SELECT jsonb_array_elements_text(${json(w.cancelledTimers)}))${after} RETURNING 1)`,
       );
     }
     if (w.timers && w.timers.length > 0) {
       ctes.push(
         `tup AS (INSERT INTO ${s}.timers (saga, key, timer_id, event, due_at)
          SELECT $1::text, $2::text, t->>'id', t->'event', (t->>'dueAt')::timestamptz FROM jsonb_array_elements(${json(w.timers)}) t
+         WHERE true${after}
          ON CONFLICT (saga, key, timer_id) DO UPDATE SET event = EXCLUDED.event, due_at = EXCLUDED.due_at, created_at = now()
          RETURNING 1)`,
       );
     }
     // The emitted events, appended by the same statement (the store's multi-stream append as CTEs).
-    if (emitted.length > 0) ctes.push(this.store.appendManyCtes(p(JSON.stringify(emitted))));
+    if (emitted.length > 0) ctes.push(this.store.appendManyCtes(p(JSON.stringify(emitted)), { after }));
     if (ctes.length === 0) return undefined;
-    // Every data-modifying CTE runs to completion whether or not the final SELECT reads it.
-    return { text: `WITH ${ctes.join(',\n')}\nSELECT ${inst ? '(SELECT count(*) FROM inst)::int' : '0'} AS instance_rows`, values };
+    // Every data-modifying CTE runs to completion whether or not the final SELECT reads it. Alone, the
+    // statement refuses (raises, so nothing commits) a lost fence and a version conflict: the casts of the
+    // marked strings fail, and writeAuto turns them into LeaseLostError and ConcurrencyError.
+    const checks: string[] = [];
+    if (fence) checks.push(`(CASE WHEN (SELECT held FROM fence) = 1 THEN '1' ELSE '${LEASE_LOST_MARK}' END)::int AS fenced`);
+    if (auto && inst) checks.push(`(CASE WHEN (SELECT count(*) FROM inst) = 1 THEN '1' ELSE '${CONFLICT_MARK}' END)::int AS instance_rows`);
+    else checks.push(`${inst ? '(SELECT count(*) FROM inst)::int' : '0'} AS instance_rows`);
+    return { text: `WITH ${ctes.join(',\n')}\nSELECT ${checks.join(', ')}`, values };
   }
 
   /**
    * Writes one step. Its emitted events are appended now, one statement per stream, or — in a batch —
    * checked now and collected into `deferred`, appended by the batch in one statement before it commits.
    */
-  private async write(q: Queryable, w: SagaStepWrite, deferred?: EventEnvelope[]): Promise<void> {
+  private async write(q: Queryable, w: SagaStepWrite, deferred?: EventEnvelope[], auto?: { fence: Fence | undefined }): Promise<void> {
     const now = this.clock.now().toISOString();
     const inst = w.instance;
     // Emitted events are checked before anything is written: a rejection leaves the transaction clean for
@@ -304,8 +378,8 @@ export class PostgresSagaRepository implements SagaRepository {
     const batches = emitted.map(([streamId, events]) => ({ streamId, batch: this.store.validate(streamId, events) }));
     // In a batch the events are collected and appended once for all its steps; alone, by the write statement.
     const validated = batches.flatMap((b) => b.batch);
-    if (validated.length > 0) await ensureAppendLock(q, this.store.appendLock);
-    const statement = this.writeStatement(w, now, deferred ? [] : validated);
+    if (validated.length > 0 && !auto) await ensureAppendLock(q, this.store.appendLock);
+    const statement = this.writeStatement(w, now, deferred ? [] : validated, auto);
     if (statement) {
       let name = this.writeNames.get(statement.text);
       if (name === undefined) {
@@ -321,6 +395,8 @@ export class PostgresSagaRepository implements SagaRepository {
         if (isUniqueViolation(err, 'saga_inbox_pkey') || isUniqueViolation(err, 'saga_instances_pkey') || isUniqueViolation(err, 'events_event_id_key')) {
           throw new ConcurrencyError(`saga:${w.saga}/${w.key}`, inst?.expectedVersion ?? 0, -1, { cause: err });
         }
+        if (auto && isRaisedMark(err, CONFLICT_MARK)) throw new ConcurrencyError(`saga:${w.saga}/${w.key}`, inst?.expectedVersion ?? 0, -1, { cause: err });
+        if (auto?.fence && isRaisedMark(err, LEASE_LOST_MARK)) throw new LeaseLostError(auto.fence.lease, auto.fence.owner, auto.fence.epoch);
         throw err;
       }
       if (inst && res.rows[0]!.instance_rows !== 1) throw new ConcurrencyError(`saga:${w.saga}/${w.key}`, inst.expectedVersion, -1);
@@ -428,6 +504,16 @@ export class PostgresSagaRepository implements SagaRepository {
     return events.map(({ position: _p, cursor: _c, ...envelope }) => envelope);
   }
 
+}
+
+/** Strings a write statement that commits by itself casts to int to refuse (see writeStatement). */
+const CONFLICT_MARK = 'sagaflow:version-conflict';
+const LEASE_LOST_MARK = 'sagaflow:lease-lost';
+
+/** True when `err` is the failed cast of `mark` (invalid_text_representation naming it). */
+function isRaisedMark(err: unknown, mark: string): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e?.code === '22P02' && typeof e.message === 'string' && e.message.includes(mark);
 }
 
 function groupByStream(events: readonly EventEnvelope[]): Map<string, EventEnvelope[]> {

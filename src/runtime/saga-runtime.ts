@@ -297,7 +297,7 @@ export class SagaRuntime {
     const { key, envelope } = timerInput(timer);
     if (!saga) return { saga: timer.saga, key, eventId: envelope.id, result: StepResult.TimerSkipped };
     const outcome = await this.withRetries(saga, key, envelope, () =>
-      this.repository.step((tx) => runStep(tx, { saga, key, envelope, timer, now: this.clock.now(), logger: this.logger })),
+      this.repository.step((tx) => runStep(tx, { saga, key, envelope, timer, now: this.clock.now(), logger: this.logger }), { timer: true }),
     );
     await this.afterStep(saga, outcome);
     return outcome;

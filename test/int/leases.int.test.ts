@@ -112,8 +112,9 @@ leaseSuite('PGlite', pgliteTestDb);
 describe.runIf(hasPostgres())('real Postgres', () => {
   leaseSuite('Postgres', () => pgTestDb());
 
-  // The takeover waits for a fenced step in flight (FOR SHARE on the lease row), so no step of the old
-  // owner can commit after the new owner took the lease.
+  // The takeover waits for a fenced step transaction in flight (FOR SHARE on the lease row), so no step of
+  // the old owner can commit after the new owner took the lease. (A timer step is such a transaction; an
+  // event step's write is one statement that holds the row the same way while it runs: see the next test.)
   it('a takeover waits for the fenced step in flight; the old owner’s next step is refused', async () => {
     const t = await pgTestDb();
     try {
@@ -130,7 +131,7 @@ describe.runIf(hasPostgres())('real Postgres', () => {
         await tx.read('Order', 'k', 'e'); // the step's first statement checks the fence and holds the row
         inside();
         await held; // a step of A in flight while A's lease expires
-      }, { fence });
+      }, { fence, timer: true });
       await entered;
       await sleep(400); // expired
       expect(await leases.acquire([n], 'B', 10_000)).toEqual([]); // the step's share lock keeps B out for now
@@ -139,6 +140,34 @@ describe.runIf(hasPostgres())('real Postgres', () => {
       const [b] = await leases.acquire([n], 'B', 10_000);
       expect(b!.epoch).toBe(a!.epoch + 1);
       await expect(repository.step((tx) => tx.read('Order', 'k', 'e'), { fence })).rejects.toBeInstanceOf(LeaseLostError);
+    } finally {
+      await t.dispose();
+    }
+  });
+
+  // An event step reads, then writes in one statement that checks the fence again: a takeover between the
+  // two makes the write refuse, and nothing of it commits.
+  it('an event step whose lease was taken over between its read and its write writes nothing', async () => {
+    const t = await pgTestDb();
+    try {
+      const leases = new PostgresLeases(t.db, { schema: t.schema });
+      const repository = new PostgresSagaRepository(t.db, { schema: t.schema });
+      const n = `p-${crypto.randomUUID()}`;
+      const [a] = await leases.acquire([n], 'A', 300);
+      const fence = { lease: n, owner: 'A', epoch: a!.epoch };
+      const event = createEvent({ type: 'order.noted', streamId: 'k', data: { orderId: 'k' } });
+      const step = repository.step(async (tx) => {
+        expect((await tx.read('Order', 'k', event.id)).seen).toBe(false); // under the lease
+        await sleep(400); // A's lease expires and B takes it
+        const [b] = await leases.acquire([n], 'B', 10_000);
+        expect(b!.epoch).toBe(a!.epoch + 1);
+        const emitted = [createEvent({ type: 'order.shipped', streamId: 'k', data: { orderId: 'k' } })];
+        await tx.write({ saga: 'Order', key: 'k', event, emitted, history: { fromState: null, toState: null, effects: { emitted: [], timersScheduled: [], timersCancelled: [] }, kind: 'applied' } });
+      }, { fence });
+      await expect(step).rejects.toBeInstanceOf(LeaseLostError);
+      expect((await repository.step((tx) => tx.read('Order', 'k', event.id))).seen).toBe(false); // no inbox row
+      expect(await repository.history('Order', 'k')).toEqual([]);
+      expect(await repository.store.readAll({ limit: 10 })).toMatchObject({ events: [] }); // nothing appended
     } finally {
       await t.dispose();
     }

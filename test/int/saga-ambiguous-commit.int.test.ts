@@ -8,29 +8,34 @@ import { pgliteTestDb, pgTestDb, type TestDb } from '../support/postgres.js';
 import { hasPostgres } from '../support/services.js';
 
 /**
- * A Db whose every n-th transaction commits and then reports a failure, as when the connection drops
- * after COMMIT reached the server: the caller cannot know the step was applied, so it retries.
+ * A Db whose every n-th commit (a transaction, or a step's write statement that commits by itself) goes
+ * through and then reports a failure, as when the connection drops after the commit reached the server:
+ * the caller cannot know the step was applied, so it retries.
  */
 class AmbiguousCommitDb implements Db {
   readonly dialect: Db['dialect'];
-  transactions = 0;
+  commits = 0;
   ambiguous = 0;
   constructor(private readonly inner: Db, private readonly failEvery: number) {
     this.dialect = inner.dialect;
   }
-  query<R>(sql: string, params?: readonly unknown[], options?: { name?: string }): Promise<QueryResult<R>> {
-    return this.inner.query<R>(sql, params, options);
+  private committed<T>(result: T): T {
+    if (++this.commits % this.failEvery === 0) {
+      this.ambiguous++;
+      throw new Error('connection lost after COMMIT (simulated)');
+    }
+    return result;
+  }
+  async query<R>(sql: string, params?: readonly unknown[], options?: { name?: string }): Promise<QueryResult<R>> {
+    const result = await this.inner.query<R>(sql, params, options);
+    // A step's write statement (it inserts the inbox row) commits on its own.
+    return /INSERT INTO \S+\.saga_inbox/.test(sql) ? this.committed(result) : result;
   }
   exec(sql: string): Promise<void> {
     return this.inner.exec(sql);
   }
   async transaction<T>(fn: (tx: DbTransaction) => Promise<T>): Promise<T> {
-    const result = await this.inner.transaction(fn);
-    if (++this.transactions % this.failEvery === 0) {
-      this.ambiguous++;
-      throw new Error('connection lost after COMMIT (simulated)');
-    }
-    return result;
+    return this.committed(await this.inner.transaction(fn));
   }
   close(): Promise<void> {
     return this.inner.close();

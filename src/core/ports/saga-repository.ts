@@ -95,11 +95,15 @@ export interface SagaRepository extends SagaQueries {
   /** Dead letters written by steps land here (same database as the steps). */
   readonly deadLetters: DeadLetters;
   /**
-   * Runs `fn` as one transaction; rolls back when it throws. With a `fence`, the transaction first checks
+   * Runs `fn` as one unit of work: its write commits whole or not at all, and a write based on a stale read
+   * (the instance moved, the event applied meanwhile) throws a retryable `ConcurrencyError` and writes
+   * nothing. `fn` reads, then writes at most once (a timer step first claims its timer: pass `timer: true`,
+   * and the claim and the write share one transaction). An implementation may run the read and the write as
+   * separate statements, the write checking everything the read decided on. With a `fence`, the write checks
    * that the lease is still held at its epoch (and holds it against a takeover until it commits), else it
    * throws `LeaseLostError` and writes nothing: a daemon paused past its lease cannot apply a step.
    */
-  step<T>(fn: (tx: SagaStepTx) => Promise<T>, options?: { fence?: Fence }): Promise<T>;
+  step<T>(fn: (tx: SagaStepTx) => Promise<T>, options?: { fence?: Fence; timer?: boolean }): Promise<T>;
   /**
    * Runs several steps as one transaction (one commit for all of them): each step's guarantees are those
    * of {@link step} (inbox, version check, emitted events in the log), and any throw rolls back the whole
