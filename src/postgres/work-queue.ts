@@ -5,6 +5,7 @@ import type { PostgresDeadLetters } from './dead-letters.js';
 import { eventColumns, toStored, type EventRow, type PostgresEventStore } from './event-store.js';
 import { quoteSchema } from './identifiers.js';
 import { isoText } from './iso-text.js';
+import { statementName } from './statement-name.js';
 
 /** Prefix of the notification payload that says "work items were added" (on the log's channel). */
 export const WORK_NOTIFY_PREFIX = 'work:';
@@ -30,6 +31,10 @@ export class PostgresWorkQueue implements WorkQueue {
   private readonly doneSql: string;
   /** Marks a leased command done and appends its replies, in one statement. */
   private readonly completeSql: string;
+  /** Records work items (some leased to waiting claims) and notifies the log's channel. */
+  private readonly enqueueSql: string;
+  /** Prepared statement names of the hot statements: parsing and planning these CTEs cost more than running them. */
+  private readonly names = new Map<string, string>();
 
   constructor(
     private readonly db: Db,
@@ -53,6 +58,18 @@ export class PostgresWorkQueue implements WorkQueue {
       ), w_done AS (${done} AND EXISTS (SELECT 1 FROM w_lock) RETURNING ${type}
       ), ${store.appendManyCtes(`(SELECT CASE WHEN EXISTS (SELECT 1 FROM w_done) THEN $4::jsonb ELSE '[]'::jsonb END)`)}
       SELECT (SELECT type FROM w_done) AS type, (SELECT count(*) FROM e_ins) AS appended`;
+    this.enqueueSql = `WITH ins AS (
+       INSERT INTO ${this.s}.work_items AS w (worker, event_id, position, max_attempts, attempts, lease_token, leased_by, available_at)
+       SELECT u.worker, u.event_id, u.position, u.max_attempts, CASE WHEN u.by IS NULL THEN 0 ELSE 1 END,
+              CASE WHEN u.by IS NULL THEN NULL ELSE gen_random_uuid() END, u.by,
+              CASE WHEN u.by IS NULL THEN now() ELSE clock_timestamp() + make_interval(secs => u.lease_ms::double precision / 1000) END
+       FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::int[], $5::text[], $6::int[]) AS u(worker, event_id, position, max_attempts, by, lease_ms)
+       ON CONFLICT DO NOTHING
+       RETURNING w.worker, w.event_id::text, w.lease_token::text,
+                 ${isoText('w.available_at')} AS lease_until
+     )
+     SELECT pg_notify($7, $8), (SELECT coalesce(json_agg(ins), '[]'::json) FROM ins WHERE ins.lease_token IS NOT NULL) AS leased`;
+    for (const sql of [this.doneSql, this.completeSql, this.enqueueSql]) this.names.set(sql, statementName(sql));
   }
 
   async register(worker: WorkerRegistration): Promise<void> {
@@ -77,22 +94,13 @@ export class PostgresWorkQueue implements WorkQueue {
     // An item with a lease goes in as its first attempt, leased; the others wait for a claim. The
     // notification (delivered at commit) wakes the workers waiting on other daemons.
     const { rows } = await this.db.query<{ leased: Array<{ worker: string; event_id: string; lease_token: string; lease_until: string }> }>(
-      `WITH ins AS (
-         INSERT INTO ${this.s}.work_items AS w (worker, event_id, position, max_attempts, attempts, lease_token, leased_by, available_at)
-         SELECT u.worker, u.event_id, u.position, u.max_attempts, CASE WHEN u.by IS NULL THEN 0 ELSE 1 END,
-                CASE WHEN u.by IS NULL THEN NULL ELSE gen_random_uuid() END, u.by,
-                CASE WHEN u.by IS NULL THEN now() ELSE clock_timestamp() + make_interval(secs => u.lease_ms::double precision / 1000) END
-         FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::int[], $5::text[], $6::int[]) AS u(worker, event_id, position, max_attempts, by, lease_ms)
-         ON CONFLICT DO NOTHING
-         RETURNING w.worker, w.event_id::text, w.lease_token::text,
-                   ${isoText('w.available_at')} AS lease_until
-       )
-       SELECT pg_notify($7, $8), (SELECT coalesce(json_agg(ins), '[]'::json) FROM ins WHERE ins.lease_token IS NOT NULL) AS leased`,
+      this.enqueueSql,
       [
         items.map((i) => i.worker), items.map((i) => i.event.id), items.map((i) => i.event.position), items.map((i) => i.maxAttempts),
         items.map((i) => i.lease?.by ?? null), items.map((i) => i.lease?.leaseMs ?? null),
         this.store.channel, workNotification(workers, this.options.notifier ?? ''),
       ],
+      { name: this.names.get(this.enqueueSql) },
     );
     return rows[0]!.leased.map((r) => ({ worker: r.worker, eventId: r.event_id, leaseToken: r.lease_token, leaseExpiresAt: r.lease_until }));
   }
@@ -132,7 +140,7 @@ export class PostgresWorkQueue implements WorkQueue {
     const [sql, params] = replies.length === 0
       ? [this.doneSql, [worker, eventId, leaseToken]]
       : [this.completeSql, [worker, eventId, leaseToken, JSON.stringify(replies)]];
-    return (await this.db.query<{ type: string | null }>(sql, params)).rows[0]?.type ?? undefined;
+    return (await this.db.query<{ type: string | null }>(sql, params, { name: this.names.get(sql) })).rows[0]?.type ?? undefined;
   }
 
   async fail(
