@@ -65,7 +65,8 @@ export interface WorkerFeedOptions {
 /**
  * Worker delivery's reader of the log (ADR 0010): one follower (an {@link EventRelay}, leased to one daemon)
  * that records a work item for each event a registered worker handles. A worker registered after the feed
- * passed its starting cursor gets the commands it missed from a bounded catch-up read of the log.
+ * passed its starting cursor gets the commands it missed from a bounded catch-up read of the log: at the next
+ * page, or at the next upkeep tick when no page comes (see {@link WorkerFeed.admitNewWorkers}).
  */
 export class WorkerFeed {
   readonly relay: EventRelay;
@@ -75,6 +76,10 @@ export class WorkerFeed {
   private workers: { at: number; list: RegisteredWorker[] } | undefined;
   private upkeeping: Promise<void> | undefined;
   private refreshing: Promise<unknown> | undefined;
+  /** The last event of the last page delivered (with `known`, what the known workers have been served up to). */
+  private delivered: string | undefined;
+  /** Deliveries and the upkeep's catch-ups, one at a time (both read and update `known`). */
+  private turn: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: WorkerFeedOptions) {
     this.logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'worker-feed' });
@@ -90,11 +95,13 @@ export class WorkerFeed {
   }
 
   /**
-   * Starts following (this daemon holds the feed's lease), and the upkeep: every second, commands whose last
-   * lease ended unanswered are dead-lettered; every ten minutes, done items older than an hour are forgotten.
+   * Starts following (this daemon holds the feed's lease), and the upkeep: every second, workers that registered
+   * since are caught up and commands whose last lease ended unanswered are dead-lettered; every ten minutes,
+   * done items older than an hour are forgotten.
    */
   start(): void {
     this.known = undefined;
+    this.delivered = undefined;
     this.workers = undefined;
     this.relay.rewind();
     this.relay.start();
@@ -104,6 +111,7 @@ export class WorkerFeed {
       if (this.upkeeping) return;
       const purge = ticks++ % 600 === 0;
       this.upkeeping = (async () => {
+        await this.admitNewWorkers().catch((err: unknown) => this.logger.warn({ err }, 'catching up new workers failed'));
         const dead = await this.options.queue.sweepExhausted();
         if (dead > 0) this.logger.warn({ commands: dead }, 'commands dead-lettered: their last attempt went unanswered');
         if (purge) await this.options.queue.purgeDone(3_600_000);
@@ -126,18 +134,54 @@ export class WorkerFeed {
    * The registered workers, read at most once a second (not once per page). While the feed runs, a list that
    * is due is served once more as it is and read again beside the delivery (not in its path); only a list
    * older than {@link STALE_WORKERS_MS} (or none) is waited for. A worker that registered since the last read
-   * is new at the first page after the next one, and its catch-up covers the pages delivered without it.
+   * is new at the first page after the next one, or at the next upkeep tick if that comes first, and its
+   * catch-up covers the pages delivered without it.
    */
   private async registered(): Promise<RegisteredWorker[]> {
     const age = this.workers ? performance.now() - this.workers.at : Infinity;
     if (age < 1000) return this.workers!.list;
     if (this.upkeep && age < STALE_WORKERS_MS) {
-      this.refreshing ??= this.readWorkers()
-        .catch((err: unknown) => this.logger.warn({ err }, 'reading the registered workers failed'))
-        .finally(() => (this.refreshing = undefined));
+      void this.refresh();
       return this.workers!.list;
     }
     return this.readWorkers();
+  }
+
+  /** Reads the registered workers again, beside the delivery (one such read at a time). */
+  private refresh(): Promise<unknown> {
+    return (this.refreshing ??= this.readWorkers()
+      .catch((err: unknown) => this.logger.warn({ err }, 'reading the registered workers failed'))
+      .finally(() => (this.refreshing = undefined)));
+  }
+
+  /** Runs `work` after the deliveries and catch-ups before it. */
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.turn.then(work);
+    this.turn = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * The upkeep's catch-up: reads the registered workers again and gives each new one the commands of the pages
+   * already delivered without it. Without this, a command committed in the second after a worker registered,
+   * with no page after it, would wait for one: its own page went out with the list read before the registration.
+   */
+  private async admitNewWorkers(): Promise<void> {
+    if (!this.known) return; // nothing delivered yet: the first page reads the list as it is then
+    await this.refresh();
+    await this.serially(async () => {
+      const known = this.known;
+      const last = this.delivered;
+      if (!known || last === undefined) return;
+      const fresh = (this.workers?.list ?? []).filter((w) => !known.has(w.name));
+      if (fresh.length === 0) return;
+      const [tx, pos] = cursorKey(last);
+      const items: WorkItem[] = [];
+      for (const w of fresh) items.push(...(await this.catchUp(w, `${tx}.${pos + 1n}`)));
+      await this.options.queue.enqueue(items);
+      for (const w of fresh) known.add(w.name);
+      if (items.length > 0) this.options.onEnqueued?.([...new Set(items.map((i) => i.worker))]);
+    });
   }
 
   private async readWorkers(): Promise<RegisteredWorker[]> {
@@ -146,12 +190,20 @@ export class WorkerFeed {
     return list;
   }
 
-  private async deliver(events: StoredEvent[]): Promise<void> {
-    const workers = await this.registered();
+  private deliver(events: StoredEvent[]): Promise<void> {
+    return this.serially(async () => {
+      const workers = await this.registered();
+      await this.record(events, workers);
+      // Known (served up to here) only once recorded: a page that failed is delivered again, with its catch-ups.
+      this.known = new Set(workers.map((w) => w.name));
+      this.delivered = events.at(-1)?.cursor ?? this.delivered;
+    });
+  }
+
+  private async record(events: StoredEvent[], workers: RegisteredWorker[]): Promise<void> {
     // Workers known when this feed started are served from its checkpoint on. One that registered since may
     // have commands in the pages already delivered without it: read those again for it alone.
     const fresh = this.known ? workers.filter((w) => !this.known!.has(w.name)) : [];
-    this.known = new Set(workers.map((w) => w.name));
     const first = events[0];
     const items: WorkItem[] = [];
     if (first) for (const w of fresh) items.push(...(await this.catchUp(w, first.cursor)));

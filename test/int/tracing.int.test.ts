@@ -114,9 +114,6 @@ function tracingSuite(store: 'pglite' | 'postgres') {
   it('a trace id published with an event reaches the emitted command and a remote worker\'s reply', async () => {
     const worker = createWorker({ url: daemon.url, token, handlers: [stock], waitMs: 2000 });
     await worker.start();
-    // The worker feed reads the registered workers at most once a second and catches a new one up only when a
-    // later page comes: a command committed in that second, with nothing after it, waits (reported; not ours).
-    await new Promise((r) => setTimeout(r, 1100));
     try {
       const key = `r-${newId()}`;
       await daemon.engine.operator.publish({ type: 'order.placed', data: { orderId: key }, streamId: key });

@@ -74,6 +74,24 @@ function workersSuite(open: () => ReturnType<typeof openDaemon>) {
   });
   afterAll(() => dispose());
 
+  it('a command committed just after a worker registered, with nothing after it, is queued for the worker within ~2 s', async () => {
+    // First (nothing else runs): the feed delivers pages and reads its list of workers, without stock; the
+    // order waits for its payment (its reply failed the schema).
+    const key = `badreply-fresh-${newId()}`;
+    await publish('order.placed', { orderId: key });
+    await waitFor('a dead letter', async () => (await daemon.engine.operator.listDeadLetters({ handlerId: 'payments' })).find((l) => l.event.data.orderId === key));
+    // Stock registers and its command comes within the second the feed keeps that list; no page follows it.
+    expect((await api('POST', '/v1/workers/stock/register', { handles: ['stock.release-requested'] })).status).toBe(200);
+    await publish('payment.failed', { orderId: key });
+    const t = performance.now();
+    const r = await api('POST', '/v1/workers/stock/claim', { workerId: `${os.hostname()}:${process.pid}`, max: 10, waitMs: 2500 });
+    expect(r.body.commands?.map((c) => [c.command.type, c.command.data.orderId])).toEqual([['stock.release-requested', key]]);
+    expect(performance.now() - t).toBeLessThan(2500);
+    const claimed = r.body.commands![0]!;
+    const done = await api('POST', `/v1/workers/stock/commands/${claimed.command.id}/complete`, { leaseToken: claimed.leaseToken, replies: [] });
+    expect(done.status).toBe(200);
+  });
+
   it('an in-process handler answers a command: the saga completes, the reply caused by the command and correlated with it', async () => {
     const key = `ok-${newId()}`;
     await publish('order.placed', { orderId: key, amount: 5 });

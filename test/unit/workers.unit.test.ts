@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { NonRetryableError, SagaDefinitionError } from '../../src/core/errors.js';
 import { createEvent, type EventEnvelope } from '../../src/core/events/envelope.js';
@@ -214,6 +214,43 @@ describe('WorkerFeed catch-up', () => {
     append(3);
     await feed.relay.runOnce(); // stock is new now: pages 1 and 2 again for it alone, then page 3
     expect(enqueued).toEqual(log.map((e) => e.id));
+  });
+
+  it('while running, gives a new worker the commands delivered without it at the next upkeep tick, when no page follows', async () => {
+    const log: StoredEvent[] = [];
+    const append = (i: number) => log.push({ ...createEvent({ type: 'stock.reserve.requested', data: { i } }), cursor: `25.${i}`, position: i });
+    const key = (c: string) => Number(c.split('.')[1]);
+    const reader = {
+      readAll: async ({ after }: { after?: string }) => {
+        const events = log.filter((e) => key(e.cursor) > key(after ?? '0.0'));
+        return { events, next: events.at(-1)?.cursor ?? after };
+      },
+    };
+    let registered: RegisteredWorker[] = [];
+    const enqueued: string[] = [];
+    const woken: string[] = [];
+    const feed = new WorkerFeed({
+      reader, checkpoints: new MemoryCheckpoints(), onEnqueued: (workers) => woken.push(...workers),
+      queue: {
+        registered: async () => registered,
+        enqueue: async (items: readonly WorkItem[]) => (enqueued.push(...items.map((i) => i.event.id)), []),
+        sweepExhausted: async () => 0,
+        purgeDone: async () => 0,
+      } as unknown as WorkQueue,
+    });
+    feed.start();
+    try {
+      append(1);
+      await feed.relay.runOnce(); // no worker yet
+      registered = [{ name: 'stock', handles: ['stock.reserve.requested'], fromCursor: '25.0', maxAttempts: 3 }];
+      append(2);
+      await feed.relay.runOnce(); // page 2 goes out with the list of a moment ago, without stock; nothing follows it
+      expect(enqueued).toEqual([]);
+      await vi.waitFor(() => expect(enqueued).toEqual(log.map((e) => e.id)), { timeout: 2500, interval: 20 });
+      expect(woken).toEqual(['stock']);
+    } finally {
+      await feed.stop();
+    }
   });
 });
 
