@@ -72,6 +72,20 @@ export async function ensureAppendLock(tx: Queryable, lock: AppendLock): Promise
 }
 
 /**
+ * Two rows of `pg_locks` held by one transaction: matched on the backend's `pid`, not on
+ * `virtualtransaction`. The view reads each row's virtual transaction id from the backend as it copies the
+ * row, and a committing backend clears it (ProcArrayEndTransaction) while still holding its locks: one copy
+ * then shows the xid lock under `5/0` and the advisory lock under `5/87246` (measured), and a join on it
+ * took a committing appender for a transaction without the append lock, so a reader passed its rows (its
+ * commit not yet visible in the reader's snapshot). A backend runs one transaction at a time and a copy of the
+ * lock table is atomic, so the pid pairs the locks of one transaction. Prepared transactions have no pid: for
+ * them the virtual transaction id (stable there) is compared.
+ */
+function sameHolder(x: string, a: string): string {
+  return `(${x}.pid = ${a}.pid OR (${x}.pid IS NULL AND ${a}.pid IS NULL AND ${x}.virtualtransaction = ${a}.virtualtransaction))`;
+}
+
+/**
  * Statement 1 of a gap-free read: the bound below which every transaction id is final. It is the
  * snapshot's xmax, lowered to the smallest transaction id among the current holders of the append lock
  * in this database. `pg_locks.transactionid` is a 32-bit xid: it is widened to the 64-bit `xid8` of the
@@ -84,7 +98,7 @@ export function readBoundSql(lock: AppendLock): string {
     WITH s AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::numeric AS xmax),
     h AS (
       SELECT DISTINCT x.transactionid::text::numeric AS x32
-      FROM pg_locks a JOIN pg_locks x ON x.virtualtransaction = a.virtualtransaction AND x.locktype = 'transactionid'
+      FROM pg_locks a JOIN pg_locks x ON ${sameHolder('x', 'a')} AND x.locktype = 'transactionid'
       WHERE a.locktype = 'advisory' AND a.classid = ${lock.classId}::oid AND a.objid = ${lock.objId}::oid AND a.objsubid = 2
         AND a.granted AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
     )
@@ -113,12 +127,12 @@ export function readPageSql(lock: AppendLock, eventsTable: string, columns: stri
   return `
     WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
     locks AS MATERIALIZED (
-      SELECT locktype, mode, granted, transactionid::text::numeric AS x32, virtualtransaction, classid, objid, objsubid, database
+      SELECT locktype, mode, granted, transactionid::text::numeric AS x32, virtualtransaction, pid, classid, objid, objsubid, database
       FROM pg_locks WHERE locktype IN ('transactionid', 'advisory')
     ),
     running AS (
       SELECT x.x32, EXISTS (
-        SELECT 1 FROM locks a WHERE a.virtualtransaction = x.virtualtransaction AND a.locktype = 'advisory'
+        SELECT 1 FROM locks a WHERE ${sameHolder('x', 'a')} AND a.locktype = 'advisory'
           AND a.classid = ${lock.classId}::oid AND a.objid = ${lock.objId}::oid AND a.objsubid = 2 AND a.granted
           AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
       ) AS appends
