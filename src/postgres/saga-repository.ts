@@ -6,6 +6,8 @@ import type { SagaBatchRead, SagaBatchTx, SagaRepository, SagaStepRead, SagaStep
 import type { SagaHistoryEntry, SagaInstance, SagaListFilter, SagaStatus, SagaVersionCount, TimerEntry } from '../core/ports/saga-store.js';
 import { appendTransaction, ensureAppendLock } from './append-lock.js';
 import { PostgresEventStore } from './event-store.js';
+import { InstanceCache } from './instance-cache.js';
+import { finishedStatuses } from '../core/saga/status.js';
 import { PostgresLeases } from './leases.js';
 import type { Fence } from '../core/ports/leases.js';
 import { PostgresDeadLetters } from './dead-letters.js';
@@ -79,6 +81,8 @@ export class PostgresSagaRepository implements SagaRepository {
   private readonly preloadName: string;
   /** Write statement text → prepared statement name (one per combination of parts a write uses). */
   private readonly writeNames = new Map<string, string>();
+  /** Unfinished instances as of this process's last read or write of them (event steps skip their read). */
+  private readonly instances = new InstanceCache();
 
   constructor(private readonly db: Db, options: PostgresSagaRepositoryOptions = {}) {
     const schema = options.schema ?? 'sagaflow';
@@ -146,8 +150,16 @@ export class PostgresSagaRepository implements SagaRepository {
    */
   private autoTxFor(fence: Fence | undefined): SagaStepTx {
     let wrote = false;
+    let cached = false;
     return {
       read: async (saga, key, eventId) => {
+        // An instance this process wrote last: its write will check the version, and the inbox row's insert
+        // refuses an event applied before (seen is not known here, so it is taken as false).
+        const hit = this.instances.get(saga, key);
+        if (hit) {
+          cached = true;
+          return { instance: hit, seen: false };
+        }
         let r: InstanceRow & { seen: boolean; held?: number };
         if (fence) {
           r = (await this.db.query<InstanceRow & { seen: boolean; held: number }>(this.lookReadSql, [saga, key, eventId, fence.lease, fence.owner, fence.epoch], { name: this.lookReadName })).rows[0]!;
@@ -155,20 +167,41 @@ export class PostgresSagaRepository implements SagaRepository {
         } else {
           r = (await this.db.query<InstanceRow & { seen: boolean }>(this.readSql, [saga, key, eventId], { name: this.readName })).rows[0]!;
         }
-        return { instance: r.saga === null || r.saga === undefined ? undefined : toInstance(r), seen: r.seen };
+        const instance = r.saga === null || r.saga === undefined ? undefined : toInstance(r);
+        if (instance && !finishedStatuses.has(instance.status)) this.instances.set(instance);
+        return { instance, seen: r.seen };
       },
       claimTimer: () => Promise.reject(new Error('a timer is claimed in a step transaction: run the step with { timer: true }')),
       write: async (w) => {
         if (wrote) throw new Error('a step writes once');
+        // Only a write with an inbox row can tell that a cached read missed an applied event: decide any other
+        // (a dead letter, a note) again on a fresh read.
+        if (cached && w.inbox === false) {
+          this.instances.delete(w.saga, w.key);
+          throw new ConcurrencyError(`saga:${w.saga}/${w.key}`, w.instance?.expectedVersion ?? 0, -1);
+        }
+        const before = this.instances.get(w.saga, w.key);
+        let now: string;
         if (w.deadLetter || w.park || w.unpark) {
-          await appendTransaction(this.db, this.store.appendLock, async (tx) => {
+          now = await appendTransaction(this.db, this.store.appendLock, async (tx) => {
             if (fence) await this.leases.checkWith(tx, fence);
-            await this.write(tx, w);
+            return this.write(tx, w);
           });
         } else {
-          await this.write(this.db, w, undefined, { fence });
+          now = await this.write(this.db, w, undefined, { fence });
         }
         wrote = true;
+        const inst = w.instance;
+        if (inst && !finishedStatuses.has(inst.status)) {
+          // As a read would return it: JSON values (the write's own objects may hold more than JSON keeps).
+          const json = (v: unknown) => (v === undefined ? null : JSON.parse(JSON.stringify(v)) as unknown);
+          const prev = inst.create ? undefined : before;
+          this.instances.set({
+            saga: w.saga, key: w.key, version: inst.expectedVersion + 1, definitionVersion: inst.definitionVersion, status: inst.status,
+            state: json(inst.state), context: json(inst.context) as Record<string, unknown>, snapshot: json(inst.snapshot),
+            createdAt: prev?.createdAt ?? now, updatedAt: now,
+          });
+        }
       },
     };
   }
@@ -369,7 +402,9 @@ export class PostgresSagaRepository implements SagaRepository {
    * Writes one step. Its emitted events are appended now, one statement per stream, or — in a batch —
    * checked now and collected into `deferred`, appended by the batch in one statement before it commits.
    */
-  private async write(q: Queryable, w: SagaStepWrite, deferred?: EventEnvelope[], auto?: { fence: Fence | undefined }): Promise<void> {
+  private async write(q: Queryable, w: SagaStepWrite, deferred?: EventEnvelope[], auto?: { fence: Fence | undefined }): Promise<string> {
+    // Whatever happens to this write, a cached copy of the instance is no longer known to be current.
+    this.instances.delete(w.saga, w.key);
     const now = this.clock.now().toISOString();
     const inst = w.instance;
     // Emitted events are checked before anything is written: a rejection leaves the transaction clean for
@@ -410,6 +445,7 @@ export class PostgresSagaRepository implements SagaRepository {
       );
     }
     if (w.unpark) await q.query(`DELETE FROM ${this.s}.saga_parked WHERE saga = $1 AND key = $2 AND event_id = $3`, [w.saga, w.key, w.event.id]);
+    return now;
   }
 
   async dueTimers(now: Date, limit: number, sagas?: readonly string[]): Promise<TimerEntry[]> {
