@@ -58,12 +58,17 @@ export class PostgresWorkQueue implements WorkQueue {
       ), w_done AS (${done} AND EXISTS (SELECT 1 FROM w_lock) RETURNING ${type}
       ), ${store.appendManyCtes(`(SELECT CASE WHEN EXISTS (SELECT 1 FROM w_done) THEN $4::jsonb ELSE '[]'::jsonb END)`)}
       SELECT (SELECT type FROM w_done) AS type, (SELECT count(*) FROM e_ins) AS appended`;
-    this.enqueueSql = `WITH ins AS (
+    // Work items are derived from the log, as the feed's checkpoint is: they commit without waiting for the
+    // WAL flush (synchronous_commit off for this statement's transaction). A server crash can lose only items
+    // whose checkpoint is lost with them (the checkpoint is saved after them, and WAL is flushed in order), so
+    // the feed records them again; any commit that depends on one (a claim, a completion) flushes it first.
+    this.enqueueSql = `WITH async AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true) AS v
+     ), ins AS (
        INSERT INTO ${this.s}.work_items AS w (worker, event_id, position, max_attempts, attempts, lease_token, leased_by, available_at)
        SELECT u.worker, u.event_id, u.position, u.max_attempts, CASE WHEN u.by IS NULL THEN 0 ELSE 1 END,
               CASE WHEN u.by IS NULL THEN NULL ELSE gen_random_uuid() END, u.by,
               CASE WHEN u.by IS NULL THEN now() ELSE clock_timestamp() + make_interval(secs => u.lease_ms::double precision / 1000) END
-       FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::int[], $5::text[], $6::int[]) AS u(worker, event_id, position, max_attempts, by, lease_ms)
+       FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::int[], $5::text[], $6::int[]) AS u(worker, event_id, position, max_attempts, by, lease_ms), async
        ON CONFLICT DO NOTHING
        RETURNING w.worker, w.event_id::text, w.lease_token::text,
                  ${isoText('w.available_at')} AS lease_until

@@ -112,17 +112,22 @@ leaseSuite('PGlite', pgliteTestDb);
 describe.runIf(hasPostgres())('real Postgres', () => {
   leaseSuite('Postgres', () => pgTestDb());
 
+  /** A fresh schema with a 300 ms lease held by daemon A, and A's fence on it. */
+  const leaseOfA = async () => {
+    const t = await pgTestDb();
+    const leases = new PostgresLeases(t.db, { schema: t.schema });
+    const repository = new PostgresSagaRepository(t.db, { schema: t.schema });
+    const n = `p-${crypto.randomUUID()}`;
+    const [a] = await leases.acquire([n], 'A', 300);
+    return { t, leases, repository, n, a: a!, fence: { lease: n, owner: 'A', epoch: a!.epoch } };
+  };
+
   // The takeover waits for a fenced step transaction in flight (FOR SHARE on the lease row), so no step of
   // the old owner can commit after the new owner took the lease. (A timer step is such a transaction; an
   // event step's write is one statement that holds the row the same way while it runs: see the next test.)
   it('a takeover waits for the fenced step in flight; the old owner’s next step is refused', async () => {
-    const t = await pgTestDb();
+    const { t, leases, repository, n, a, fence } = await leaseOfA();
     try {
-      const leases = new PostgresLeases(t.db, { schema: t.schema });
-      const repository = new PostgresSagaRepository(t.db, { schema: t.schema });
-      const n = `p-${crypto.randomUUID()}`;
-      const [a] = await leases.acquire([n], 'A', 300);
-      const fence = { lease: n, owner: 'A', epoch: a!.epoch };
       let release!: () => void;
       const held = new Promise<void>((r) => (release = r));
       let inside!: () => void;
@@ -138,7 +143,7 @@ describe.runIf(hasPostgres())('real Postgres', () => {
       release();
       await step;
       const [b] = await leases.acquire([n], 'B', 10_000);
-      expect(b!.epoch).toBe(a!.epoch + 1);
+      expect(b!.epoch).toBe(a.epoch + 1);
       await expect(repository.step((tx) => tx.read('Order', 'k', 'e'), { fence })).rejects.toBeInstanceOf(LeaseLostError);
     } finally {
       await t.dispose();
@@ -148,19 +153,14 @@ describe.runIf(hasPostgres())('real Postgres', () => {
   // An event step reads, then writes in one statement that checks the fence again: a takeover between the
   // two makes the write refuse, and nothing of it commits.
   it('an event step whose lease was taken over between its read and its write writes nothing', async () => {
-    const t = await pgTestDb();
+    const { t, leases, repository, n, a, fence } = await leaseOfA();
     try {
-      const leases = new PostgresLeases(t.db, { schema: t.schema });
-      const repository = new PostgresSagaRepository(t.db, { schema: t.schema });
-      const n = `p-${crypto.randomUUID()}`;
-      const [a] = await leases.acquire([n], 'A', 300);
-      const fence = { lease: n, owner: 'A', epoch: a!.epoch };
       const event = createEvent({ type: 'order.noted', streamId: 'k', data: { orderId: 'k' } });
       const step = repository.step(async (tx) => {
         expect((await tx.read('Order', 'k', event.id)).seen).toBe(false); // under the lease
         await sleep(400); // A's lease expires and B takes it
         const [b] = await leases.acquire([n], 'B', 10_000);
-        expect(b!.epoch).toBe(a!.epoch + 1);
+        expect(b!.epoch).toBe(a.epoch + 1);
         const emitted = [createEvent({ type: 'order.shipped', streamId: 'k', data: { orderId: 'k' } })];
         await tx.write({ saga: 'Order', key: 'k', event, emitted, history: { fromState: null, toState: null, effects: { emitted: [], timersScheduled: [], timersCancelled: [] }, kind: 'applied' } });
       }, { fence });
