@@ -98,11 +98,13 @@ export class WorkerLoop {
   private async run(): Promise<void> {
     const { source, handler, by } = this.options;
     const signal = this.stopController.signal;
+    // One listener for the loop's life (one per wait for a free slot piled up on the signal until stop).
+    const stopped = new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
     let failures = 0;
     while (!signal.aborted) {
       const free = this.concurrency - this.inFlight.size;
       if (free <= 0) {
-        await Promise.race([...this.inFlight, new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+        await Promise.race([...this.inFlight, stopped]);
         continue;
       }
       let claimed: ClaimedCommand[];
