@@ -186,17 +186,23 @@ describe('WorkerFeed hand-off', () => {
   });
 });
 
+/** An in-memory log of `stock.reserve.requested` commands in transaction `tx`, read as the feed reads the store. */
+function fakeLog(tx: number) {
+  const log: StoredEvent[] = [];
+  const append = (i: number) => log.push({ ...createEvent({ type: 'stock.reserve.requested', data: { i } }), cursor: `${tx}.${i}`, position: i });
+  const key = (c: string) => Number(c.split('.')[1]);
+  const reader = {
+    readAll: async ({ after, limit }: { after?: string; limit?: number }) => {
+      const events = log.filter((e) => key(e.cursor) > key(after ?? '0.0')).slice(0, limit ?? 100);
+      return { events, next: events.at(-1)?.cursor ?? after };
+    },
+  };
+  return { log, append, reader };
+}
+
 describe('WorkerFeed catch-up', () => {
   it('gives a worker that registered after the feed read pages without it the commands of those pages', async () => {
-    const log: StoredEvent[] = [];
-    const append = (i: number) => log.push({ ...createEvent({ type: 'stock.reserve.requested', data: { i } }), cursor: `20.${i}`, position: i });
-    const key = (c: string) => Number(c.split('.')[1]);
-    const reader = {
-      readAll: async ({ after, limit }: { after?: string; limit?: number }) => {
-        const events = log.filter((e) => key(e.cursor) > key(after ?? '0.0')).slice(0, limit ?? 100);
-        return { events, next: events.at(-1)?.cursor ?? after };
-      },
-    };
+    const { log, append, reader } = fakeLog(20);
     let registered: RegisteredWorker[] = [];
     const enqueued: string[] = [];
     const feed = new WorkerFeed({
@@ -217,15 +223,7 @@ describe('WorkerFeed catch-up', () => {
   });
 
   it('while running, gives a new worker the commands delivered without it at the next upkeep tick, when no page follows', async () => {
-    const log: StoredEvent[] = [];
-    const append = (i: number) => log.push({ ...createEvent({ type: 'stock.reserve.requested', data: { i } }), cursor: `25.${i}`, position: i });
-    const key = (c: string) => Number(c.split('.')[1]);
-    const reader = {
-      readAll: async ({ after }: { after?: string }) => {
-        const events = log.filter((e) => key(e.cursor) > key(after ?? '0.0'));
-        return { events, next: events.at(-1)?.cursor ?? after };
-      },
-    };
+    const { log, append, reader } = fakeLog(25);
     let registered: RegisteredWorker[] = [];
     const enqueued: string[] = [];
     const woken: string[] = [];
@@ -256,15 +254,7 @@ describe('WorkerFeed catch-up', () => {
 
 describe('WorkerFeed list of workers', () => {
   it('while running, reads a due list of workers beside a delivery instead of in its path', async () => {
-    const log: StoredEvent[] = [];
-    const append = (i: number) => log.push({ ...createEvent({ type: 'stock.reserve.requested', data: { i } }), cursor: `30.${i}`, position: i });
-    const key = (c: string) => Number(c.split('.')[1]);
-    const reader = {
-      readAll: async ({ after }: { after?: string }) => {
-        const events = log.filter((e) => key(e.cursor) > key(after ?? '0.0'));
-        return { events, next: events.at(-1)?.cursor ?? after };
-      },
-    };
+    const { log, append, reader } = fakeLog(30);
     let reads = 0;
     const enqueuedAt = new Map<string, number>();
     const feed = new WorkerFeed({
