@@ -63,14 +63,22 @@ describe.runIf(hasPostgres())('work queue: completion in one statement (Postgres
       // Holds the reply stream's row: the completion blocks there, after it marked its work item done.
       await blocker.query('BEGIN');
       await blocker.query(`UPDATE ${quoteSchema(t.schema)}.streams SET updated_at = now() WHERE stream_id = $1`, [replyStream]);
+      const { rows: [held] } = await blocker.query<{ x: string }>('SELECT mod(pg_current_xact_id()::text::numeric, 4294967296)::text AS x');
       const reply = createEvent({ type: 'cmd.done', streamId: replyStream, data: {} });
       const completing = queue.complete('w-gap', eventId, leaseToken, [reply]);
+      // Blocked: someone waits for the blocker's transaction, and only the completion can (a completion that
+      // ended instead, without waiting, fails here at once with its outcome). Not by pg_stat_activity's text: a
+      // prepared statement run again on its connection may show the previous statement there.
+      let ended: string | undefined;
+      void completing.then((v) => (ended = `returned ${String(v)}`), (err: unknown) => (ended = `failed: ${String(err)}`));
       await waitUntil(async () => {
+        if (ended !== undefined) throw new Error(`the completion did not wait for the reply stream's row: it ${ended}`);
         const { rows } = await blocker.query(
-          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%w_lock%' AND pid <> pg_backend_pid()`,
+          `SELECT 1 FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted AND transactionid::text = $1`,
+          [held!.x],
         );
         return rows.length > 0;
-      });
+      }, 15_000);
       const later = `later-${crypto.randomUUID()}`;
       const laterEvent = createEvent({ type: 'cmd.note', streamId: later, data: {} });
       await store.append(later, [laterEvent]);
