@@ -63,6 +63,30 @@ export function toStored(r: EventRow): StoredEvent {
   };
 }
 
+/** Where an appended event landed, as {@link E_INS_PLACES} reports it. */
+export interface EventPlace {
+  id: string;
+  version: number;
+  position: string | number;
+  tx: string;
+}
+
+/** A select-list expression: the events `e_ins` inserted, as a JSON array of {@link EventPlace} (null when none). */
+export const E_INS_PLACES = `(SELECT json_agg(json_build_object('id', event_id, 'version', version, 'position', position, 'tx', tx_id::text)) FROM e_ins)`;
+
+/** The validated envelopes of an append as stored, for those it inserted (an id stored before is left out). */
+export function storedFromPlaces(events: readonly EventEnvelope[], places: readonly EventPlace[] | null | undefined): StoredEvent[] {
+  const byId = new Map((places ?? []).map((p) => [p.id.toLowerCase(), p]));
+  const stored: StoredEvent[] = [];
+  for (const e of events) {
+    const p = byId.get(e.id.toLowerCase());
+    if (!p) continue;
+    const position = Number(p.position);
+    stored.push({ ...e, version: p.version, position, cursor: `${p.tx}.${position}` });
+  }
+  return stored;
+}
+
 /** The `LISTEN` channel on which commits that appended to the store in `schema` notify (schema is allow-listed). */
 export function logChannel(schema: string): string {
   quoteSchema(schema);
@@ -149,7 +173,7 @@ export class PostgresEventStore implements EventStore {
     this.appendName = statementName(this.appendSql);
     this.oneShotName = statementName(this.oneShotSql);
     // Several streams in one statement (a batch of saga steps' emitted events): see appendManyCtes.
-    this.manySql = `WITH ${this.appendManyCtes('$1')} SELECT count(*)::int AS n FROM e_ins`;
+    this.manySql = `WITH ${this.appendManyCtes('$1')} SELECT ${E_INS_PLACES} AS places`;
     this.boundSql = readBoundSql(this.appendLock);
     this.boundName = statementName(this.boundSql);
     this.pageSql = readPageSql(this.appendLock, `${s}.events`, eventColumns);
@@ -185,7 +209,8 @@ export class PostgresEventStore implements EventStore {
   /**
    * The append of several streams' events (any expected version) as data-modifying CTEs, for a statement
    * of the caller's (`jsonParam`: the events, each with its streamId, as a jsonb parameter in append
-   * order); the last CTE is `e_ins` (one row per event inserted). Events whose ids are stored already are
+   * order); the last CTE is `e_ins` (one row per event inserted: `event_id, version, position, tx_id`; see
+   * {@link E_INS_PLACES} and {@link storedFromPlaces}). Events whose ids are stored already are
    * skipped. Stream rows are bumped in stream-id order, so two transactions lock the streams they share in
    * the same order; an event's version is its stream's old version plus its rank in the stream. `after`
    * adds a condition to the input (a statement's lock CTE its writes must come after).
@@ -209,7 +234,7 @@ export class PostgresEventStore implements EventStore {
                i.e->>'type', i.e->>'aggregateType', i.e->'data', i.e->'metadata', (i.e->>'timestamp')::timestamptz
         FROM e_input i JOIN e_counts c USING (stream_id) JOIN e_bumped b USING (stream_id), e_wake
         ORDER BY i.ord
-        RETURNING 1
+        RETURNING event_id, version, position, tx_id
       )`;
   }
 
@@ -219,10 +244,11 @@ export class PostgresEventStore implements EventStore {
    * before writing). Events whose ids are stored already are skipped (a step decided again emits the
    * same ids). The transaction must hold the append lock (see {@link appendWith}).
    */
-  async appendManyValidated(q: Queryable, events: readonly EventEnvelope[]): Promise<void> {
-    if (events.length === 0) return;
+  async appendManyValidated(q: Queryable, events: readonly EventEnvelope[]): Promise<StoredEvent[]> {
+    if (events.length === 0) return [];
     await ensureAppendLock(q, this.appendLock);
-    await q.query(this.manySql, [JSON.stringify(events)]);
+    const { rows } = await q.query<{ places: EventPlace[] | null }>(this.manySql, [JSON.stringify(events)]);
+    return storedFromPlaces(events, rows[0]?.places);
   }
 
   /** Appends as a transaction of its own: one statement, which takes the append lock itself. */

@@ -1,11 +1,12 @@
 import { ConcurrencyError, LeaseLostError } from '../core/errors.js';
 import type { EventEnvelope } from '../core/events/envelope.js';
+import type { StoredEvent } from '../core/ports/event-store.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
 import type { Db, Queryable } from '../core/ports/db.js';
 import type { SagaBatchRead, SagaBatchTx, SagaRepository, SagaStepRead, SagaStepTx, SagaStepWrite } from '../core/ports/saga-repository.js';
 import type { SagaHistoryEntry, SagaInstance, SagaListFilter, SagaStatus, SagaVersionCount, TimerEntry } from '../core/ports/saga-store.js';
 import { appendTransaction, ensureAppendLock } from './append-lock.js';
-import { PostgresEventStore } from './event-store.js';
+import { E_INS_PLACES, PostgresEventStore, storedFromPlaces, type EventPlace } from './event-store.js';
 import { InstanceCache } from './instance-cache.js';
 import { finishedStatuses } from '../core/saga/status.js';
 import { PostgresLeases } from './leases.js';
@@ -83,6 +84,11 @@ export class PostgresSagaRepository implements SagaRepository {
   private readonly writeNames = new Map<string, string>();
   /** Unfinished instances as of this process's last read or write of them (event steps skip their read). */
   private readonly instances = new InstanceCache();
+  /**
+   * Told, just after a step's commit, the events it appended as stored (ADR 0018: the daemon hands the commands
+   * among them to its waiting workers before the worker feed reads them). Event steps and batches only.
+   */
+  onCommitted: ((events: StoredEvent[]) => void) | undefined;
 
   constructor(private readonly db: Db, options: PostgresSagaRepositoryOptions = {}) {
     const schema = options.schema ?? 'sagaflow';
@@ -183,12 +189,14 @@ export class PostgresSagaRepository implements SagaRepository {
         const before = this.instances.get(w.saga, w.key);
         let now: string;
         if (w.deadLetter || w.park || w.unpark) {
-          now = await appendTransaction(this.db, this.store.appendLock, async (tx) => {
+          ({ now } = await appendTransaction(this.db, this.store.appendLock, async (tx) => {
             if (fence) await this.leases.checkWith(tx, fence);
             return this.write(tx, w);
-          });
+          }));
         } else {
-          now = await this.write(this.db, w, undefined, { fence });
+          let stored: StoredEvent[];
+          ({ now, stored } = await this.write(this.db, w, undefined, { fence }));
+          if (stored.length > 0) this.onCommitted?.(stored);
         }
         wrote = true;
         const inst = w.instance;
@@ -206,13 +214,16 @@ export class PostgresSagaRepository implements SagaRepository {
     };
   }
 
-  stepBatch<T>(fn: (tx: SagaBatchTx) => Promise<T>, options: { fences?: readonly Fence[] } = {}): Promise<T> {
-    return appendTransaction(this.db, this.store.appendLock, async (tx) => {
+  async stepBatch<T>(fn: (tx: SagaBatchTx) => Promise<T>, options: { fences?: readonly Fence[] } = {}): Promise<T> {
+    let stored: StoredEvent[] = [];
+    const result = await appendTransaction(this.db, this.store.appendLock, async (tx) => {
       const emitted: EventEnvelope[] = [];
       const result = await fn(this.batchTxFor(tx, options.fences ?? [], emitted));
-      await this.store.appendManyValidated(tx, emitted);
+      stored = await this.store.appendManyValidated(tx, emitted);
       return result;
     });
+    if (stored.length > 0) this.onCommitted?.(stored);
+    return result;
   }
 
   /**
@@ -395,6 +406,8 @@ export class PostgresSagaRepository implements SagaRepository {
     if (fence) checks.push(`(CASE WHEN (SELECT held FROM fence) = 1 THEN '1' ELSE '${LEASE_LOST_MARK}' END)::int AS fenced`);
     if (auto && inst) checks.push(`(CASE WHEN (SELECT count(*) FROM inst) = 1 THEN '1' ELSE '${CONFLICT_MARK}' END)::int AS instance_rows`);
     else checks.push(`${inst ? '(SELECT count(*) FROM inst)::int' : '0'} AS instance_rows`);
+    // Where the emitted events landed (the statement commits by itself: they are committed when it returns).
+    if (auto && emitted.length > 0) checks.push(`${E_INS_PLACES} AS places`);
     return { text: `WITH ${ctes.join(',\n')}\nSELECT ${checks.join(', ')}`, values };
   }
 
@@ -402,7 +415,9 @@ export class PostgresSagaRepository implements SagaRepository {
    * Writes one step. Its emitted events are appended now, one statement per stream, or — in a batch —
    * checked now and collected into `deferred`, appended by the batch in one statement before it commits.
    */
-  private async write(q: Queryable, w: SagaStepWrite, deferred?: EventEnvelope[], auto?: { fence: Fence | undefined }): Promise<string> {
+  private async write(
+    q: Queryable, w: SagaStepWrite, deferred?: EventEnvelope[], auto?: { fence: Fence | undefined },
+  ): Promise<{ now: string; stored: StoredEvent[] }> {
     // Whatever happens to this write, a cached copy of the instance is no longer known to be current.
     this.instances.delete(w.saga, w.key);
     const now = this.clock.now().toISOString();
@@ -415,6 +430,7 @@ export class PostgresSagaRepository implements SagaRepository {
     const validated = batches.flatMap((b) => b.batch);
     if (validated.length > 0 && !auto) await ensureAppendLock(q, this.store.appendLock);
     const statement = this.writeStatement(w, now, deferred ? [] : validated, auto);
+    let stored: StoredEvent[] = [];
     if (statement) {
       let name = this.writeNames.get(statement.text);
       if (name === undefined) {
@@ -423,7 +439,7 @@ export class PostgresSagaRepository implements SagaRepository {
       }
       let res;
       try {
-        res = await q.query<{ instance_rows: number }>(statement.text, statement.values, { name });
+        res = await q.query<{ instance_rows: number; places?: EventPlace[] | null }>(statement.text, statement.values, { name });
       } catch (err) {
         // The inbox row or the instance row was inserted by a concurrent step: lost the race, retry the step.
         // (Or an emitted event's id: the same step, decided and committed by a concurrent writer.)
@@ -435,6 +451,7 @@ export class PostgresSagaRepository implements SagaRepository {
         throw err;
       }
       if (inst && res.rows[0]!.instance_rows !== 1) throw new ConcurrencyError(`saga:${w.saga}/${w.key}`, inst.expectedVersion, -1);
+      if (auto && !deferred && validated.length > 0) stored = storedFromPlaces(validated, res.rows[0]!.places);
     }
     if (deferred) deferred.push(...validated);
     if (w.deadLetter) await this.deadLetters.addWith(q, w.deadLetter);
@@ -445,7 +462,7 @@ export class PostgresSagaRepository implements SagaRepository {
       );
     }
     if (w.unpark) await q.query(`DELETE FROM ${this.s}.saga_parked WHERE saga = $1 AND key = $2 AND event_id = $3`, [w.saga, w.key, w.event.id]);
-    return now;
+    return { now, stored };
   }
 
   async dueTimers(now: Date, limit: number, sagas?: readonly string[]): Promise<TimerEntry[]> {
