@@ -1,6 +1,6 @@
 import type { EventEnvelope } from '../core/events/envelope.js';
 import type { Db, Queryable } from '../core/ports/db.js';
-import type { ClaimedCommand, FailOutcome, LeasedItem, RegisteredWorker, WorkItem, WorkerRegistration, WorkerState, WorkQueue } from '../core/ports/work-queue.js';
+import type { ClaimedCommand, EarlyRecord, FailOutcome, LeasedItem, RegisteredWorker, WorkItem, WorkerRegistration, WorkerState, WorkQueue } from '../core/ports/work-queue.js';
 import type { PostgresDeadLetters } from './dead-letters.js';
 import { eventColumns, toStored, type EventRow, type PostgresEventStore } from './event-store.js';
 import { quoteSchema } from './identifiers.js';
@@ -31,6 +31,9 @@ export class PostgresWorkQueue implements WorkQueue {
   private readonly doneSql: string;
   /** Marks a leased command done and appends its replies, in one statement. */
   private readonly completeSql: string;
+  /** {@link doneSql} and {@link completeSql} for a command handed before it was recorded: upserts the item. */
+  private readonly earlyDoneSql: string;
+  private readonly earlyCompleteSql: string;
   /** Records work items (some leased to waiting claims) and notifies the log's channel. */
   private readonly enqueueSql: string;
   /** Prepared statement names of the hot statements: parsing and planning these CTEs cost more than running them. */
@@ -47,17 +50,28 @@ export class PostgresWorkQueue implements WorkQueue {
                   WHERE worker = $1 AND event_id = $2 AND lease_token = $3 AND outcome IS NULL`;
     const type = `(SELECT e.type FROM ${this.s}.events e WHERE e.event_id = w.event_id) AS type`;
     this.doneSql = `${done} RETURNING ${type}`;
+    // A command handed before its work item was recorded (ADR 0018): the item is inserted completed if the
+    // feed has not recorded it yet, or, if it has, completed as above (its lease token checked: the feed
+    // records it with the token it was handed with, so only a lease that was lost since refuses it).
+    // After $1-$3 (and $4, the replies, when there are some): position, max attempts, the worker process.
+    const earlyDone = (n: number, after = '') => `INSERT INTO ${this.s}.work_items AS w (worker, event_id, position, max_attempts, attempts, leased_by, outcome, done_at)
+                  SELECT $1, $2::uuid, $${n}::bigint, $${n + 1}::int, 1, $${n + 2}, 'completed', now()${after}
+                  ON CONFLICT (worker, event_id) DO UPDATE SET outcome = 'completed', done_at = now(), lease_token = NULL
+                  WHERE w.lease_token = $3::uuid AND w.outcome IS NULL`;
+    this.earlyDoneSql = `${earlyDone(4)} RETURNING ${type}`;
     // With replies, the append lock is taken in a materialized CTE the work item's update depends on (an
     // uncorrelated subquery: evaluated before any row is written, so before the statement has a
     // transaction id; the guard turns any other order into an error), and the replies are appended only
     // when the update found the lease: every write of the statement comes after the lock (ADR 0006).
     const lock = store.appendLock;
-    this.completeSql = `WITH w_lock AS MATERIALIZED (
+    const withReplies = (update: string, repliesParam: string) => `WITH w_lock AS MATERIALIZED (
         SELECT pg_advisory_xact_lock_shared(${lock.classId}, ${lock.objId})::text AS l,
                1 / (CASE WHEN pg_current_xact_id_if_assigned() IS NULL THEN 1 ELSE 0 END) AS guard
-      ), w_done AS (${done} AND EXISTS (SELECT 1 FROM w_lock) RETURNING ${type}
-      ), ${store.appendManyCtes(`(SELECT CASE WHEN EXISTS (SELECT 1 FROM w_done) THEN $4::jsonb ELSE '[]'::jsonb END)`)}
+      ), w_done AS (${update} RETURNING ${type}
+      ), ${store.appendManyCtes(`(SELECT CASE WHEN EXISTS (SELECT 1 FROM w_done) THEN ${repliesParam}::jsonb ELSE '[]'::jsonb END)`)}
       SELECT (SELECT type FROM w_done) AS type, (SELECT count(*) FROM e_ins) AS appended`;
+    this.completeSql = withReplies(`${done} AND EXISTS (SELECT 1 FROM w_lock)`, '$4');
+    this.earlyCompleteSql = withReplies(earlyDone(5, ' WHERE EXISTS (SELECT 1 FROM w_lock)'), '$4');
     // Work items are derived from the log, as the feed's checkpoint is: they commit without waiting for the
     // WAL flush (synchronous_commit off for this statement's transaction). A server crash can lose only items
     // whose checkpoint is lost with them (the checkpoint is saved after them, and WAL is flushed in order), so
@@ -66,15 +80,15 @@ export class PostgresWorkQueue implements WorkQueue {
      ), ins AS (
        INSERT INTO ${this.s}.work_items AS w (worker, event_id, position, max_attempts, attempts, lease_token, leased_by, available_at)
        SELECT u.worker, u.event_id, u.position, u.max_attempts, CASE WHEN u.by IS NULL THEN 0 ELSE 1 END,
-              CASE WHEN u.by IS NULL THEN NULL ELSE gen_random_uuid() END, u.by,
+              CASE WHEN u.by IS NULL THEN NULL ELSE coalesce(u.token, gen_random_uuid()) END, u.by,
               CASE WHEN u.by IS NULL THEN now() ELSE clock_timestamp() + make_interval(secs => u.lease_ms::double precision / 1000) END
-       FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::int[], $5::text[], $6::int[]) AS u(worker, event_id, position, max_attempts, by, lease_ms), async
+       FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::int[], $5::text[], $6::int[], $9::uuid[]) AS u(worker, event_id, position, max_attempts, by, lease_ms, token), async
        ON CONFLICT DO NOTHING
        RETURNING w.worker, w.event_id::text, w.lease_token::text,
                  ${isoText('w.available_at')} AS lease_until
      )
      SELECT pg_notify($7, $8), (SELECT coalesce(json_agg(ins), '[]'::json) FROM ins WHERE ins.lease_token IS NOT NULL) AS leased`;
-    for (const sql of [this.doneSql, this.completeSql, this.enqueueSql]) this.names.set(sql, statementName(sql));
+    for (const sql of [this.doneSql, this.completeSql, this.earlyDoneSql, this.earlyCompleteSql, this.enqueueSql]) this.names.set(sql, statementName(sql));
   }
 
   async register(worker: WorkerRegistration): Promise<void> {
@@ -103,7 +117,7 @@ export class PostgresWorkQueue implements WorkQueue {
       [
         items.map((i) => i.worker), items.map((i) => i.event.id), items.map((i) => i.event.position), items.map((i) => i.maxAttempts),
         items.map((i) => i.lease?.by ?? null), items.map((i) => i.lease?.leaseMs ?? null),
-        this.store.channel, workNotification(workers, this.options.notifier ?? ''),
+        this.store.channel, workNotification(workers, this.options.notifier ?? ''), items.map((i) => i.lease?.token ?? null),
       ],
       { name: this.names.get(this.enqueueSql) },
     );
@@ -139,12 +153,13 @@ export class PostgresWorkQueue implements WorkQueue {
     });
   }
 
-  async complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[]): Promise<string | undefined> {
+  async complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[], early?: EarlyRecord): Promise<string | undefined> {
     // The replies enter the log in the statement that marks the command done: both or neither. One
     // autocommit statement (one round trip, one commit) instead of BEGIN, UPDATE, append, COMMIT.
-    const [sql, params] = replies.length === 0
-      ? [this.doneSql, [worker, eventId, leaseToken]]
-      : [this.completeSql, [worker, eventId, leaseToken, JSON.stringify(replies)]];
+    const json = replies.length === 0 ? [] : [JSON.stringify(replies)];
+    const record = early ? [early.position, early.maxAttempts, early.by] : [];
+    const sql = early ? (replies.length === 0 ? this.earlyDoneSql : this.earlyCompleteSql) : replies.length === 0 ? this.doneSql : this.completeSql;
+    const params = [worker, eventId, leaseToken, ...json, ...record];
     return (await this.db.query<{ type: string | null }>(sql, params, { name: this.names.get(sql) })).rows[0]?.type ?? undefined;
   }
 

@@ -94,6 +94,67 @@ describe.runIf(hasPostgres())('work queue: completion in one statement (Postgres
   });
 });
 
+describe.runIf(hasPostgres())('work queue: completion of a command handed before it was recorded (Postgres, ADR 0018)', () => {
+  let t: TestDb;
+  let store: PostgresEventStore;
+  let queue: PostgresWorkQueue;
+  beforeAll(async () => {
+    t = await pgTestDb();
+    store = new PostgresEventStore(t.db, { schema: t.schema });
+    queue = new PostgresWorkQueue(t.db, store, new PostgresDeadLetters(t.db, { schema: t.schema }), { schema: t.schema });
+  });
+  afterAll(() => t.dispose());
+
+  /** A committed command of `worker`, with no work item yet (as the step's commit leaves it). */
+  async function command(worker: string): Promise<{ id: string; position: number }> {
+    await queue.register({ name: worker, handles: ['cmd.do'], maxAttempts: 3 });
+    const s = `cmd-${crypto.randomUUID()}`;
+    const { events } = await store.append(s, [createEvent({ type: 'cmd.do', streamId: s, data: {} })]);
+    return { id: events[0]!.id, position: events[0]!.position };
+  }
+  const item = async (worker: string, eventId: string) => (await t.db.query<{ outcome: string | null; attempts: number; lease_token: string | null }>(
+    `SELECT outcome, attempts, lease_token::text FROM ${quoteSchema(t.schema)}.work_items WHERE worker = $1 AND event_id = $2`, [worker, eventId])).rows;
+
+  it('records the item completed with the replies when the feed has not recorded it; the feed\'s late record and a second answer change nothing', async () => {
+    const cmd = await command('e-first');
+    const token = crypto.randomUUID();
+    const early = { position: cmd.position, maxAttempts: 3, by: 'p1', leaseMs: 60_000 };
+    const s = `reply-${crypto.randomUUID()}`;
+    const reply = createEvent({ type: 'cmd.done', streamId: s, data: {} });
+    expect(await queue.complete('e-first', cmd.id, token, [reply], early)).toBe('cmd.do');
+    expect(await item('e-first', cmd.id)).toEqual([{ outcome: 'completed', attempts: 1, lease_token: null }]);
+    // The feed reads the command's page afterwards: its record (leased with the token) finds the row and leases nothing.
+    expect(await queue.enqueue([{ worker: 'e-first', event: cmd, maxAttempts: 3, lease: { by: 'p1', leaseMs: 60_000, token } }])).toEqual([]);
+    expect(await queue.enqueue([{ worker: 'e-first', event: cmd, maxAttempts: 3 }])).toEqual([]);
+    expect(await queue.claim('e-first', { max: 10, leaseMs: 60_000, by: 'p2' })).toEqual([]);
+    expect(await queue.complete('e-first', cmd.id, token, [createEvent({ type: 'cmd.done', streamId: s, data: {} })], early)).toBeUndefined();
+    expect((await store.readStream(s)).map((e) => e.id)).toEqual([reply.id]);
+    expect(await item('e-first', cmd.id)).toEqual([{ outcome: 'completed', attempts: 1, lease_token: null }]);
+  });
+
+  it('completes the item as usual when it was recorded first, leased with the token it was handed with', async () => {
+    const cmd = await command('e-recorded');
+    const token = crypto.randomUUID();
+    const [leased] = await queue.enqueue([{ worker: 'e-recorded', event: cmd, maxAttempts: 3, lease: { by: 'p1', leaseMs: 60_000, token } }]);
+    expect(leased?.leaseToken).toBe(token);
+    expect(await queue.complete('e-recorded', cmd.id, token, [], { position: cmd.position, maxAttempts: 3, by: 'p1', leaseMs: 60_000 })).toBe('cmd.do');
+    expect(await item('e-recorded', cmd.id)).toEqual([{ outcome: 'completed', attempts: 1, lease_token: null }]);
+  });
+
+  it('stores nothing when the item was recorded without its token (the feed of another daemon, or a lease lost since)', async () => {
+    const cmd = await command('e-lost');
+    await queue.enqueue([{ worker: 'e-lost', event: cmd, maxAttempts: 3 }]);
+    const [claimed] = await queue.claim('e-lost', { max: 1, leaseMs: 60_000, by: 'p2' });
+    expect(claimed?.command.id).toBe(cmd.id);
+    const s = `reply-${crypto.randomUUID()}`;
+    const early = { position: cmd.position, maxAttempts: 3, by: 'p1', leaseMs: 60_000 };
+    expect(await queue.complete('e-lost', cmd.id, crypto.randomUUID(), [createEvent({ type: 'cmd.done', streamId: s, data: {} })], early)).toBeUndefined();
+    expect(await store.streamVersion(s)).toBe(0);
+    expect(await item('e-lost', cmd.id)).toEqual([{ outcome: null, attempts: 1, lease_token: claimed!.leaseToken }]);
+    expect(await queue.complete('e-lost', cmd.id, claimed!.leaseToken, [])).toBe('cmd.do');
+  });
+});
+
 async function waitUntil(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const end = performance.now() + timeoutMs;
   while (!(await check())) {

@@ -21,8 +21,23 @@ export interface WorkItem {
   worker: string;
   event: Pick<StoredEvent, 'id' | 'position'>;
   maxAttempts: number;
-  /** Record it leased already (its first attempt), to a worker process waiting for it: no claim needed. */
-  lease?: { by: string; leaseMs: number };
+  /**
+   * Record it leased already (its first attempt), to a worker process waiting for it: no claim needed. `token`:
+   * the lease token it was handed with before it was recorded (see {@link EarlyRecord}); a new one otherwise.
+   */
+  lease?: { by: string; leaseMs: number; token?: string };
+}
+
+/**
+ * A command handed to a worker process of this daemon as soon as the step that emitted it committed, before the
+ * worker feed recorded its work item (ADR 0018): what recording it takes, should its completion come first.
+ */
+export interface EarlyRecord {
+  position: number;
+  maxAttempts: number;
+  /** The worker process it was handed to. */
+  by: string;
+  leaseMs: number;
 }
 
 /** A work item recorded leased by {@link WorkQueue.enqueue}. */
@@ -79,8 +94,12 @@ export interface WorkQueue {
   enqueue(items: readonly WorkItem[]): Promise<LeasedItem[]>;
   /** Leases up to `max` available commands of `worker` for `leaseMs`, oldest first; `by` names the worker process. */
   claim(worker: string, options: { max: number; leaseMs: number; by: string }): Promise<ClaimedCommand[]>;
-  /** Completes a leased command and appends `replies` in one transaction; its event type, or undefined when the lease was lost (nothing written). */
-  complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[]): Promise<string | undefined>;
+  /**
+   * Completes a leased command and appends `replies` in one transaction; its event type, or undefined when the
+   * lease was lost (nothing written). With `early`, a command handed before it was recorded: its work item is
+   * recorded completed if the feed has not recorded it yet (and completed as usual, lease checked, if it has).
+   */
+  complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[], early?: EarlyRecord): Promise<string | undefined>;
   /**
    * Fails an attempt: the command is retried after `retryInMs`, or dead-lettered when it has used its attempts or
    * `final` is set (e.g. a command or reply that fails its schema).
