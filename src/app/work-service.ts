@@ -8,6 +8,7 @@ import { WorkLeaseLostError, type WorkSource } from '../core/worker/worker-loop.
 import { isValidPattern } from '../core/events/pattern.js';
 import type { WorkWaiters } from '../runtime/work-waiters.js';
 import type { WorkHandOff } from '../runtime/worker-feed.js';
+import type { EarlyCommands } from '../runtime/early-commands.js';
 
 /** Options of {@link WorkService}. */
 export interface WorkServiceOptions {
@@ -20,6 +21,8 @@ export interface WorkServiceOptions {
   /** Attempts per command when a worker does not say. */
   maxAttempts: number;
   backoff: BackoffOptions;
+  /** Commands handed before their work items were recorded (ADR 0018): their completion records them. */
+  early?: EarlyCommands;
   /** Each attempt's end, for metrics: the command's type, the worker, and how it ended. */
   onOutcome?: (outcome: { worker: string; type: string; status: 'success' | 'error' | 'timeout' }) => void;
 }
@@ -121,6 +124,15 @@ export class WorkService implements WorkSource, WorkHandOff {
     }
   }
 
+  /** Records a command handed early, leased as it was handed, unless it was (fail and extend need the row). */
+  private async recordEarly(worker: string, eventId: string, leaseToken: string): Promise<void> {
+    const early = this.options.early;
+    const record = early?.recordFor(worker, eventId, leaseToken);
+    if (!record) return;
+    await this.options.queue.enqueue([{ worker, event: { id: eventId, position: record.position }, maxAttempts: record.maxAttempts, lease: { by: record.by, leaseMs: record.leaseMs, token: leaseToken } }]);
+    early!.recorded(worker, eventId);
+  }
+
   reserve(worker: string): ReturnType<WorkHandOff['reserve']> {
     const claim = this.waiting.get(worker)?.find((c) => !c.reserved);
     if (!claim) return undefined;
@@ -139,13 +151,16 @@ export class WorkService implements WorkSource, WorkHandOff {
         // A reply that fails its schema fails the same way every time: the command goes to dead letters.
         const issues = err.issues.map((i) => ({ ...i, path: i.path.replace(/^events\[0\]\.?/, '') }));
         const rejected = new ValidationError(`reply ${type} of worker ${worker} to command ${eventId} (the command is dead-lettered)`, issues);
+        await this.recordEarly(worker, eventId, leaseToken);
         const { outcome, type: commandType } = await this.options.queue.fail(worker, eventId, leaseToken, { message: rejected.message, code: err.code }, { retryInMs: 0, final: true });
         if (outcome === 'lease-lost') throw new WorkLeaseLostError(worker, eventId);
         this.options.onOutcome?.({ worker, type: commandType ?? 'unknown', status: 'error' });
         throw rejected;
       }
     }
-    const commandType = await this.options.queue.complete(worker, eventId, leaseToken, checked);
+    const early = this.options.early?.recordFor(worker, eventId, leaseToken);
+    const commandType = await this.options.queue.complete(worker, eventId, leaseToken, checked, early);
+    if (early) this.options.early!.recorded(worker, eventId);
     if (commandType === undefined) throw new WorkLeaseLostError(worker, eventId);
     if (checked.length > 0) this.options.onAppended();
     this.options.onOutcome?.({ worker, type: commandType, status: 'success' });
@@ -154,6 +169,7 @@ export class WorkService implements WorkSource, WorkHandOff {
   async fail(worker: string, eventId: string, leaseToken: string, error: { message: string; code?: string }, options: { attempt: number; final?: boolean }): Promise<FailOutcome> {
     const retryInMs = backoffDelay(options.attempt, this.backoff);
     const safe = { message: String(error.message).slice(0, 4000), ...(error.code ? { code: String(error.code).slice(0, 100) } : {}) };
+    await this.recordEarly(worker, eventId, leaseToken);
     const { outcome, type } = await this.options.queue.fail(worker, eventId, leaseToken, safe, { retryInMs, ...(options.final ? { final: true } : {}) });
     if (type !== undefined) this.options.onOutcome?.({ worker, type, status: safe.code === ErrorCode.HandlerTimeout ? 'timeout' : 'error' });
     // The retry's waiters here wake when its delay ends (those on other daemons ask again within a second).
@@ -164,6 +180,7 @@ export class WorkService implements WorkSource, WorkHandOff {
   /** Extends a held lease (a long command); throws {@link WorkLeaseLostError} when it was lost. */
   async extend(worker: string, eventId: string, leaseToken: string, leaseMs: number): Promise<void> {
     check('lease extension', Number.isInteger(leaseMs) && leaseMs >= 100 && leaseMs <= MAX_LEASE_MS, 'leaseMs', `is an integer from 100 to ${MAX_LEASE_MS}`);
+    await this.recordEarly(worker, eventId, leaseToken);
     if (!(await this.options.queue.extend(worker, eventId, leaseToken, leaseMs))) throw new WorkLeaseLostError(worker, eventId);
   }
 

@@ -18,6 +18,7 @@ import { SharedLogReads, type LogReader } from '../core/bus/shared-log-reads.js'
 import { parseWorkNotification } from '../postgres/work-queue.js';
 import { WorkerFeed, type WorkHandOff } from '../runtime/worker-feed.js';
 import { WorkWaiters } from '../runtime/work-waiters.js';
+import { EarlyCommands } from '../runtime/early-commands.js';
 
 
 /** Subscription group of the saga runtime on a bus (and the checkpoint of the unpartitioned reader before 0.2). */
@@ -49,6 +50,8 @@ export interface Delivery {
   readonly waiters: WorkWaiters;
   /** Where the feed hands new commands to claims waiting in this process (the engine's work service). */
   useHandOff(handOff: WorkHandOff): void;
+  /** Commands handed as their step committed, not yet recorded (the work service's completions record them). */
+  readonly early: EarlyCommands;
   /** Pings the transport's server (Redis), when it has one. */
   readonly probe: ((timeoutMs: number) => Promise<void>) | undefined;
   start(): Promise<void>;
@@ -131,14 +134,25 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
     });
   }
   const waiters = new WorkWaiters();
+  const early = new EarlyCommands();
   const handOff: { to?: WorkHandOff } = {};
   const feed = daemon
     ? new WorkerFeed({
         queue: storage.workQueue, reader: reads, checkpoints: fencedBy(WORKER_FEED_LEASE), name: WORKER_FEED, batchSize: config.processing.batchSize,
         checkpointIntervalMs: CHECKPOINT_INTERVAL_MS, onEnqueued: (workers) => waiters.notify(workers), logger,
-        handOff: { reserve: (worker) => handOff.to?.reserve(worker) },
+        handOff: { reserve: (worker) => handOff.to?.reserve(worker) }, early,
       })
     : undefined;
+  // A step's commands go to workers waiting here as soon as it commits, before the feed reads them (ADR 0018).
+  if (feed) {
+    repository.onCommitted = (events) => {
+      try {
+        feed.offer(events);
+      } catch (err) {
+        logger.warn({ err }, 'handing commands to waiting workers failed (the worker feed records them)');
+      }
+    };
+  }
   const wake = () => {
     reads.invalidate();
     bus?.relay.poke();
@@ -197,7 +211,7 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
   let subscriptions: Subscription[] = [];
   let unlisten: (() => Promise<void>) | undefined;
   return {
-    runtime, bus, wake, probe, feed, waiters,
+    runtime, bus, wake, probe, feed, waiters, early,
     useHandOff(to) {
       handOff.to = to;
     },

@@ -139,6 +139,7 @@ export function createEngine(options: EngineOptions): Engine {
         backoff: { type: retry.backoff, initialMs: retry.initialMs, maxMs: retry.maxMs },
         validate: (streamId, events) => store.validate(streamId, events),
         onAppended: () => delivery.wake(),
+        early: delivery.early,
         onOutcome: ({ worker, type, status }) => options.metrics?.eventsProcessed.inc({ event_type: type, handler: worker, status }),
       })
     : undefined;

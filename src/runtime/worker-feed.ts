@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import type { CheckpointStore } from '../core/bus/checkpoints.js';
 import { EventRelay } from '../core/bus/event-relay.js';
@@ -5,6 +6,7 @@ import type { LogReader } from '../core/bus/shared-log-reads.js';
 import { compilePattern } from '../core/events/pattern.js';
 import type { StoredEvent } from '../core/ports/event-store.js';
 import type { ClaimedCommand, RegisteredWorker, WorkItem, WorkQueue } from '../core/ports/work-queue.js';
+import type { EarlyCommands } from './early-commands.js';
 
 /** A `<tx_id>.<position>` cursor as a comparable pair. */
 function cursorKey(cursor: string): [bigint, bigint] {
@@ -12,6 +14,8 @@ function cursorKey(cursor: string): [bigint, bigint] {
   return [BigInt(tx ?? '0'), BigInt(pos ?? '0')];
 }
 const isAfter = (a: [bigint, bigint], b: [bigint, bigint]) => a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
+/** The lower of two cursors (`limit` undefined: no limit). */
+const atMost = (cursor: string, limit: string | undefined) => (limit !== undefined && isAfter(cursorKey(cursor), cursorKey(limit)) ? limit : cursor);
 
 interface Matcher {
   worker: RegisteredWorker;
@@ -44,6 +48,9 @@ export interface WorkHandOff {
   reserve(worker: string): { by: string; leaseMs: number; max: number; give: (commands: ClaimedCommand[]) => void } | undefined;
 }
 
+/** How long a command handed by {@link WorkerFeed.offer} may stay unrecorded before the upkeep records it. */
+const EARLY_RECORD_AFTER_MS = 1000;
+
 /** Options of {@link WorkerFeed}. */
 export interface WorkerFeedOptions {
   queue: WorkQueue;
@@ -57,6 +64,8 @@ export interface WorkerFeedOptions {
   checkpointIntervalMs?: number;
   /** Waiting claims of this process, handed new commands directly. */
   handOff?: WorkHandOff;
+  /** Where commands handed by {@link WorkerFeed.offer} wait to be recorded (shared with the work service). */
+  early?: EarlyCommands;
   /** Called with the workers that got commands no waiting claim was handed (wakes this process's waiting workers). */
   onEnqueued?: (workers: readonly string[]) => void;
   logger?: Logger;
@@ -80,13 +89,20 @@ export class WorkerFeed {
   private delivered: string | undefined;
   /** Deliveries and the upkeep's catch-ups, one at a time (both read and update `known`). */
   private turn: Promise<unknown> = Promise.resolve();
+  /** The last event of the last page given to {@link deliver} (recorded or being recorded): offers stop here. */
+  private seenUpTo: [bigint, bigint] | undefined;
 
   constructor(private readonly options: WorkerFeedOptions) {
     this.logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'worker-feed' });
+    // The checkpoint stays before commands handed early and not yet recorded (see EarlyCommands).
+    const early = options.early;
+    const checkpoints = early
+      ? { load: (name: string) => options.checkpoints.load(name), save: (name: string, cursor: string) => options.checkpoints.save(name, atMost(cursor, early.floor())) }
+      : options.checkpoints;
     this.relay = new EventRelay({
       store: options.reader,
       deliver: (events) => this.deliver(events),
-      checkpoints: options.checkpoints,
+      checkpoints,
       name: options.name ?? 'worker-feed',
       ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
       ...(options.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: options.checkpointIntervalMs }),
@@ -103,6 +119,8 @@ export class WorkerFeed {
     this.known = undefined;
     this.delivered = undefined;
     this.workers = undefined;
+    this.seenUpTo = undefined;
+    this.options.early?.clear();
     this.relay.rewind();
     this.relay.start();
     if (this.upkeep) return;
@@ -114,6 +132,7 @@ export class WorkerFeed {
         await this.admitNewWorkers().catch((err: unknown) => this.logger.warn({ err }, 'catching up new workers failed'));
         const dead = await this.options.queue.sweepExhausted();
         if (dead > 0) this.logger.warn({ commands: dead }, 'commands dead-lettered: their last attempt went unanswered');
+        await this.recordEarly();
         if (purge) await this.options.queue.purgeDone(3_600_000);
       })().catch((err: unknown) => this.logger.warn({ err }, 'work queue upkeep failed')).finally(() => {
         this.upkeeping = undefined;
@@ -190,7 +209,57 @@ export class WorkerFeed {
     return list;
   }
 
+  /**
+   * Hands the commands among `events` — just committed by a step of this process, not yet read by the feed — to
+   * claims waiting here, at once (ADR 0018). Only while the feed runs here and has delivered a page, for
+   * workers it knows, and for events after the pages it was given: those it records itself. When their page
+   * comes, the feed records them leased with the token they were handed with (and hands them to no one else);
+   * a completion that comes first records the item completed. A crash before either leaves them to the
+   * feed's next reading of the page (its checkpoint is behind them): at least once, as for any command.
+   */
+  offer(events: readonly StoredEvent[]): void {
+    const { handOff, early } = this.options;
+    const known = this.known;
+    const list = this.workers?.list;
+    if (!handOff || !early || !this.upkeep || !known || !list) return;
+    const seen = this.seenUpTo;
+    const fresh = seen ? events.filter((e) => isAfter(cursorKey(e.cursor), seen)) : events;
+    const items = workItemsOf(fresh, list.filter((w) => known.has(w.name)));
+    if (items.length === 0) return;
+    const byId = new Map(fresh.map((e) => [e.id, e]));
+    for (const worker of new Set(items.map((i) => i.worker))) {
+      const claim = handOff.reserve(worker);
+      if (!claim) continue;
+      const commands: ClaimedCommand[] = [];
+      for (const item of items.filter((i) => i.worker === worker).slice(0, claim.max)) {
+        const { position, cursor, ...command } = byId.get(item.event.id)!;
+        const token = randomUUID();
+        const until = Date.now() + claim.leaseMs;
+        early.add({
+          worker, eventId: command.id, token, cursor, until, at: performance.now(),
+          record: { position, maxAttempts: item.maxAttempts, by: claim.by, leaseMs: claim.leaseMs },
+        });
+        commands.push({ command, attempt: 1, leaseToken: token, leaseExpiresAt: new Date(until).toISOString() });
+      }
+      claim.give(commands);
+    }
+  }
+
+  /** Records the commands handed early that are still unanswered after a second, leased as they were handed. */
+  private async recordEarly(): Promise<void> {
+    const early = this.options.early;
+    const due = early?.olderThan(performance.now() - EARLY_RECORD_AFTER_MS) ?? [];
+    if (due.length === 0) return;
+    await this.options.queue.enqueue(due.map((e) => ({
+      worker: e.worker, event: { id: e.eventId, position: e.record.position }, maxAttempts: e.record.maxAttempts,
+      lease: { by: e.record.by, leaseMs: e.record.leaseMs, token: e.token },
+    })));
+    for (const e of due) early!.recorded(e.worker, e.eventId);
+  }
+
   private deliver(events: StoredEvent[]): Promise<void> {
+    const last = events.at(-1);
+    if (last) this.seenUpTo = cursorKey(last.cursor);
     return this.serially(async () => {
       const workers = await this.registered();
       await this.record(events, workers);
@@ -205,21 +274,26 @@ export class WorkerFeed {
     // have commands in the pages already delivered without it: read those again for it alone.
     const fresh = this.known ? workers.filter((w) => !this.known!.has(w.name)) : [];
     const first = events[0];
-    const items: WorkItem[] = [];
+    let items: WorkItem[] = [];
     if (first) for (const w of fresh) items.push(...(await this.catchUp(w, first.cursor)));
     items.push(...workItemsOf(events, workers));
     if (items.length === 0) return;
-    // New commands of a worker with a claim waiting here go in leased to that claim (up to what it takes).
+    // Commands handed already by offer are left to be recorded as EarlyCommands says (their completion, mostly);
+    // new commands of a worker with a claim waiting here go in leased to that claim (up to what it takes).
+    const handedEarly = items.filter((i) => this.options.early?.has(i.worker, i.event.id));
+    if (handedEarly.length > 0) items = items.filter((i) => !handedEarly.includes(i));
+    if (items.length === 0) return;
     const reserved = new Map<string, NonNullable<ReturnType<WorkHandOff['reserve']>>>();
     const handOff = this.options.handOff;
     const inPage = new Set(events.map((e) => e.id));
     if (handOff) {
       for (const worker of new Set(items.map((i) => i.worker))) {
+        const mine = items.filter((item) => item.worker === worker && inPage.has(item.event.id));
+        if (mine.length === 0) continue;
         const claim = handOff.reserve(worker);
         if (!claim) continue;
         reserved.set(worker, claim);
-        const mine = items.filter((item) => item.worker === worker && inPage.has(item.event.id)).slice(0, claim.max);
-        for (const item of mine) item.lease = { by: claim.by, leaseMs: claim.leaseMs };
+        for (const item of mine.slice(0, claim.max)) item.lease = { by: claim.by, leaseMs: claim.leaseMs };
       }
     }
     const given = new Map<string, ClaimedCommand[]>();

@@ -10,6 +10,7 @@ import { replyEnvelopes, replyEventId } from '../../src/core/worker/replies.js';
 import { WorkerLoop, type WorkSource } from '../../src/core/worker/worker-loop.js';
 import { WorkerFeed, workItemsOf } from '../../src/runtime/worker-feed.js';
 import { WorkWaiters } from '../../src/runtime/work-waiters.js';
+import { EarlyCommands } from '../../src/runtime/early-commands.js';
 
 const command = (data: Record<string, unknown> = { orderId: 'o-1' }) =>
   createEvent({ type: 'stock.reserve.requested', streamId: 'o-1', data, metadata: { correlationId: 'c-1', traceparent: '00-abc-def-01' } });
@@ -249,6 +250,90 @@ describe('WorkerFeed catch-up', () => {
     } finally {
       await feed.stop();
     }
+  });
+});
+
+describe('WorkerFeed early hand-off (ADR 0018)', () => {
+  /** A running feed over a fake log whose first page (event 1) it has delivered, with a claim of `stock` waiting. */
+  async function running(tx: number) {
+    const log = fakeLog(tx);
+    const enqueued: WorkItem[] = [];
+    const given: ClaimedCommand[][] = [];
+    const woken: string[] = [];
+    let reserves = 0;
+    const checkpoints = new MemoryCheckpoints();
+    const early = new EarlyCommands();
+    const feed = new WorkerFeed({
+      reader: log.reader, checkpoints, early, onEnqueued: (workers) => woken.push(...workers),
+      queue: {
+        registered: async () => [{ name: 'stock', handles: ['stock.reserve.requested'], fromCursor: `${tx}.0`, maxAttempts: 3 }],
+        enqueue: async (items: readonly WorkItem[]) => (enqueued.push(...items), []),
+        sweepExhausted: async () => 0,
+        purgeDone: async () => 0,
+      } as unknown as WorkQueue,
+      handOff: { reserve: () => (reserves++, { by: 'me', leaseMs: 30_000, max: 5, give: (c) => given.push(c) }) },
+    });
+    feed.start();
+    log.append(1);
+    await feed.relay.runOnce();
+    given.length = 0;
+    enqueued.length = 0;
+    woken.length = 0;
+    reserves = 0;
+    return { ...log, feed, early, enqueued, given, woken, checkpoints, reserves: () => reserves };
+  }
+
+  it('hands a just-committed command to a waiting claim at once; its page then neither records it nor hands it again, and the checkpoint stays before it until it is recorded', async () => {
+    const f = await running(40);
+    try {
+      f.append(2);
+      f.feed.offer([f.log[1]!]);
+      expect(f.given.map((g) => g.map((c) => [c.command.id, c.attempt]))).toEqual([[[f.log[1]!.id, 1]]]);
+      const token = f.given[0]![0]!.leaseToken;
+      expect(f.early.recordFor('stock', f.log[1]!.id, token)).toEqual({ position: 2, maxAttempts: 3, by: 'me', leaseMs: 30_000 });
+      await f.feed.relay.runOnce(); // the feed reads event 2's page
+      expect(f.enqueued).toEqual([]);
+      expect(f.reserves()).toBe(1);
+      expect(f.woken).toEqual([]);
+      await f.feed.relay.flushCheckpoint();
+      expect(await f.checkpoints.load('worker-feed')).toBe('40.1'); // not past the unrecorded command
+      // An offer of an event the feed was given already hands nothing.
+      f.feed.offer([f.log[1]!]);
+      expect(f.given).toHaveLength(1);
+      f.early.recorded('stock', f.log[1]!.id); // its completion recorded it
+      f.append(3);
+      await f.feed.relay.runOnce();
+      await f.feed.relay.flushCheckpoint();
+      expect(await f.checkpoints.load('worker-feed')).toBe('40.3');
+      expect(f.enqueued.map((i) => [i.event.id, i.lease?.by])).toEqual([[f.log[2]!.id, 'me']]);
+    } finally {
+      await f.feed.stop();
+    }
+  });
+
+  it('records a command handed early and unanswered after a second, leased with the token it was handed with', async () => {
+    const f = await running(41);
+    try {
+      f.append(2);
+      f.feed.offer([f.log[1]!]);
+      const token = f.given[0]![0]!.leaseToken;
+      await f.feed.relay.runOnce();
+      expect(f.enqueued).toEqual([]);
+      await vi.waitFor(() => expect(f.enqueued).toHaveLength(1), { timeout: 3000, interval: 20 });
+      expect(f.enqueued[0]).toEqual({ worker: 'stock', event: { id: f.log[1]!.id, position: 2 }, maxAttempts: 3, lease: { by: 'me', leaseMs: 30_000, token } });
+      expect(f.early.size).toBe(0);
+    } finally {
+      await f.feed.stop();
+    }
+  });
+
+  it('hands nothing while the feed is stopped (another daemon may own it)', async () => {
+    const f = await running(42);
+    await f.feed.stop();
+    f.append(2);
+    f.feed.offer([f.log[1]!]);
+    expect(f.given).toEqual([]);
+    expect(f.early.size).toBe(0);
   });
 });
 
