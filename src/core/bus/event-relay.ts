@@ -200,8 +200,11 @@ export class EventRelay {
   }
 
   private async run(): Promise<void> {
+    // This loop's own stop signal: a start() that comes while a stop() waits for this loop begins another one,
+    // and this one must still end (else that stop() never returns and two loops poll).
+    const stopped = this.stopController.signal;
     let failures = 0;
-    while (this.running) {
+    while (this.running && !stopped.aborted) {
       this.pokeController = new AbortController();
       try {
         await this.runOnce();
@@ -210,12 +213,12 @@ export class EventRelay {
         failures++;
         this.logger.warn({ err, failures }, 'relay pass failed; retrying');
       }
-      if (!this.running) return;
+      if (!this.running || stopped.aborted) return;
       const wait = failures > 0 ? Math.min(5000, 100 * 2 ** Math.min(failures, 6)) : (this.options.pollIntervalMs ?? 1000);
       // After a failure the backoff is not cut short by pokes: with a steady stream of appends (a full
       // transport refusing, EVENT_BUS_OVERFLOW=reject) a poke-woken retry would spin on the same page.
       // Otherwise the poke signal alone (stop aborts it too): no `AbortSignal.any` per pass.
-      await this.sleep(wait, failures > 0 ? this.stopController.signal : this.pokeController.signal);
+      await this.sleep(wait, failures > 0 ? stopped : this.pokeController.signal);
     }
   }
 }
