@@ -91,6 +91,9 @@ export class WorkerFeed {
   private turn: Promise<unknown> = Promise.resolve();
   /** The last event of the last page given to {@link deliver} (recorded or being recorded): offers stop here. */
   private seenUpTo: [bigint, bigint] | undefined;
+  /** A stop under way, and whether a start came while it ran. */
+  private stopping: Promise<void> | undefined;
+  private startAfterStop = false;
 
   constructor(private readonly options: WorkerFeedOptions) {
     this.logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'worker-feed' });
@@ -116,6 +119,11 @@ export class WorkerFeed {
    * done items older than an hour are forgotten.
    */
   start(): void {
+    // Lost and taken again while the stop of the loss still runs: start when it has ended (it stops the relay).
+    if (this.stopping) {
+      this.startAfterStop = true;
+      return;
+    }
     this.known = undefined;
     this.delivered = undefined;
     this.workers = undefined;
@@ -141,12 +149,22 @@ export class WorkerFeed {
     this.upkeep.unref?.();
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.upkeep);
-    this.upkeep = undefined;
-    await this.upkeeping;
-    await this.refreshing;
-    await this.relay.stop();
+  /** Stops following and the upkeep; a {@link start} called meanwhile takes effect once it has ended. */
+  stop(): Promise<void> {
+    this.startAfterStop = false;
+    return (this.stopping ??= (async () => {
+      clearInterval(this.upkeep);
+      this.upkeep = undefined;
+      await this.upkeeping;
+      await this.refreshing;
+      await this.relay.stop();
+    })().finally(() => {
+      this.stopping = undefined;
+      if (this.startAfterStop) {
+        this.startAfterStop = false;
+        this.start();
+      }
+    }));
   }
 
   /**

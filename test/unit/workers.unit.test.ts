@@ -337,6 +337,36 @@ describe('WorkerFeed early hand-off (ADR 0018)', () => {
   });
 });
 
+describe('WorkerFeed start and stop', () => {
+  it('taken again while the stop of its loss still runs, it follows the log once that stop has ended', async () => {
+    const { log, append, reader } = fakeLog(50);
+    const enqueued: string[] = [];
+    const feed = new WorkerFeed({
+      reader, checkpoints: new MemoryCheckpoints(),
+      queue: {
+        registered: async () => [{ name: 'stock', handles: ['stock.reserve.requested'], fromCursor: '50.0', maxAttempts: 3 }],
+        enqueue: async (items: readonly WorkItem[]) => (enqueued.push(...items.map((i) => i.event.id)), []),
+        sweepExhausted: async () => 0,
+        purgeDone: async () => 0,
+      } as unknown as WorkQueue,
+    });
+    feed.start();
+    append(1);
+    feed.relay.poke();
+    await vi.waitFor(() => expect(enqueued).toEqual([log[0]!.id]));
+    const stopping = feed.stop(); // the lease lost ...
+    feed.start(); // ... and taken again
+    await stopping;
+    try {
+      append(2);
+      feed.relay.poke();
+      await vi.waitFor(() => expect(enqueued).toEqual(log.map((e) => e.id)), { timeout: 3000, interval: 20 });
+    } finally {
+      await feed.stop();
+    }
+  });
+});
+
 describe('WorkerFeed list of workers', () => {
   it('while running, reads a due list of workers beside a delivery instead of in its path', async () => {
     const { log, append, reader } = fakeLog(30);
