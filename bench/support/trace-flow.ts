@@ -164,8 +164,11 @@ try {
     await inLoops(raw, base);
     const x0 = await xid();
     counting = true;
+    const started = performance.now();
+    const before = flow.length;
     await inLoops(completion, flow);
     counting = false;
+    if (process.env.ROUND_LOG) console.log(`round ${round + 1}: ${(((flow.length - before) * 1000) / (performance.now() - started)).toFixed(1)} completions/s`);
     writes += (await xid()) - x0 - 1n;
   }
   const n = flow.length;
