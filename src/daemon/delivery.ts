@@ -69,7 +69,7 @@ export interface DeliveryOptions {
   logger: Logger;
   metrics?: SagaflowMetrics | undefined;
   /**
-   * More singletons (projections, the retention job), built on this delivery's reads of the log: each runs
+   * More singletons (projections, the retention and statistics jobs), built on this delivery's reads of the log: each runs
    * on the one daemon holding its lease.
    */
   followers?: (context: FollowerContext) => readonly LeasedFollower[];

@@ -30,6 +30,7 @@ import type { ProjectionDefinition } from '../core/sourcing/projection.js';
 import type { RetentionRules } from '../core/ports/retention.js';
 import { projectionLease, ProjectionRunner } from '../runtime/projection-runner.js';
 import { RetentionJob } from '../runtime/retention-job.js';
+import { StatisticsJob } from '../runtime/statistics-job.js';
 import type { AggregateCommand, AggregateDefinition, AggregateEventSchemas, AnyAggregateDefinition } from '../core/sourcing/aggregate.js';
 import { AggregateRepository } from '../core/sourcing/aggregate-repository.js';
 import type { AppendOptions } from '../core/ports/event-store.js';
@@ -127,6 +128,7 @@ export function createEngine(options: EngineOptions): Engine {
     followers: ({ reads, fence, lost }) => [
       ...projections.map((p) => runnerOf(p, reads, () => fence(projectionLease(p.name)), () => lost(projectionLease(p.name)))),
       ...(config.store.retentionDays > 0 ? [new RetentionJob({ run: () => sourcing.retention({ dryRun: false }), logger })] : []),
+      new StatisticsJob({ run: () => storage.statistics.refresh(), logger }),
     ],
   });
   const { runtime, bus } = delivery;

@@ -8,6 +8,7 @@ import { GroupAppender } from '../postgres/group-appender.js';
 import { PostgresLeases } from '../postgres/leases.js';
 import { PostgresProjections } from '../postgres/projections.js';
 import { PostgresRetention } from '../postgres/retention.js';
+import { PostgresTableStatistics } from '../postgres/table-statistics.js';
 import { PostgresSagaRepository } from '../postgres/saga-repository.js';
 import { PostgresWorkQueue } from '../postgres/work-queue.js';
 import type { OpenedDatabase } from './database.js';
@@ -30,6 +31,8 @@ export interface Storage {
   readonly projections: PostgresProjections;
   /** The retention job's SQL. */
   readonly retention: PostgresRetention;
+  /** The statistics job's SQL (ADR 0019). */
+  readonly statistics: PostgresTableStatistics;
   /** Operator changes made through the HTTP API. */
   readonly auditLog: PostgresAuditLog;
 }
@@ -58,6 +61,7 @@ export function buildStorage(config: SagaflowConfig, database: OpenedDatabase, s
     leases,
     projections: new PostgresProjections(database.db, leases, { schema }),
     retention: new PostgresRetention(database.db, { schema }),
+    statistics: new PostgresTableStatistics(database.db, { schema }),
     auditLog: new PostgresAuditLog(database.db, { schema }),
   };
 }
