@@ -9,6 +9,18 @@ import { readToEnd } from '../support/event-store-suite.js';
 import { pgTestDb, type TestDb } from '../support/postgres.js';
 import { databaseUrl, hasPostgres } from '../support/services.js';
 
+/** A work queue on a fresh schema for the enclosing describe block (its store, and the database). */
+function freshQueue(): { t: TestDb; store: PostgresEventStore; queue: PostgresWorkQueue } {
+  const c = {} as { t: TestDb; store: PostgresEventStore; queue: PostgresWorkQueue };
+  beforeAll(async () => {
+    c.t = await pgTestDb();
+    c.store = new PostgresEventStore(c.t.db, { schema: c.t.schema });
+    c.queue = new PostgresWorkQueue(c.t.db, c.store, new PostgresDeadLetters(c.t.db, { schema: c.t.schema }), { schema: c.t.schema });
+  });
+  afterAll(() => c.t.dispose());
+  return c;
+}
+
 /**
  * A completion is one autocommit statement (the work item marked done and the replies appended): it must
  * hold the store's append lock from before its first write, or a gap-free reader could pass its replies
@@ -17,22 +29,14 @@ import { databaseUrl, hasPostgres } from '../support/services.js';
  * commits meanwhile, with a higher transaction id, must not be read until the completion ended.
  */
 describe.runIf(hasPostgres())('work queue: completion in one statement (Postgres)', () => {
-  let t: TestDb;
-  let store: PostgresEventStore;
-  let queue: PostgresWorkQueue;
-  beforeAll(async () => {
-    t = await pgTestDb();
-    store = new PostgresEventStore(t.db, { schema: t.schema });
-    queue = new PostgresWorkQueue(t.db, store, new PostgresDeadLetters(t.db, { schema: t.schema }), { schema: t.schema });
-  });
-  afterAll(() => t.dispose());
+  const c = freshQueue();
 
   /** A command leased to a worker: its id and lease token. */
   async function leasedCommand(worker: string): Promise<{ eventId: string; leaseToken: string }> {
-    await queue.register({ name: worker, handles: ['cmd.do'], maxAttempts: 3 });
+    await c.queue.register({ name: worker, handles: ['cmd.do'], maxAttempts: 3 });
     const s = `cmd-${crypto.randomUUID()}`;
-    const { events } = await store.append(s, [createEvent({ type: 'cmd.do', streamId: s, data: {} })]);
-    const [leased] = await queue.enqueue([{ worker, event: events[0]!, maxAttempts: 3, lease: { by: 'test', leaseMs: 60_000 } }]);
+    const { events } = await c.store.append(s, [createEvent({ type: 'cmd.do', streamId: s, data: {} })]);
+    const [leased] = await c.queue.enqueue([{ worker, event: events[0]!, maxAttempts: 3, lease: { by: 'test', leaseMs: 60_000 } }]);
     return { eventId: leased!.eventId, leaseToken: leased!.leaseToken };
   }
 
@@ -40,32 +44,32 @@ describe.runIf(hasPostgres())('work queue: completion in one statement (Postgres
     const { eventId, leaseToken } = await leasedCommand('w-once');
     const s = `reply-${crypto.randomUUID()}`;
     const reply = createEvent({ type: 'cmd.done', streamId: s, data: {} });
-    expect(await queue.complete('w-once', eventId, leaseToken, [reply])).toBe('cmd.do');
-    expect(await queue.complete('w-once', eventId, leaseToken, [createEvent({ type: 'cmd.done', streamId: s, data: {} })])).toBeUndefined();
-    expect((await store.readStream(s)).map((e) => e.id)).toEqual([reply.id]);
+    expect(await c.queue.complete('w-once', eventId, leaseToken, [reply])).toBe('cmd.do');
+    expect(await c.queue.complete('w-once', eventId, leaseToken, [createEvent({ type: 'cmd.done', streamId: s, data: {} })])).toBeUndefined();
+    expect((await c.store.readStream(s)).map((e) => e.id)).toEqual([reply.id]);
   });
 
   it('a wrong lease token stores no reply', async () => {
     const { eventId } = await leasedCommand('w-token');
     const s = `reply-${crypto.randomUUID()}`;
-    expect(await queue.complete('w-token', eventId, crypto.randomUUID(), [createEvent({ type: 'cmd.done', streamId: s, data: {} })])).toBeUndefined();
-    expect(await store.streamVersion(s)).toBe(0);
+    expect(await c.queue.complete('w-token', eventId, crypto.randomUUID(), [createEvent({ type: 'cmd.done', streamId: s, data: {} })])).toBeUndefined();
+    expect(await c.store.streamVersion(s)).toBe(0);
   });
 
   it('holds readers back while it is open, so an event committed after it began is not read before its replies', async () => {
     const { eventId, leaseToken } = await leasedCommand('w-gap');
     const replyStream = `reply-${crypto.randomUUID()}`;
-    await store.append(replyStream, [createEvent({ type: 'cmd.note', streamId: replyStream, data: {} })]);
-    const { next: start } = await readToEnd(store);
+    await c.store.append(replyStream, [createEvent({ type: 'cmd.note', streamId: replyStream, data: {} })]);
+    const { next: start } = await readToEnd(c.store);
     const blocker = new pg.Client({ connectionString: databaseUrl });
     await blocker.connect();
     try {
       // Holds the reply stream's row: the completion blocks there, after it marked its work item done.
       await blocker.query('BEGIN');
-      await blocker.query(`UPDATE ${quoteSchema(t.schema)}.streams SET updated_at = now() WHERE stream_id = $1`, [replyStream]);
+      await blocker.query(`UPDATE ${quoteSchema(c.t.schema)}.streams SET updated_at = now() WHERE stream_id = $1`, [replyStream]);
       const { rows: [held] } = await blocker.query<{ x: string }>('SELECT mod(pg_current_xact_id()::text::numeric, 4294967296)::text AS x');
       const reply = createEvent({ type: 'cmd.done', streamId: replyStream, data: {} });
-      const completing = queue.complete('w-gap', eventId, leaseToken, [reply]);
+      const completing = c.queue.complete('w-gap', eventId, leaseToken, [reply]);
       // Blocked: someone waits for the blocker's transaction, and only the completion can (a completion that
       // ended instead, without waiting, fails here at once with its outcome). Not by pg_stat_activity's text: a
       // prepared statement run again on its connection may show the previous statement there.
@@ -81,13 +85,13 @@ describe.runIf(hasPostgres())('work queue: completion in one statement (Postgres
       }, 15_000);
       const later = `later-${crypto.randomUUID()}`;
       const laterEvent = createEvent({ type: 'cmd.note', streamId: later, data: {} });
-      await store.append(later, [laterEvent]);
+      await c.store.append(later, [laterEvent]);
       // Committed (the control), and still not read: the open completion holds the bound below it.
-      expect(await store.streamVersion(later)).toBe(1);
-      expect((await readToEnd(store, start)).ids).not.toContain(laterEvent.id);
+      expect(await c.store.streamVersion(later)).toBe(1);
+      expect((await readToEnd(c.store, start)).ids).not.toContain(laterEvent.id);
       await blocker.query('ROLLBACK');
       expect(await completing).toBe('cmd.do');
-      expect((await readToEnd(store, start)).ids).toEqual([reply.id, laterEvent.id]);
+      expect((await readToEnd(c.store, start)).ids).toEqual([reply.id, laterEvent.id]);
     } finally {
       await blocker.end();
     }
@@ -95,25 +99,17 @@ describe.runIf(hasPostgres())('work queue: completion in one statement (Postgres
 });
 
 describe.runIf(hasPostgres())('work queue: completion of a command handed before it was recorded (Postgres, ADR 0018)', () => {
-  let t: TestDb;
-  let store: PostgresEventStore;
-  let queue: PostgresWorkQueue;
-  beforeAll(async () => {
-    t = await pgTestDb();
-    store = new PostgresEventStore(t.db, { schema: t.schema });
-    queue = new PostgresWorkQueue(t.db, store, new PostgresDeadLetters(t.db, { schema: t.schema }), { schema: t.schema });
-  });
-  afterAll(() => t.dispose());
+  const c = freshQueue();
 
   /** A committed command of `worker`, with no work item yet (as the step's commit leaves it). */
   async function command(worker: string): Promise<{ id: string; position: number }> {
-    await queue.register({ name: worker, handles: ['cmd.do'], maxAttempts: 3 });
+    await c.queue.register({ name: worker, handles: ['cmd.do'], maxAttempts: 3 });
     const s = `cmd-${crypto.randomUUID()}`;
-    const { events } = await store.append(s, [createEvent({ type: 'cmd.do', streamId: s, data: {} })]);
+    const { events } = await c.store.append(s, [createEvent({ type: 'cmd.do', streamId: s, data: {} })]);
     return { id: events[0]!.id, position: events[0]!.position };
   }
-  const item = async (worker: string, eventId: string) => (await t.db.query<{ outcome: string | null; attempts: number; lease_token: string | null }>(
-    `SELECT outcome, attempts, lease_token::text FROM ${quoteSchema(t.schema)}.work_items WHERE worker = $1 AND event_id = $2`, [worker, eventId])).rows;
+  const item = async (worker: string, eventId: string) => (await c.t.db.query<{ outcome: string | null; attempts: number; lease_token: string | null }>(
+    `SELECT outcome, attempts, lease_token::text FROM ${quoteSchema(c.t.schema)}.work_items WHERE worker = $1 AND event_id = $2`, [worker, eventId])).rows;
 
   it('records the item completed with the replies when the feed has not recorded it; the feed\'s late record and a second answer change nothing', async () => {
     const cmd = await command('e-first');
@@ -121,37 +117,37 @@ describe.runIf(hasPostgres())('work queue: completion of a command handed before
     const early = { position: cmd.position, maxAttempts: 3, by: 'p1', leaseMs: 60_000 };
     const s = `reply-${crypto.randomUUID()}`;
     const reply = createEvent({ type: 'cmd.done', streamId: s, data: {} });
-    expect(await queue.complete('e-first', cmd.id, token, [reply], early)).toBe('cmd.do');
+    expect(await c.queue.complete('e-first', cmd.id, token, [reply], early)).toBe('cmd.do');
     expect(await item('e-first', cmd.id)).toEqual([{ outcome: 'completed', attempts: 1, lease_token: null }]);
     // The feed reads the command's page afterwards: its record (leased with the token) finds the row and leases nothing.
-    expect(await queue.enqueue([{ worker: 'e-first', event: cmd, maxAttempts: 3, lease: { by: 'p1', leaseMs: 60_000, token } }])).toEqual([]);
-    expect(await queue.enqueue([{ worker: 'e-first', event: cmd, maxAttempts: 3 }])).toEqual([]);
-    expect(await queue.claim('e-first', { max: 10, leaseMs: 60_000, by: 'p2' })).toEqual([]);
-    expect(await queue.complete('e-first', cmd.id, token, [createEvent({ type: 'cmd.done', streamId: s, data: {} })], early)).toBeUndefined();
-    expect((await store.readStream(s)).map((e) => e.id)).toEqual([reply.id]);
+    expect(await c.queue.enqueue([{ worker: 'e-first', event: cmd, maxAttempts: 3, lease: { by: 'p1', leaseMs: 60_000, token } }])).toEqual([]);
+    expect(await c.queue.enqueue([{ worker: 'e-first', event: cmd, maxAttempts: 3 }])).toEqual([]);
+    expect(await c.queue.claim('e-first', { max: 10, leaseMs: 60_000, by: 'p2' })).toEqual([]);
+    expect(await c.queue.complete('e-first', cmd.id, token, [createEvent({ type: 'cmd.done', streamId: s, data: {} })], early)).toBeUndefined();
+    expect((await c.store.readStream(s)).map((e) => e.id)).toEqual([reply.id]);
     expect(await item('e-first', cmd.id)).toEqual([{ outcome: 'completed', attempts: 1, lease_token: null }]);
   });
 
   it('completes the item as usual when it was recorded first, leased with the token it was handed with', async () => {
     const cmd = await command('e-recorded');
     const token = crypto.randomUUID();
-    const [leased] = await queue.enqueue([{ worker: 'e-recorded', event: cmd, maxAttempts: 3, lease: { by: 'p1', leaseMs: 60_000, token } }]);
+    const [leased] = await c.queue.enqueue([{ worker: 'e-recorded', event: cmd, maxAttempts: 3, lease: { by: 'p1', leaseMs: 60_000, token } }]);
     expect(leased?.leaseToken).toBe(token);
-    expect(await queue.complete('e-recorded', cmd.id, token, [], { position: cmd.position, maxAttempts: 3, by: 'p1', leaseMs: 60_000 })).toBe('cmd.do');
+    expect(await c.queue.complete('e-recorded', cmd.id, token, [], { position: cmd.position, maxAttempts: 3, by: 'p1', leaseMs: 60_000 })).toBe('cmd.do');
     expect(await item('e-recorded', cmd.id)).toEqual([{ outcome: 'completed', attempts: 1, lease_token: null }]);
   });
 
   it('stores nothing when the item was recorded without its token (the feed of another daemon, or a lease lost since)', async () => {
     const cmd = await command('e-lost');
-    await queue.enqueue([{ worker: 'e-lost', event: cmd, maxAttempts: 3 }]);
-    const [claimed] = await queue.claim('e-lost', { max: 1, leaseMs: 60_000, by: 'p2' });
+    await c.queue.enqueue([{ worker: 'e-lost', event: cmd, maxAttempts: 3 }]);
+    const [claimed] = await c.queue.claim('e-lost', { max: 1, leaseMs: 60_000, by: 'p2' });
     expect(claimed?.command.id).toBe(cmd.id);
     const s = `reply-${crypto.randomUUID()}`;
     const early = { position: cmd.position, maxAttempts: 3, by: 'p1', leaseMs: 60_000 };
-    expect(await queue.complete('e-lost', cmd.id, crypto.randomUUID(), [createEvent({ type: 'cmd.done', streamId: s, data: {} })], early)).toBeUndefined();
-    expect(await store.streamVersion(s)).toBe(0);
+    expect(await c.queue.complete('e-lost', cmd.id, crypto.randomUUID(), [createEvent({ type: 'cmd.done', streamId: s, data: {} })], early)).toBeUndefined();
+    expect(await c.store.streamVersion(s)).toBe(0);
     expect(await item('e-lost', cmd.id)).toEqual([{ outcome: null, attempts: 1, lease_token: claimed!.leaseToken }]);
-    expect(await queue.complete('e-lost', cmd.id, claimed!.leaseToken, [])).toBe('cmd.do');
+    expect(await c.queue.complete('e-lost', cmd.id, claimed!.leaseToken, [])).toBe('cmd.do');
   });
 });
 
