@@ -56,6 +56,13 @@ const background: Array<[string, RegExp]> = [
 const flowKinds: Array<[string, RegExp]> = [
   ['flow: read of the log', /^WITH snap AS MATERIALIZED/],
   ['flow: read of the log, two-statement fallback', /^WITH s AS \(SELECT pg_snapshot_xmax|^SELECT position, tx_id::text AS tx_text, .* tx_id < \$4/],
+  ['flow: completion', /^WITH w_lock AS|^UPDATE .*work_items .* outcome = 'completed'|^INSERT INTO .*work_items AS w \(worker, event_id, position, max_attempts, attempts, leased_by, outcome/],
+  ['flow: work items recorded', /^WITH async AS .*work_items/],
+  ['flow: event step write', /^WITH lk AS MATERIALIZED/],
+  ['flow: batch of steps (BEGIN … COMMIT)', /^(BEGIN|COMMIT|ROLLBACK)$/],
+  ['flow: append lock in a transaction', /pg_advisory_xact_lock/],
+  ['flow: instance reads', /saga_instances/],
+  ['flow: publish', /^WITH .*e_input|INSERT INTO .*\.events/],
 ];
 const kindOf = (sql: string) => background.find(([, re]) => re.test(sql))?.[0] ?? flowKinds.find(([, re]) => re.test(sql))?.[0] ?? 'flow: other';
 
