@@ -127,9 +127,9 @@ export class WorkService implements WorkSource, WorkHandOff {
   /** Records a command handed early, leased as it was handed, unless it was (fail and extend need the row). */
   private async recordEarly(worker: string, eventId: string, leaseToken: string): Promise<void> {
     const early = this.options.early;
-    const record = early?.recordFor(worker, eventId, leaseToken);
-    if (!record) return;
-    await this.options.queue.enqueue([{ worker, event: { id: eventId, position: record.position }, maxAttempts: record.maxAttempts, lease: { by: record.by, leaseMs: record.leaseMs, token: leaseToken } }]);
+    const item = early?.recordFor(worker, eventId, leaseToken);
+    if (!item) return;
+    await this.options.queue.enqueue([item]);
     early!.recorded(worker, eventId);
   }
 

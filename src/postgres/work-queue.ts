@@ -1,6 +1,6 @@
 import type { EventEnvelope } from '../core/events/envelope.js';
 import type { Db, Queryable } from '../core/ports/db.js';
-import type { ClaimedCommand, EarlyRecord, FailOutcome, LeasedItem, RegisteredWorker, WorkItem, WorkerRegistration, WorkerState, WorkQueue } from '../core/ports/work-queue.js';
+import type { ClaimedCommand, FailOutcome, HandedItem, LeasedItem, RegisteredWorker, WorkItem, WorkerRegistration, WorkerState, WorkQueue } from '../core/ports/work-queue.js';
 import type { PostgresDeadLetters } from './dead-letters.js';
 import { eventColumns, toStored, type EventRow, type PostgresEventStore } from './event-store.js';
 import { quoteSchema } from './identifiers.js';
@@ -153,11 +153,11 @@ export class PostgresWorkQueue implements WorkQueue {
     });
   }
 
-  async complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[], early?: EarlyRecord): Promise<string | undefined> {
+  async complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[], early?: HandedItem): Promise<string | undefined> {
     // The replies enter the log in the statement that marks the command done: both or neither. One
     // autocommit statement (one round trip, one commit) instead of BEGIN, UPDATE, append, COMMIT.
     const json = replies.length === 0 ? [] : [JSON.stringify(replies)];
-    const record = early ? [early.position, early.maxAttempts, early.by] : [];
+    const record = early ? [early.event.position, early.maxAttempts, early.lease.by] : [];
     const sql = early ? (replies.length === 0 ? this.earlyDoneSql : this.earlyCompleteSql) : replies.length === 0 ? this.doneSql : this.completeSql;
     const params = [worker, eventId, leaseToken, ...json, ...record];
     return (await this.db.query<{ type: string | null }>(sql, params, { name: this.names.get(sql) })).rows[0]?.type ?? undefined;

@@ -1,12 +1,9 @@
-import type { EarlyRecord } from '../core/ports/work-queue.js';
+import type { HandedItem } from '../core/ports/work-queue.js';
 
 /** A command handed to a worker process of this daemon before its work item was recorded. */
 export interface EarlyCommand {
-  worker: string;
-  eventId: string;
-  /** The lease token it was handed with. */
-  token: string;
-  record: EarlyRecord;
+  /** Its work item, leased with the token it was handed with. */
+  item: HandedItem;
   /** Its place in the log (`<tx>.<position>`). */
   cursor: string;
   /** When its lease ends (`Date.now()` ms). */
@@ -28,7 +25,7 @@ export class EarlyCommands {
   private readonly entries = new Map<string, EarlyCommand>();
 
   add(command: EarlyCommand): void {
-    this.entries.set(keyOf(command.worker, command.eventId), command);
+    this.entries.set(keyOf(command.item.worker, command.item.event.id), command);
   }
 
   /** True while the command is handed early and not yet recorded. */
@@ -36,10 +33,10 @@ export class EarlyCommands {
     return this.entries.has(keyOf(worker, eventId));
   }
 
-  /** What recording the command takes, when it was handed early under this lease and the lease lasts. */
-  recordFor(worker: string, eventId: string, token: string): EarlyRecord | undefined {
+  /** The work item to record, when the command was handed early under this lease and the lease lasts. */
+  recordFor(worker: string, eventId: string, token: string): HandedItem | undefined {
     const e = this.entries.get(keyOf(worker, eventId));
-    return e && e.token === token && e.until > Date.now() ? e.record : undefined;
+    return e && e.item.lease.token === token && e.until > Date.now() ? e.item : undefined;
   }
 
   /** The command's work item is recorded (or its lease is gone): forget it. */

@@ -254,8 +254,8 @@ export class WorkerFeed {
         const token = randomUUID();
         const until = Date.now() + claim.leaseMs;
         early.add({
-          worker, eventId: command.id, token, cursor, until, at: performance.now(),
-          record: { position, maxAttempts: item.maxAttempts, by: claim.by, leaseMs: claim.leaseMs },
+          item: { worker, event: { id: command.id, position }, maxAttempts: item.maxAttempts, lease: { by: claim.by, leaseMs: claim.leaseMs, token } },
+          cursor, until, at: performance.now(),
         });
         commands.push({ command, attempt: 1, leaseToken: token, leaseExpiresAt: new Date(until).toISOString() });
       }
@@ -268,11 +268,8 @@ export class WorkerFeed {
     const early = this.options.early;
     const due = early?.olderThan(performance.now() - EARLY_RECORD_AFTER_MS) ?? [];
     if (due.length === 0) return;
-    await this.options.queue.enqueue(due.map((e) => ({
-      worker: e.worker, event: { id: e.eventId, position: e.record.position }, maxAttempts: e.record.maxAttempts,
-      lease: { by: e.record.by, leaseMs: e.record.leaseMs, token: e.token },
-    })));
-    for (const e of due) early!.recorded(e.worker, e.eventId);
+    await this.options.queue.enqueue(due.map((e) => e.item));
+    for (const e of due) early!.recorded(e.item.worker, e.item.event.id);
   }
 
   private deliver(events: StoredEvent[]): Promise<void> {

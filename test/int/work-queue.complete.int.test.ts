@@ -114,7 +114,7 @@ describe.runIf(hasPostgres())('work queue: completion of a command handed before
   it('records the item completed with the replies when the feed has not recorded it; the feed\'s late record and a second answer change nothing', async () => {
     const cmd = await command('e-first');
     const token = crypto.randomUUID();
-    const early = { position: cmd.position, maxAttempts: 3, by: 'p1', leaseMs: 60_000 };
+    const early = { worker: 'e-first', event: cmd, maxAttempts: 3, lease: { by: 'p1', leaseMs: 60_000, token } };
     const s = `reply-${crypto.randomUUID()}`;
     const reply = createEvent({ type: 'cmd.done', streamId: s, data: {} });
     expect(await c.queue.complete('e-first', cmd.id, token, [reply], early)).toBe('cmd.do');
@@ -133,7 +133,7 @@ describe.runIf(hasPostgres())('work queue: completion of a command handed before
     const token = crypto.randomUUID();
     const [leased] = await c.queue.enqueue([{ worker: 'e-recorded', event: cmd, maxAttempts: 3, lease: { by: 'p1', leaseMs: 60_000, token } }]);
     expect(leased?.leaseToken).toBe(token);
-    expect(await c.queue.complete('e-recorded', cmd.id, token, [], { position: cmd.position, maxAttempts: 3, by: 'p1', leaseMs: 60_000 })).toBe('cmd.do');
+    expect(await c.queue.complete('e-recorded', cmd.id, token, [], { worker: 'e-recorded', event: cmd, maxAttempts: 3, lease: { by: 'p1', leaseMs: 60_000, token } })).toBe('cmd.do');
     expect(await item('e-recorded', cmd.id)).toEqual([{ outcome: 'completed', attempts: 1, lease_token: null }]);
   });
 
@@ -143,8 +143,9 @@ describe.runIf(hasPostgres())('work queue: completion of a command handed before
     const [claimed] = await c.queue.claim('e-lost', { max: 1, leaseMs: 60_000, by: 'p2' });
     expect(claimed?.command.id).toBe(cmd.id);
     const s = `reply-${crypto.randomUUID()}`;
-    const early = { position: cmd.position, maxAttempts: 3, by: 'p1', leaseMs: 60_000 };
-    expect(await c.queue.complete('e-lost', cmd.id, crypto.randomUUID(), [createEvent({ type: 'cmd.done', streamId: s, data: {} })], early)).toBeUndefined();
+    const token = crypto.randomUUID();
+    const early = { worker: 'e-lost', event: cmd, maxAttempts: 3, lease: { by: 'p1', leaseMs: 60_000, token } };
+    expect(await c.queue.complete('e-lost', cmd.id, token, [createEvent({ type: 'cmd.done', streamId: s, data: {} })], early)).toBeUndefined();
     expect(await c.store.streamVersion(s)).toBe(0);
     expect(await item('e-lost', cmd.id)).toEqual([{ outcome: null, attempts: 1, lease_token: claimed!.leaseToken }]);
     expect(await c.queue.complete('e-lost', cmd.id, claimed!.leaseToken, [])).toBe('cmd.do');

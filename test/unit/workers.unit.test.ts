@@ -290,7 +290,7 @@ describe('WorkerFeed early hand-off (ADR 0018)', () => {
       f.feed.offer([f.log[1]!]);
       expect(f.given.map((g) => g.map((c) => [c.command.id, c.attempt]))).toEqual([[[f.log[1]!.id, 1]]]);
       const token = f.given[0]![0]!.leaseToken;
-      expect(f.early.recordFor('stock', f.log[1]!.id, token)).toEqual({ position: 2, maxAttempts: 3, by: 'me', leaseMs: 30_000 });
+      expect(f.early.recordFor('stock', f.log[1]!.id, token)).toEqual({ worker: 'stock', event: { id: f.log[1]!.id, position: 2 }, maxAttempts: 3, lease: { by: 'me', leaseMs: 30_000, token } });
       await f.feed.relay.runOnce(); // the feed reads event 2's page
       expect(f.enqueued).toEqual([]);
       expect(f.reserves()).toBe(1);

@@ -23,22 +23,17 @@ export interface WorkItem {
   maxAttempts: number;
   /**
    * Record it leased already (its first attempt), to a worker process waiting for it: no claim needed. `token`:
-   * the lease token it was handed with before it was recorded (see {@link EarlyRecord}); a new one otherwise.
+   * the lease token it was handed with before it was recorded (see {@link HandedItem}); a new one otherwise.
    */
   lease?: { by: string; leaseMs: number; token?: string };
 }
 
 /**
  * A command handed to a worker process of this daemon as soon as the step that emitted it committed, before the
- * worker feed recorded its work item (ADR 0018): what recording it takes, should its completion come first.
+ * worker feed recorded its work item (ADR 0018): the item as it is to be recorded, leased with the token it was
+ * handed with.
  */
-export interface EarlyRecord {
-  position: number;
-  maxAttempts: number;
-  /** The worker process it was handed to. */
-  by: string;
-  leaseMs: number;
-}
+export type HandedItem = WorkItem & { lease: { by: string; leaseMs: number; token: string } };
 
 /** A work item recorded leased by {@link WorkQueue.enqueue}. */
 export interface LeasedItem {
@@ -99,7 +94,7 @@ export interface WorkQueue {
    * lease was lost (nothing written). With `early`, a command handed before it was recorded: its work item is
    * recorded completed if the feed has not recorded it yet (and completed as usual, lease checked, if it has).
    */
-  complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[], early?: EarlyRecord): Promise<string | undefined>;
+  complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[], early?: HandedItem): Promise<string | undefined>;
   /**
    * Fails an attempt: the command is retried after `retryInMs`, or dead-lettered when it has used its attempts or
    * `final` is set (e.g. a command or reply that fails its schema).
