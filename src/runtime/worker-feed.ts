@@ -295,8 +295,8 @@ export class WorkerFeed {
     if (items.length === 0) return;
     // Commands handed already by offer are left to be recorded as EarlyCommands says (their completion, mostly);
     // new commands of a worker with a claim waiting here go in leased to that claim (up to what it takes).
-    const handedEarly = items.filter((i) => this.options.early?.has(i.worker, i.event.id));
-    if (handedEarly.length > 0) items = items.filter((i) => !handedEarly.includes(i));
+    const early = this.options.early;
+    if (early && early.size > 0) items = items.filter((i) => !early.has(i.worker, i.event.id));
     if (items.length === 0) return;
     const reserved = new Map<string, NonNullable<ReturnType<WorkHandOff['reserve']>>>();
     const handOff = this.options.handOff;
