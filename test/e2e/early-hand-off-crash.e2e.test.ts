@@ -1,30 +1,12 @@
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineHandler } from '../../src/core/worker/define-handler.js';
 import { quoteSchema } from '../../src/postgres/identifiers.js';
 import { pgTestDb, type TestDb } from '../support/postgres.js';
 import { hasPostgres } from '../support/services.js';
+import { runSourceChild } from '../support/source-child.js';
 import { openTestDaemon } from '../support/test-daemon.js';
 import { OrderSaga } from '../support/test-saga.js';
 import { waitFor } from '../support/wait-for.js';
-
-function runChild(env: Record<string, string>): Promise<{ signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--conditions=sagaflow-source', '--import', 'tsx', 'test/support/early-hand-off-child.ts'], {
-      env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.on('error', reject);
-    p.on('exit', (_code, signal) => {
-      clearTimeout(timer);
-      resolve({ signal, stdout, stderr });
-    });
-  });
-}
 
 /**
  * A command handed to a waiting in-process worker as its step commits (ADR 0018) is not in the work queue yet,
@@ -40,7 +22,7 @@ describe.runIf(hasPostgres())('a daemon killed holding a command handed early (r
 
   it('the next daemon records the command, answers it once, and the order completes', async () => {
     const order = `early-${crypto.randomUUID()}`;
-    const r = await runChild({ SAGAFLOW_TEST_DATABASE_URL: process.env.SAGAFLOW_TEST_DATABASE_URL!, CRASH_SCHEMA: t.schema, CRASH_ORDER: order });
+    const r = await runSourceChild('test/support/early-hand-off-child.ts', { SAGAFLOW_TEST_DATABASE_URL: process.env.SAGAFLOW_TEST_DATABASE_URL!, CRASH_SCHEMA: t.schema, CRASH_ORDER: order });
     expect(r.signal, r.stderr).toBe('SIGKILL');
     const seen = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { command: string; workItems: number };
     expect(seen.workItems).toBe(0); // handed before it was recorded: the path under test

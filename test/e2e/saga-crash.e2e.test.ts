@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,22 +7,11 @@ import { emittedEventId } from '../../src/core/saga/event-mapping.js';
 import { PostgresSagaRepository } from '../../src/postgres/saga-repository.js';
 import { pgTestDb, type TestDb } from '../support/postgres.js';
 import { hasPostgres } from '../support/services.js';
+import { runSourceChild } from '../support/source-child.js';
 
 const child = 'test/support/saga-crash-child.ts';
 
-function run(env: Record<string, string>): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--conditions=sagaflow-source', '--import', 'tsx', child], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.on('error', reject);
-    p.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stderr });
-    });
-  });
-}
+const run = (env: Record<string, string>) => runSourceChild(child, env);
 
 describe.runIf(hasPostgres())('crash between commit and publish (real subprocess, SIGKILL)', () => {
   let t: TestDb;
