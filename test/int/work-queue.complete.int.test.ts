@@ -9,6 +9,14 @@ import { readToEnd } from '../support/event-store-suite.js';
 import { pgTestDb, type TestDb } from '../support/postgres.js';
 import { databaseUrl, hasPostgres } from '../support/services.js';
 
+/** A committed `cmd.do` command of `worker` (registered), with no work item yet (as a step's commit leaves it). */
+async function committedCommand(c: { store: PostgresEventStore; queue: PostgresWorkQueue }, worker: string): Promise<{ id: string; position: number }> {
+  await c.queue.register({ name: worker, handles: ['cmd.do'], maxAttempts: 3 });
+  const s = `cmd-${crypto.randomUUID()}`;
+  const { events } = await c.store.append(s, [createEvent({ type: 'cmd.do', streamId: s, data: {} })]);
+  return { id: events[0]!.id, position: events[0]!.position };
+}
+
 /** A work queue on a fresh schema for the enclosing describe block (its store, and the database). */
 function freshQueue(): { t: TestDb; store: PostgresEventStore; queue: PostgresWorkQueue } {
   const c = {} as { t: TestDb; store: PostgresEventStore; queue: PostgresWorkQueue };
@@ -33,10 +41,7 @@ describe.runIf(hasPostgres())('work queue: completion in one statement (Postgres
 
   /** A command leased to a worker: its id and lease token. */
   async function leasedCommand(worker: string): Promise<{ eventId: string; leaseToken: string }> {
-    await c.queue.register({ name: worker, handles: ['cmd.do'], maxAttempts: 3 });
-    const s = `cmd-${crypto.randomUUID()}`;
-    const { events } = await c.store.append(s, [createEvent({ type: 'cmd.do', streamId: s, data: {} })]);
-    const [leased] = await c.queue.enqueue([{ worker, event: events[0]!, maxAttempts: 3, lease: { by: 'test', leaseMs: 60_000 } }]);
+    const [leased] = await c.queue.enqueue([{ worker, event: await committedCommand(c, worker), maxAttempts: 3, lease: { by: 'test', leaseMs: 60_000 } }]);
     return { eventId: leased!.eventId, leaseToken: leased!.leaseToken };
   }
 
@@ -101,13 +106,7 @@ describe.runIf(hasPostgres())('work queue: completion in one statement (Postgres
 describe.runIf(hasPostgres())('work queue: completion of a command handed before it was recorded (Postgres, ADR 0018)', () => {
   const c = freshQueue();
 
-  /** A committed command of `worker`, with no work item yet (as the step's commit leaves it). */
-  async function command(worker: string): Promise<{ id: string; position: number }> {
-    await c.queue.register({ name: worker, handles: ['cmd.do'], maxAttempts: 3 });
-    const s = `cmd-${crypto.randomUUID()}`;
-    const { events } = await c.store.append(s, [createEvent({ type: 'cmd.do', streamId: s, data: {} })]);
-    return { id: events[0]!.id, position: events[0]!.position };
-  }
+  const command = (worker: string) => committedCommand(c, worker);
   const item = async (worker: string, eventId: string) => (await c.t.db.query<{ outcome: string | null; attempts: number; lease_token: string | null }>(
     `SELECT outcome, attempts, lease_token::text FROM ${quoteSchema(c.t.schema)}.work_items WHERE worker = $1 AND event_id = $2`, [worker, eventId])).rows;
 
