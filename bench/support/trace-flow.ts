@@ -8,7 +8,9 @@
  * - write transactions per completion (growth of the server's transaction-id counter, as the flow bench);
  * - timers that fired during the measured completions, by where they were set: a hop that waited on a timer
  *   would show one here with the flow's own code as its site;
- * - p50 of the completion and of the raw baseline (8 × BEGIN; INSERT; COMMIT), in alternating rounds.
+ * - p50 of the completion and of the raw baseline (8 × BEGIN; INSERT; COMMIT), in alternating rounds;
+ * - CPU per completion of this process (the daemon and the harness) and of the server's `postgres` processes
+ *   (from /proc): figures a busy, shared machine disturbs far less than latencies.
  *
  * `C=16` runs 16 completions in flight (and the baseline in 16 loops); the counts are then per completion of a
  * concurrent flow, not a sequential path.
@@ -22,7 +24,7 @@
  * It patches `pg.Client.prototype.query` and `setTimeout` of this process to count: a measuring tool, not a
  * bench of `npm run bench`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -157,6 +159,21 @@ async function inLoops(work: () => Promise<void>, into: number[]): Promise<void>
     }
   }));
 }
+/** CPU seconds×1000 used so far by the server's `postgres` processes (this machine's, from /proc; 0 where unreadable). */
+function serverCpuMs(): number {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (!stat.includes('(postgres)')) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return (ticks * 1000) / 100; // USER_HZ
+}
 const xid = async () => BigInt((await pool.query<{ x: string }>('SELECT pg_current_xact_id()::text AS x')).rows[0]!.x);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -167,13 +184,20 @@ try {
   const flow: number[] = [];
   const base: number[] = [];
   let writes = 0n;
+  let cpuMs = 0;
+  let serverMs = 0;
   for (let round = 0; round < ROUNDS; round++) {
     await inLoops(raw, base);
     const x0 = await xid();
     counting = true;
     const started = performance.now();
     const before = flow.length;
+    const cpu0 = process.cpuUsage();
+    const server0 = serverCpuMs();
     await inLoops(completion, flow);
+    const cpu = process.cpuUsage(cpu0);
+    serverMs += serverCpuMs() - server0;
+    cpuMs += (cpu.user + cpu.system) / 1000;
     counting = false;
     if (process.env.ROUND_LOG) console.log(`round ${round + 1}: ${(((flow.length - before) * 1000) / (performance.now() - started)).toFixed(1)} completions/s`);
     writes += (await xid()) - x0 - 1n;
@@ -184,6 +208,7 @@ try {
   const total = [...statements.values()].reduce((a, b) => a + b, 0);
   console.log(`completions ${n} (${ROUNDS} rounds of ${N}, ${C} in flight, alternating with the raw baseline); load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   console.log(`p50 ${p50(flow).toFixed(1)} ms; raw 8 commits p50 ${p50(base).toFixed(1)} ms; ratio ${(p50(flow) / p50(base)).toFixed(2)}x`);
+  console.log(`CPU per completion: this process ${(cpuMs / n).toFixed(2)} ms, the server's postgres processes ${(serverMs / n).toFixed(2)} ms`);
   console.log(`write transactions per completion ${(Number(writes) / n).toFixed(2)}`);
   console.log(`statements per completion ${(total / n).toFixed(1)}:\n  ${per(statements).join('\n  ')}`);
   console.log(`timers fired per completion:\n  ${per(timers).join('\n  ') || 'none'}`);

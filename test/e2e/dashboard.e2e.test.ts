@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import packagedChromium from '@sparticuz/chromium';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
@@ -9,11 +10,15 @@ import { OrderSaga } from '../support/test-saga.js';
 import { Trip } from '../support/trip-saga.js';
 
 /**
- * The dashboard (`/ui`) in a real browser: Debian's Chromium driven by playwright-core. It watches an order
- * progress live (no reload: the page follows the WebSocket), resumes a failed trip with a reason asked by a
- * prompt, and leaves a screenshot in `test-artifacts/` (`SAGAFLOW_DOCS_SCREENSHOT=1` also writes `docs/dashboard.png`).
+ * The dashboard (`/ui`) in a real browser: Chromium driven by playwright-core. It watches an order progress
+ * live (no reload: the page follows the WebSocket), resumes a failed trip with a reason asked by a prompt, and
+ * leaves a screenshot in `test-artifacts/` (`SAGAFLOW_DOCS_SCREENSHOT=1` also writes `docs/dashboard.png`).
+ *
+ * The browser comes from npm (`@sparticuz/chromium`, a headless Chromium build that `npm ci` installs and the
+ * first launch unpacks into the temp directory), so `npm ci && npm test` needs no system package;
+ * `SAGAFLOW_CHROMIUM=/usr/bin/chromium` runs another Chromium instead.
  */
-const CHROMIUM = process.env.SAGAFLOW_CHROMIUM ?? '/usr/bin/chromium';
+const chromiumPath = async (): Promise<string> => process.env.SAGAFLOW_CHROMIUM ?? (await packagedChromium.executablePath());
 const root = path.resolve(import.meta.dirname, '../..');
 
 describe.runIf(hasPostgres())('dashboard in a real browser', () => {
@@ -24,11 +29,12 @@ describe.runIf(hasPostgres())('dashboard in a real browser', () => {
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (or set SAGAFLOW_CHROMIUM)`);
+    const executablePath = await chromiumPath();
+    if (process.env.SAGAFLOW_CHROMIUM && !existsSync(executablePath)) throw new Error(`SAGAFLOW_CHROMIUM=${executablePath}: no such file`);
     // One attempt: a poison event is dead-lettered at once.
     daemon = await openTestDaemon('postgres', { name: 'ui', sagas: [OrderSaga, Trip], flags: { 'processing.retry.maxAttempts': 1 } });
     api = new ApiClient({ url: daemon.daemon.url, token: daemon.token, reason: 'test' });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+    browser = await chromium.launch({ executablePath, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('pageerror', (err) => pageErrors.push(err.message));
     page.on('console', (m) => void (m.type() === 'error' && pageErrors.push(m.text())));
