@@ -7,8 +7,8 @@ import type { CheckpointStore } from './checkpoints.js';
 import { realSleep, type Sleep } from './sleep.js';
 import { traceRelayPage } from '../tracing/spans.js';
 
-/** The abort reason of a poke or a stop (a plain value: no DOMException is built per wake-up). */
-const WAKE = Symbol('wake');
+/** The abort reason of a stop (a plain value: `abort()` without one builds a DOMException with a stack). */
+const STOPPED = Symbol('stopped');
 
 /** Options of {@link EventRelay}. */
 export interface EventRelayOptions {
@@ -33,6 +33,7 @@ export interface EventRelayOptions {
    */
   checkpointIntervalMs?: number;
   logger?: Logger;
+  /** The wait of the backoff after a failed pass (the wait between passes is the relay's own wake-up). @default realSleep */
   sleep?: Sleep;
 }
 
@@ -51,7 +52,13 @@ export class EventRelay {
   private running = false;
   private loop: Promise<void> | undefined;
   private stopController = new AbortController();
-  private pokeController = new AbortController();
+  /** A poke came since the current pass began: the wait after it returns at once. */
+  private poked = false;
+  /** Ends the wait between passes (a poke, the backstop, a stop). */
+  private wakeUp: (() => void) | undefined;
+  /** The backstop poll, one timer restarted at each wait (not a new timer and abort signal per pass). */
+  private backstop: NodeJS.Timeout | undefined;
+  private backstopMs = 0;
   private busy: Promise<number> | undefined;
   private cursor: { after: string | undefined } | undefined;
   private rewound = false;
@@ -77,8 +84,10 @@ export class EventRelay {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    this.stopController.abort(WAKE);
-    this.pokeController.abort(WAKE);
+    this.stopController.abort(STOPPED);
+    this.poke();
+    clearTimeout(this.backstop);
+    this.backstop = undefined;
     await this.loop;
     await this.flushCheckpoint();
   }
@@ -120,8 +129,30 @@ export class EventRelay {
 
   /** Wakes the relay now (after an append) instead of at the next poll. */
   poke(): void {
-    // A reason of our own: `abort()` without one builds a DOMException (with a stack) on every poke.
-    if (!this.pokeController.signal.aborted) this.pokeController.abort(WAKE);
+    this.poked = true;
+    const wakeUp = this.wakeUp;
+    this.wakeUp = undefined;
+    wakeUp?.();
+  }
+
+  /** Waits until a poke (one since the pass began counts), a stop, or `ms` (the backstop poll). */
+  private waitForPoke(ms: number): Promise<void> {
+    if (this.poked) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.wakeUp = resolve;
+      if (this.backstop && this.backstopMs === ms) {
+        this.backstop.refresh();
+      } else {
+        clearTimeout(this.backstop);
+        this.backstopMs = ms;
+        this.backstop = setTimeout(() => {
+          const wakeUp = this.wakeUp;
+          this.wakeUp = undefined;
+          wakeUp?.();
+        }, ms);
+        this.backstop.unref?.();
+      }
+    });
   }
 
   /** Forgets the cursor followed in memory: the next pass loads the checkpoint again (after a change of owned work). */
@@ -205,7 +236,7 @@ export class EventRelay {
     const stopped = this.stopController.signal;
     let failures = 0;
     while (this.running && !stopped.aborted) {
-      this.pokeController = new AbortController();
+      this.poked = false;
       try {
         await this.runOnce();
         failures = 0;
@@ -217,8 +248,9 @@ export class EventRelay {
       const wait = failures > 0 ? Math.min(5000, 100 * 2 ** Math.min(failures, 6)) : (this.options.pollIntervalMs ?? 1000);
       // After a failure the backoff is not cut short by pokes: with a steady stream of appends (a full
       // transport refusing, EVENT_BUS_OVERFLOW=reject) a poke-woken retry would spin on the same page.
-      // Otherwise the poke signal alone (stop aborts it too): no `AbortSignal.any` per pass.
-      await this.sleep(wait, failures > 0 ? stopped : this.pokeController.signal);
+      // Otherwise a poke (stop pokes too) or the backstop ends the wait.
+      if (failures > 0) await this.sleep(wait, stopped);
+      else await this.waitForPoke(wait);
     }
   }
 }
