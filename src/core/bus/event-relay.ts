@@ -149,8 +149,7 @@ export class EventRelay {
           const wakeUp = this.wakeUp;
           this.wakeUp = undefined;
           wakeUp?.();
-        }, ms);
-        this.backstop.unref?.();
+        }, ms); // not unref'd: a running relay keeps the process alive, as its sleeping timer did before
       }
     });
   }
