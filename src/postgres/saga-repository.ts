@@ -86,7 +86,7 @@ export class PostgresSagaRepository implements SagaRepository {
   private readonly instances = new InstanceCache();
   /**
    * Told, just after a step's commit, the events it appended as stored (ADR 0018: the daemon hands the commands
-   * among them to its waiting workers before the worker feed reads them). Event steps and batches only.
+   * among them to its waiting workers before the worker feed reads them): event steps, timer steps and batches.
    */
   onCommitted: ((events: StoredEvent[]) => void) | undefined;
 
@@ -141,8 +141,16 @@ export class PostgresSagaRepository implements SagaRepository {
   step<T>(fn: (tx: SagaStepTx) => Promise<T>, options: { fence?: Fence; timer?: boolean } = {}): Promise<T> {
     // A timer's claim commits with the step it fires: one transaction. Any other step is a read and one
     // write statement that commits on its own (see autoTxFor).
-    if (options.timer) return appendTransaction(this.db, this.store.appendLock, (tx) => fn(this.txFor(tx, options.fence)));
+    if (options.timer) return this.timerStep(fn, options.fence);
     return fn(this.autoTxFor(options.fence));
+  }
+
+  /** A timer step: the claim, the read and the write in one transaction; its appended events are reported once it commits. */
+  private async timerStep<T>(fn: (tx: SagaStepTx) => Promise<T>, fence: Fence | undefined): Promise<T> {
+    const stored: StoredEvent[] = [];
+    const result = await appendTransaction(this.db, this.store.appendLock, (tx) => fn(this.txFor(tx, fence, stored)));
+    if (stored.length > 0) this.onCommitted?.(stored);
+    return result;
   }
 
   /**
@@ -292,8 +300,11 @@ export class PostgresSagaRepository implements SagaRepository {
     };
   }
 
-  /** The step's operations; with a fence, the first statement checks it (the read carries it, else a check of its own). */
-  private txFor(q: Queryable, fence: Fence | undefined): SagaStepTx {
+  /**
+   * The step's operations; with a fence, the first statement checks it (the read carries it, else a check of its own).
+   * The events its write appends are pushed to `stored` (reported by the caller after the commit).
+   */
+  private txFor(q: Queryable, fence: Fence | undefined, stored?: StoredEvent[]): SagaStepTx {
     let unchecked = fence;
     const checkFirst = async () => {
       if (!unchecked) return;
@@ -322,7 +333,8 @@ export class PostgresSagaRepository implements SagaRepository {
       },
       write: async (w) => {
         await checkFirst();
-        await this.write(q, w);
+        const written = await this.write(q, w);
+        stored?.push(...written.stored);
       },
     };
   }
@@ -406,8 +418,9 @@ export class PostgresSagaRepository implements SagaRepository {
     if (fence) checks.push(`(CASE WHEN (SELECT held FROM fence) = 1 THEN '1' ELSE '${LEASE_LOST_MARK}' END)::int AS fenced`);
     if (auto && inst) checks.push(`(CASE WHEN (SELECT count(*) FROM inst) = 1 THEN '1' ELSE '${CONFLICT_MARK}' END)::int AS instance_rows`);
     else checks.push(`${inst ? '(SELECT count(*) FROM inst)::int' : '0'} AS instance_rows`);
-    // Where the emitted events landed (the statement commits by itself: they are committed when it returns).
-    if (auto && emitted.length > 0) checks.push(`${E_INS_PLACES} AS places`);
+    // Where the emitted events landed (reported once they are committed: at once when the statement commits
+    // by itself, after the transaction's commit otherwise).
+    if (emitted.length > 0) checks.push(`${E_INS_PLACES} AS places`);
     return { text: `WITH ${ctes.join(',\n')}\nSELECT ${checks.join(', ')}`, values };
   }
 
@@ -451,7 +464,7 @@ export class PostgresSagaRepository implements SagaRepository {
         throw err;
       }
       if (inst && res.rows[0]!.instance_rows !== 1) throw new ConcurrencyError(`saga:${w.saga}/${w.key}`, inst.expectedVersion, -1);
-      if (auto && !deferred && validated.length > 0) stored = storedFromPlaces(validated, res.rows[0]!.places);
+      if (!deferred && validated.length > 0) stored = storedFromPlaces(validated, res.rows[0]!.places);
     }
     if (deferred) deferred.push(...validated);
     if (w.deadLetter) await this.deadLetters.addWith(q, w.deadLetter);
