@@ -122,7 +122,10 @@ export class PostgresSagaRepository implements SagaRepository {
     this.claimName = statementName(this.claimSql);
     // A batch's reads in one statement: $1 the (saga, key, event) triples, $2 the fences. Every row carries
     // the names of the fences that still hold (their lease rows locked FOR SHARE until commit, as a single
-    // fenced step does); a batch without reads still gets one row for them.
+    // fenced step does); a batch without reads still gets one row for them. Instance and inbox are looked up
+    // per triple (a LATERAL subquery with LIMIT, a scalar subquery), so each is an index probe: as a join and
+    // an EXISTS, the planner (100 rows estimated for jsonb_to_recordset) hashed a scan of the whole
+    // saga_instances and saga_inbox tables for every batch.
     this.preloadSql = `
       WITH held AS (
         SELECT coalesce(array_agg(q.name), '{}') AS names FROM (
@@ -133,8 +136,11 @@ export class PostgresSagaRepository implements SagaRepository {
       ), w AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS w(saga text, key text, event_id text))
       SELECT held.names AS held, w.saga AS w_saga, w.key AS w_key, w.event_id AS w_event_id,
         i.saga, i.key, i.version, i.definition_version, i.status, i.state, i.context, i.snapshot, i.created_at, i.updated_at,
-        EXISTS (SELECT 1 FROM ${this.s}.saga_inbox x WHERE x.saga = w.saga AND x.key = w.key AND x.event_id = w.event_id) AS seen
-      FROM held LEFT JOIN w ON true LEFT JOIN ${this.s}.saga_instances i ON i.saga = w.saga AND i.key = w.key`;
+        (SELECT true FROM ${this.s}.saga_inbox x WHERE x.saga = w.saga AND x.key = w.key AND x.event_id = w.event_id) IS NOT NULL AS seen
+      FROM held LEFT JOIN w ON true LEFT JOIN LATERAL (
+        SELECT i.saga, i.key, i.version, i.definition_version, i.status, i.state, i.context, i.snapshot, i.created_at, i.updated_at
+        FROM ${this.s}.saga_instances i WHERE i.saga = w.saga AND i.key = w.key LIMIT 1
+      ) i ON true`;
     this.preloadName = statementName(this.preloadSql);
   }
 
