@@ -8,6 +8,42 @@ import type { Db, DbTransaction, QueryOptions, QueryResult, TransactionOptions }
  */
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** What runs statements: the database, or a transaction of it. */
+interface PgliteRunner {
+  query<R>(sql: string, params?: unknown[]): Promise<{ rows: R[]; affectedRows?: number }>;
+  exec(sql: string): Promise<Array<{ rows: unknown[]; affectedRows?: number }>>;
+}
+
+/** An array as a Postgres array literal (elements quoted; nested arrays as sub-arrays). */
+function arrayLiteral(values: readonly unknown[]): string {
+  const element = (v: unknown): string => {
+    if (v === null || v === undefined) return 'NULL';
+    if (Array.isArray(v)) return arrayLiteral(v);
+    const text = v instanceof Date ? v.toISOString() : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  };
+  return `{${values.map(element).join(',')}}`;
+}
+
+/**
+ * A parameter as an SQL string literal for `EXECUTE`, converted as `pg` converts parameters (an array is an
+ * array literal, except for a json parameter; an object is JSON; a Date its ISO text). The server reads it
+ * with the input function of the parameter's type, as it reads a bound text parameter.
+ */
+export function sqlLiteral(value: unknown, type: string | undefined): string {
+  if (value === null || value === undefined) return 'NULL';
+  const json = type === 'json' || type === 'jsonb';
+  const text =
+    typeof value === 'string' ? value
+    : value instanceof Date ? value.toISOString()
+    : Array.isArray(value) && !json ? arrayLiteral(value)
+    : typeof value === 'object' ? JSON.stringify(value)
+    : String(value);
+  // Postgres stores no NUL character; refused here, before it could cut the statement's text short.
+  if (text.includes('\u0000')) throw new Error('a query parameter contains a NUL character, which Postgres cannot store');
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
 /**
  * {@link Db} over PGlite, the embedded default: PostgreSQL compiled to WASM, one connection.
  * PGlite serialises queries and transactions itself, so callers may issue them concurrently.
@@ -16,6 +52,9 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 export class PgliteDb implements Db {
   readonly dialect = 'pglite' as const;
   private closed = false;
+
+  /** This session's prepared statements: name → the types of their parameters. */
+  private readonly prepared = new Map<string, string[]>();
 
   private constructor(readonly pglite: PGlite) {}
 
@@ -26,11 +65,34 @@ export class PgliteDb implements Db {
     return new PgliteDb(pglite);
   }
 
-  /** `options.name` is ignored: PGlite has no per-connection prepared statements to reuse. */
-  async query<R>(sql: string, params: readonly unknown[] = [], _options?: QueryOptions): Promise<QueryResult<R>> {
+  /**
+   * With `options.name`, the statement is prepared once in this session (`PREPARE`) and run by `EXECUTE`,
+   * its parameters as literals: parsing and planning a saga step's write statement cost more than running it
+   * (0.76 against 0.18 ms for a three-CTE append in a micro-benchmark).
+   */
+  async query<R>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<R>> {
     await yieldToLoop();
-    const res = await this.pglite.query<R>(sql, params as unknown[]);
-    return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+    return this.run<R>(this.pglite, sql, params, options);
+  }
+
+  private async run<R>(runner: PgliteRunner, sql: string, params: readonly unknown[], options: QueryOptions | undefined): Promise<QueryResult<R>> {
+    if (!options?.name) {
+      const res = await runner.query<R>(sql, params as unknown[]);
+      return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+    }
+    const name = options.name;
+    if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`statement name "${name}" is not a plain identifier`);
+    let types = this.prepared.get(name);
+    if (!types) {
+      // A prepared statement outlives the transaction it was made in, even one rolled back.
+      await runner.exec(`PREPARE ${name} AS ${sql}`);
+      const { rows } = await runner.query<{ types: string[] }>('SELECT parameter_types::text[] AS types FROM pg_prepared_statements WHERE name = $1', [name]);
+      types = rows[0]?.types ?? [];
+      this.prepared.set(name, types);
+    }
+    const args = params.map((v, i) => sqlLiteral(v, types[i]));
+    const [res] = await runner.exec(`EXECUTE ${name}${args.length > 0 ? `(${args.join(', ')})` : ''}`);
+    return { rows: (res?.rows ?? []) as R[], rowCount: res?.affectedRows ?? res?.rows.length ?? 0 };
   }
 
   async exec(sql: string): Promise<void> {
@@ -42,10 +104,9 @@ export class PgliteDb implements Db {
     return this.pglite.transaction(async (t) => {
       if (options.begin) await t.exec(options.begin);
       return fn({
-        query: async <R>(sql: string, params: readonly unknown[] = []) => {
+        query: async <R>(sql: string, params: readonly unknown[] = [], queryOptions?: QueryOptions) => {
           await yieldToLoop();
-          const res = await t.query<R>(sql, params as unknown[]);
-          return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+          return this.run<R>(t, sql, params, queryOptions);
         },
         exec: async (sql: string) => {
           await t.exec(sql);
