@@ -1,4 +1,5 @@
 import { PGlite } from '@electric-sql/pglite';
+import { ValidationError } from '../core/errors.js';
 import type { Db, DbTransaction, QueryOptions, QueryResult, TransactionOptions } from '../core/ports/db.js';
 
 /**
@@ -30,7 +31,7 @@ function arrayLiteral(values: readonly unknown[]): string {
  * array literal, except for a json parameter; an object is JSON; a Date its ISO text). The server reads it
  * with the input function of the parameter's type, as it reads a bound text parameter.
  */
-export function sqlLiteral(value: unknown, type: string | undefined): string {
+function sqlLiteral(value: unknown, type: string | undefined, index: number): string {
   if (value === null || value === undefined) return 'NULL';
   const json = type === 'json' || type === 'jsonb';
   const text =
@@ -40,7 +41,7 @@ export function sqlLiteral(value: unknown, type: string | undefined): string {
     : typeof value === 'object' ? JSON.stringify(value)
     : String(value);
   // Postgres stores no NUL character; refused here, before it could cut the statement's text short.
-  if (text.includes('\u0000')) throw new Error('a query parameter contains a NUL character, which Postgres cannot store');
+  if (text.includes('\u0000')) throw new ValidationError('query parameter', [{ path: `$${index + 1}`, message: 'contains a NUL character, which Postgres cannot store' }]);
   return `'${text.replace(/'/g, "''")}'`;
 }
 
@@ -90,7 +91,7 @@ export class PgliteDb implements Db {
       types = rows[0]?.types ?? [];
       this.prepared.set(name, types);
     }
-    const args = params.map((v, i) => sqlLiteral(v, types[i]));
+    const args = params.map((v, i) => sqlLiteral(v, types[i], i));
     const [res] = await runner.exec(`EXECUTE ${name}${args.length > 0 ? `(${args.join(', ')})` : ''}`);
     return { rows: (res?.rows ?? []) as R[], rowCount: res?.affectedRows ?? res?.rows.length ?? 0 };
   }
