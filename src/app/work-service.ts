@@ -9,6 +9,7 @@ import { isValidPattern } from '../core/events/pattern.js';
 import type { WorkWaiters } from '../runtime/work-waiters.js';
 import type { WorkHandOff } from '../runtime/worker-feed.js';
 import type { EarlyCommands } from '../runtime/early-commands.js';
+import type { ReplySteps } from '../runtime/reply-steps.js';
 
 /** Options of {@link WorkService}. */
 export interface WorkServiceOptions {
@@ -23,6 +24,8 @@ export interface WorkServiceOptions {
   backoff: BackoffOptions;
   /** Commands handed before their work items were recorded (ADR 0018): their completion records them. */
   early?: EarlyCommands;
+  /** Saga steps a completion applies with its reply (ADR 0020; the daemon's, when it runs the saga reader). */
+  replySteps?: ReplySteps;
   /** Each attempt's end, for metrics: the command's type, the worker, and how it ended. */
   onOutcome?: (outcome: { worker: string; type: string; status: 'success' | 'error' | 'timeout' }) => void;
 }
@@ -159,11 +162,15 @@ export class WorkService implements WorkSource, WorkHandOff {
       }
     }
     const early = this.options.early?.recordFor(worker, eventId, leaseToken);
-    const commandType = await this.options.queue.complete(worker, eventId, leaseToken, checked, early);
+    const step = checked.length > 0 ? await this.options.replySteps?.prepare(checked) : undefined;
+    const completion = await this.options.queue.complete(worker, eventId, leaseToken, checked, early, step?.step);
     if (early) this.options.early!.recorded(worker, eventId);
-    if (commandType === undefined) throw new WorkLeaseLostError(worker, eventId);
-    if (checked.length > 0) this.options.onAppended();
-    this.options.onOutcome?.({ worker, type: commandType, status: 'success' });
+    if (completion === undefined) throw new WorkLeaseLostError(worker, eventId);
+    // A completion that applied its reply's step woke the readers for what the step emitted; the reply itself
+    // was applied, and the other followers read it with those.
+    const stepped = step ? await this.options.replySteps!.completed(step, completion) : false;
+    if (checked.length > 0 && !stepped) this.options.onAppended();
+    this.options.onOutcome?.({ worker, type: completion.type, status: 'success' });
   }
 
   async fail(worker: string, eventId: string, leaseToken: string, error: { message: string; code?: string }, options: { attempt: number; final?: boolean }): Promise<FailOutcome> {

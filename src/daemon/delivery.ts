@@ -3,6 +3,7 @@ import type { SagaflowConfig } from '../config/schema.js';
 import { createDurableBus, type DurableEventBus } from '../core/bus/durable-bus.js';
 import { ConfigError, LeaseLostError } from '../core/errors.js';
 import type { Subscription } from '../core/ports/event-bus.js';
+import type { EventEnvelope } from '../core/events/envelope.js';
 import type { Fence } from '../core/ports/leases.js';
 import type { SagaDefinition } from '../core/saga/define-saga.js';
 import type { SagaflowMetrics } from '../observability/metrics.js';
@@ -19,6 +20,7 @@ import { parseWorkNotification } from '../postgres/work-queue.js';
 import { WorkerFeed, type WorkHandOff } from '../runtime/worker-feed.js';
 import { WorkWaiters } from '../runtime/work-waiters.js';
 import { EarlyCommands } from '../runtime/early-commands.js';
+import { ReplySteps } from '../runtime/reply-steps.js';
 
 
 /** Subscription group of the saga runtime on a bus (and the checkpoint of the unpartitioned reader before 0.2). */
@@ -28,6 +30,8 @@ import { EarlyCommands } from '../runtime/early-commands.js';
  * now re-delivers up to this long of the log, which the inbox (sagas) and event ids (transports) dedupe.
  */
 const CHECKPOINT_INTERVAL_MS = 250;
+/** How soon the followers read after steps whose emitted events were all handed to waiting workers. */
+const WAKE_LATER_MS = 50;
 
 export const SAGA_GROUP = 'sagaflow.sagas';
 /** The lease of the bus relay (store → transport): one owner across the daemons of a schema. */
@@ -52,6 +56,8 @@ export interface Delivery {
   useHandOff(handOff: WorkHandOff): void;
   /** Commands handed as their step committed, not yet recorded (the work service's completions record them). */
   readonly early: EarlyCommands;
+  /** Saga steps the work service's completions apply with their replies (daemon mode; ADR 0020). */
+  readonly replySteps: ReplySteps | undefined;
   /** Pings the transport's server (Redis), when it has one. */
   readonly probe: ((timeoutMs: number) => Promise<void>) | undefined;
   start(): Promise<void>;
@@ -144,24 +150,41 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
       })
     : undefined;
   // A step's commands go to workers waiting here as soon as it commits, before the feed reads them (ADR 0018).
+  // The ids handed are kept until the step's wake-up (onEmitted, right after) asks for them.
+  const handed = new Set<string>();
   if (feed) {
     repository.onCommitted = (events) => {
       try {
-        feed.offer(events);
+        for (const id of feed.offer(events)) handed.add(id);
       } catch (err) {
         logger.warn({ err }, 'handing commands to waiting workers failed (the worker feed records them)');
       }
     };
   }
   const wake = () => {
+    clearTimeout(wakeTimer);
+    wakeTimer = undefined;
     reads.invalidate();
     bus?.relay.poke();
     feed?.relay.poke();
     late.reader?.poke();
     for (const f of followers) f.poke();
   };
+  // A step whose every emitted event was a command handed to a waiting worker leaves nothing any reader here
+  // must act on now: the feed's record, the relay's send and the checkpoints follow within WAKE_LATER_MS,
+  // shared with the other steps of that time (ADR 0020). Anything else wakes them at once.
+  let wakeTimer: NodeJS.Timeout | undefined;
+  const wakeLater = () => {
+    wakeTimer ??= setTimeout(wake, WAKE_LATER_MS).unref();
+  };
+  const afterEmitted = (emitted: readonly EventEnvelope[]) => {
+    let allHanded = true;
+    for (const e of emitted) if (!handed.delete(e.id)) allHanded = false;
+    if (allHanded) wakeLater();
+    else wake();
+  };
   const runtime = new SagaRuntime({
-    repository, sagas, logger, timers: daemon ? {} : false, subscribe: { group: SAGA_GROUP }, onEmitted: wake,
+    repository, sagas, logger, timers: daemon ? {} : false, subscribe: { group: SAGA_GROUP }, onEmitted: afterEmitted,
     stepsPerTransaction: config.processing.stepsPerTransaction,
   });
   const ownership = daemon
@@ -206,12 +229,19 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
       })
     : undefined;
   late.reader = reader;
+  const replySteps = reader
+    ? new ReplySteps({
+        runtime, reader, store: repository, logger, wakeLater,
+        onStepped: (reply, outcome) =>
+          metrics?.eventsProcessed.inc({ event_type: reply.type, handler: SAGA_GROUP, status: outcome.result === 'dead-lettered' ? 'error' : 'success' }),
+      })
+    : undefined;
 
   let feedRunning = false;
   let subscriptions: Subscription[] = [];
   let unlisten: (() => Promise<void>) | undefined;
   return {
-    runtime, bus, wake, probe, feed, waiters, early,
+    runtime, bus, wake, probe, feed, waiters, early, replySteps,
     useHandOff(to) {
       handOff.to = to;
     },
@@ -249,6 +279,7 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
     },
     async stop(drainTimeoutMs) {
       running = false;
+      clearTimeout(wakeTimer);
       // The reader finishes its page (checkpoints saved after the steps committed), the relay its pass; then
       // partitions and the relay are handed back at once: the next owner need not wait for them to expire.
       await reader?.stop();

@@ -142,6 +142,7 @@ export function createEngine(options: EngineOptions): Engine {
         validate: (streamId, events) => store.validate(streamId, events),
         onAppended: () => delivery.wake(),
         early: delivery.early,
+        ...(delivery.replySteps ? { replySteps: delivery.replySteps } : {}),
         onOutcome: ({ worker, type, status }) => options.metrics?.eventsProcessed.inc({ event_type: type, handler: worker, status }),
       })
     : undefined;

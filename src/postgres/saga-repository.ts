@@ -3,7 +3,8 @@ import type { EventEnvelope } from '../core/events/envelope.js';
 import type { StoredEvent } from '../core/ports/event-store.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
 import type { Db, Queryable } from '../core/ports/db.js';
-import type { SagaBatchRead, SagaBatchTx, SagaRepository, SagaStepRead, SagaStepTx, SagaStepWrite } from '../core/ports/saga-repository.js';
+import type { CompletionStep } from '../core/ports/work-queue.js';
+import type { CompletionStepGate, SagaBatchRead, SagaBatchTx, SagaRepository, SagaStepRead, SagaStepTx, SagaStepWrite } from '../core/ports/saga-repository.js';
 import type { SagaHistoryEntry, SagaInstance, SagaListFilter, SagaStatus, SagaVersionCount, TimerEntry } from '../core/ports/saga-store.js';
 import { appendTransaction, ensureAppendLock } from './append-lock.js';
 import { E_INS_PLACES, PostgresEventStore, storedFromPlaces, type EventPlace } from './event-store.js';
@@ -28,6 +29,12 @@ export interface PostgresSagaRepositoryOptions {
    * registry, so emitted events are checked against their schemas). @default a store on the same schema
    */
   store?: PostgresEventStore;
+}
+
+/** A {@link CompletionStep} of this repository: the write it applies, decided at `now`. */
+export interface PostgresCompletionStep extends CompletionStep {
+  write: SagaStepWrite;
+  now: string;
 }
 
 interface InstanceRow {
@@ -354,12 +361,8 @@ export class PostgresSagaRepository implements SagaRepository {
   private writeStatement(
     w: SagaStepWrite, now: string, emitted: readonly EventEnvelope[], auto?: { fence: Fence | undefined },
   ): { text: string; values: unknown[] } | undefined {
-    const s = this.s;
-    const values: unknown[] = [w.saga, w.key];
+    const values: unknown[] = [];
     const p = (v: unknown) => `$${values.push(v)}`;
-    const json = (v: unknown) => `${p(JSON.stringify(v ?? null))}::jsonb`;
-    let nowParam: string | undefined;
-    const at = () => (nowParam ??= `${p(now)}::timestamptz`);
     const ctes: string[] = [];
     // A statement that commits by itself and appends takes the append lock in its first CTE, and every write
     // (and the fence's row lock) depends on it, so all of them come after it; the guard turns any other order
@@ -377,43 +380,8 @@ export class PostgresSagaRepository implements SagaRepository {
     if (fence) {
       ctes.push(`fence AS MATERIALIZED (SELECT count(*)::int AS held FROM (${this.leases.fenceQuery(p(fence.lease), p(fence.owner), `${p(fence.epoch)}::bigint`, { and: after })}) f)`);
     }
-    if (w.inbox !== false) ctes.push(`inbox AS (INSERT INTO ${s}.saga_inbox (saga, key, event_id) SELECT $1::text, $2::text, ${p(w.event.id)}::text WHERE true${after} RETURNING 1)`);
+    ctes.push(...this.stepCtes(w, now, p, after));
     const inst = w.instance;
-    if (inst?.create) {
-      ctes.push(
-        `inst AS (INSERT INTO ${s}.saga_instances (saga, key, version, definition_version, status, state, context, snapshot, created_at, updated_at)
-         SELECT $1::text, $2::text, 1, ${p(inst.definitionVersion)}::int, ${p(inst.status)}::text, ${json(inst.state)}, ${json(inst.context)}, ${json(inst.snapshot)}, ${at()}, ${at()}
-         WHERE true${after} RETURNING 1)`,
-      );
-    } else if (inst) {
-      ctes.push(
-        `inst AS (UPDATE ${s}.saga_instances SET version = version + 1, status = ${p(inst.status)}::text, state = ${json(inst.state)},
-           context = ${json(inst.context)}, snapshot = ${json(inst.snapshot)}, updated_at = ${at()}
-         WHERE saga = $1::text AND key = $2::text AND version = ${p(inst.expectedVersion)}::int${after} RETURNING 1)`,
-      );
-    }
-    const h = w.history;
-    if (h) {
-      ctes.push(
-        `hist AS (INSERT INTO ${s}.saga_history (saga, key, event_id, event_type, from_state, to_state, effects, kind, note, at)
-         SELECT $1::text, $2::text, ${p(w.event.id)}::text, ${p(w.event.type)}::text, ${json(h.fromState)}, ${json(h.toState)}, ${json(h.effects)},
-           ${p(h.kind)}::text, ${p(h.note ?? null)}::text, ${h.at === undefined ? at() : `${p(h.at)}::timestamptz`} WHERE true${after} RETURNING 1)`,
-      );
-    }
-    if (w.cancelledTimers && w.cancelledTimers.length > 0) {
-      ctes.push(
-        `tdel AS (DELETE FROM ${s}.timers WHERE saga = $1::text AND key = $2::text AND timer_id IN (SELECT jsonb_array_elements_text(${json(w.cancelledTimers)}))${after} RETURNING 1)`,
-      );
-    }
-    if (w.timers && w.timers.length > 0) {
-      ctes.push(
-        `tup AS (INSERT INTO ${s}.timers (saga, key, timer_id, event, due_at)
-         SELECT $1::text, $2::text, t->>'id', t->'event', (t->>'dueAt')::timestamptz FROM jsonb_array_elements(${json(w.timers)}) t
-         WHERE true${after}
-         ON CONFLICT (saga, key, timer_id) DO UPDATE SET event = EXCLUDED.event, due_at = EXCLUDED.due_at, created_at = now()
-         RETURNING 1)`,
-      );
-    }
     // The emitted events, appended by the same statement (the store's multi-stream append as CTEs).
     if (emitted.length > 0) ctes.push(this.store.appendManyCtes(p(JSON.stringify(emitted)), { after }));
     if (ctes.length === 0) return undefined;
@@ -428,6 +396,60 @@ export class PostgresSagaRepository implements SagaRepository {
     // by itself, after the transaction's commit otherwise).
     if (emitted.length > 0) checks.push(`${E_INS_PLACES} AS places`);
     return { text: `WITH ${ctes.join(',\n')}\nSELECT ${checks.join(', ')}`, values };
+  }
+
+  /**
+   * The data-modifying CTEs of a step's write, only the parts it uses: inbox row, instance insert or
+   * version-checked update (`inst`), history row, timer deletes and upserts. `p` adds a parameter and returns
+   * its reference; `after` is a condition every write carries (a lock CTE they must come after, a gate).
+   * The emitted events are not among them: the caller appends them with its other events.
+   */
+  private stepCtes(w: SagaStepWrite, now: string, p: (v: unknown) => string, after: string): string[] {
+    const s = this.s;
+    const json = (v: unknown) => `${p(JSON.stringify(v ?? null))}::jsonb`;
+    const saga = `${p(w.saga)}::text`;
+    const key = `${p(w.key)}::text`;
+    let nowParam: string | undefined;
+    const at = () => (nowParam ??= `${p(now)}::timestamptz`);
+    const ctes: string[] = [];
+    if (w.inbox !== false) ctes.push(`inbox AS (INSERT INTO ${s}.saga_inbox (saga, key, event_id) SELECT ${saga}, ${key}, ${p(w.event.id)}::text WHERE true${after} RETURNING 1)`);
+    const inst = w.instance;
+    if (inst?.create) {
+      ctes.push(
+        `inst AS (INSERT INTO ${s}.saga_instances (saga, key, version, definition_version, status, state, context, snapshot, created_at, updated_at)
+         SELECT ${saga}, ${key}, 1, ${p(inst.definitionVersion)}::int, ${p(inst.status)}::text, ${json(inst.state)}, ${json(inst.context)}, ${json(inst.snapshot)}, ${at()}, ${at()}
+         WHERE true${after} RETURNING 1)`,
+      );
+    } else if (inst) {
+      ctes.push(
+        `inst AS (UPDATE ${s}.saga_instances SET version = version + 1, status = ${p(inst.status)}::text, state = ${json(inst.state)},
+           context = ${json(inst.context)}, snapshot = ${json(inst.snapshot)}, updated_at = ${at()}
+         WHERE saga = ${saga} AND key = ${key} AND version = ${p(inst.expectedVersion)}::int${after} RETURNING 1)`,
+      );
+    }
+    const h = w.history;
+    if (h) {
+      ctes.push(
+        `hist AS (INSERT INTO ${s}.saga_history (saga, key, event_id, event_type, from_state, to_state, effects, kind, note, at)
+         SELECT ${saga}, ${key}, ${p(w.event.id)}::text, ${p(w.event.type)}::text, ${json(h.fromState)}, ${json(h.toState)}, ${json(h.effects)},
+           ${p(h.kind)}::text, ${p(h.note ?? null)}::text, ${h.at === undefined ? at() : `${p(h.at)}::timestamptz`} WHERE true${after} RETURNING 1)`,
+      );
+    }
+    if (w.cancelledTimers && w.cancelledTimers.length > 0) {
+      ctes.push(
+        `tdel AS (DELETE FROM ${s}.timers WHERE saga = ${saga} AND key = ${key} AND timer_id IN (SELECT jsonb_array_elements_text(${json(w.cancelledTimers)}))${after} RETURNING 1)`,
+      );
+    }
+    if (w.timers && w.timers.length > 0) {
+      ctes.push(
+        `tup AS (INSERT INTO ${s}.timers (saga, key, timer_id, event, due_at)
+         SELECT ${saga}, ${key}, t->>'id', t->'event', (t->>'dueAt')::timestamptz FROM jsonb_array_elements(${json(w.timers)}) t
+         WHERE true${after}
+         ON CONFLICT (saga, key, timer_id) DO UPDATE SET event = EXCLUDED.event, due_at = EXCLUDED.due_at, created_at = now()
+         RETURNING 1)`,
+      );
+    }
+    return ctes;
   }
 
   /**
@@ -498,6 +520,62 @@ export class PostgresSagaRepository implements SagaRepository {
   async countDueTimers(now: Date = this.clock.now()): Promise<number> {
     const { rows } = await this.db.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.s}.timers WHERE due_at <= $1`, [now.toISOString()]);
     return Number(rows[0]?.n ?? 0);
+  }
+
+  /** The instance as this process last wrote or read it, when cached and unfinished (see {@link InstanceCache}). */
+  cachedInstance(saga: string, key: string): SagaInstance | undefined {
+    return this.instances.get(saga, key);
+  }
+
+  /**
+   * A step decided for a worker's reply, for the completion's statement to apply (ADR 0020). Only a plain write
+   * qualifies: an inbox row, an existing instance's version-checked update, history, timers, emitted events
+   * (validated here: a rejection throws before anything is sent). The gate holds when `gate.fence` is held and
+   * no event of `gate.types` after `gate.after` (the saga reader's position) is unapplied by this process, so
+   * the reply is applied after every event of its instance that committed before it, as the reader would.
+   */
+  completionStep(w: SagaStepWrite, gate: CompletionStepGate): PostgresCompletionStep {
+    const inst = w.instance;
+    if (!inst || inst.create || w.inbox === false || w.deadLetter || w.park || w.unpark) throw new Error('a completion step is a plain write of an existing instance');
+    const emitted = [...groupByStream(w.emitted ?? [])]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .flatMap(([streamId, events]) => this.store.validate(streamId, events));
+    // Whatever happens to the completion, a cached copy of the instance is no longer known to be current.
+    this.instances.delete(w.saga, w.key);
+    const now = this.clock.now().toISOString();
+    const [tx, position] = (gate.after ?? '0.0').split('.');
+    return {
+      write: w,
+      now,
+      sql: (p, { lock, gated }) => {
+        const fence = this.leases.fenceQuery(p(gate.fence.lease), p(gate.fence.owner), `${p(gate.fence.epoch)}::bigint`, { and: lock });
+        const unapplied = `SELECT 1 FROM ${this.s}.events e WHERE (e.tx_id, e.position) > (${p(tx)}::xid8, ${p(position)}::bigint)
+            AND e.type = ANY(${p(gate.types)}::text[]) AND NOT (e.event_id = ANY(${p(gate.applied)}::uuid[]))`;
+        return {
+          gate: `(SELECT count(*) FROM (${fence}) f) = 1 AND NOT EXISTS (${unapplied})`,
+          ctes: this.stepCtes(w, now, p, gated),
+          emitted,
+          // The version check raises (nothing commits): the completion is then made without the step.
+          checks: [`(CASE WHEN (SELECT ok FROM w_gate) AND (SELECT count(*) FROM inst) <> 1 THEN '${CONFLICT_MARK}' ELSE '1' END)::int AS step_rows`],
+        };
+      },
+      refused: (err) => isRaisedMark(err, CONFLICT_MARK) || isUniqueViolation(err, 'saga_inbox_pkey') || isUniqueViolation(err, 'events_event_id_key'),
+    };
+  }
+
+  /** A completion applied `step`: the instance is cached as written, and its emitted events reported (`onCommitted`). */
+  completionStepped(step: CompletionStep, emitted: StoredEvent[]): void {
+    const { write: w, now } = step as PostgresCompletionStep;
+    const inst = w.instance!;
+    if (!finishedStatuses.has(inst.status)) {
+      const json = (v: unknown) => (v === undefined ? null : JSON.parse(JSON.stringify(v)) as unknown);
+      this.instances.set({
+        saga: w.saga, key: w.key, version: inst.expectedVersion + 1, definitionVersion: inst.definitionVersion, status: inst.status,
+        state: json(inst.state), context: json(inst.context) as Record<string, unknown>, snapshot: json(inst.snapshot),
+        createdAt: now, updatedAt: now,
+      });
+    }
+    if (emitted.length > 0) this.onCommitted?.(emitted);
   }
 
   async parked(saga: string, key: string): Promise<EventEnvelope[]> {

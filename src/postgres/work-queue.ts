@@ -1,8 +1,8 @@
 import type { EventEnvelope } from '../core/events/envelope.js';
 import type { Db, Queryable } from '../core/ports/db.js';
-import type { ClaimedCommand, FailOutcome, HandedItem, LeasedItem, RegisteredWorker, WorkItem, WorkerRegistration, WorkerState, WorkQueue } from '../core/ports/work-queue.js';
+import type { ClaimedCommand, Completion, CompletionStep, Enqueued, FailOutcome, HandedItem, RegisteredWorker, WorkItem, WorkerRegistration, WorkerState, WorkQueue } from '../core/ports/work-queue.js';
 import type { PostgresDeadLetters } from './dead-letters.js';
-import { eventColumns, toStored, type EventRow, type PostgresEventStore } from './event-store.js';
+import { E_INS_PLACES, eventColumns, storedFromPlaces, toStored, type EventPlace, type EventRow, type PostgresEventStore } from './event-store.js';
 import { quoteSchema } from './identifiers.js';
 import { isoText } from './iso-text.js';
 import { statementName } from './statement-name.js';
@@ -36,6 +36,8 @@ export class PostgresWorkQueue implements WorkQueue {
   private readonly earlyCompleteSql: string;
   /** Records work items (some leased to waiting claims) and notifies the log's channel. */
   private readonly enqueueSql: string;
+  /** The completion statement that also applies a saga step (parameters $1-$4, $5-$7 of an early item, then the step's). */
+  private readonly withStep: (early: boolean, step: CompletionStep) => { text: string; values: unknown[]; emitted: readonly EventEnvelope[] };
   /** Prepared statement names of the hot statements: parsing and planning these CTEs cost more than running them. */
   private readonly names = new Map<string, string>();
 
@@ -72,6 +74,25 @@ export class PostgresWorkQueue implements WorkQueue {
       SELECT (SELECT type FROM w_done) AS type, (SELECT count(*) FROM e_ins) AS appended`;
     this.completeSql = withReplies(`${done} AND EXISTS (SELECT 1 FROM w_lock)`, '$4');
     this.earlyCompleteSql = withReplies(earlyDone(5, ' WHERE EXISTS (SELECT 1 FROM w_lock)'), '$4');
+    // The completion that also applies the reply's saga step (ADR 0020): the step's writes and its emitted
+    // events depend on w_gate, which holds only when the item was completed and the step's gate held.
+    this.withStep = (early, step) => {
+      const values: unknown[] = [];
+      const p = (v: unknown) => `$${values.push(v)}`;
+      for (let i = 0; i < (early ? 7 : 4); i++) p(undefined); // $1-$4 (and $5-$7 of an early item): as above
+      const parts = step.sql(p, { lock: ' AND EXISTS (SELECT 1 FROM w_lock)', gated: ' AND (SELECT ok FROM w_gate)' });
+      const emitted = parts.emitted.length > 0 ? p(JSON.stringify(parts.emitted)) : undefined;
+      const input = `(SELECT CASE WHEN EXISTS (SELECT 1 FROM w_done) THEN $4::jsonb${emitted ? ` || CASE WHEN (SELECT ok FROM w_gate) THEN ${emitted}::jsonb ELSE '[]'::jsonb END` : ''} ELSE '[]'::jsonb END)`;
+      const update = early ? earlyDone(5, ' WHERE EXISTS (SELECT 1 FROM w_lock)') : `${done} AND EXISTS (SELECT 1 FROM w_lock)`;
+      const text = `WITH w_lock AS MATERIALIZED (
+          SELECT pg_advisory_xact_lock_shared(${lock.classId}, ${lock.objId})::text AS l,
+                 1 / (CASE WHEN pg_current_xact_id_if_assigned() IS NULL THEN 1 ELSE 0 END) AS guard
+        ), w_done AS (${update} RETURNING ${type}
+        ), w_gate AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM w_done) AND ${parts.gate} AS ok
+        ), ${[...parts.ctes, store.appendManyCtes(input)].join(',\n')}
+        SELECT (SELECT type FROM w_done) AS type, (SELECT ok FROM w_gate) AS stepped, ${[...parts.checks, `${E_INS_PLACES} AS places`].join(', ')}`;
+      return { text, values, emitted: parts.emitted };
+    };
     // Work items are derived from the log, as the feed's checkpoint is: they commit without waiting for the
     // WAL flush (synchronous_commit off for this statement's transaction). A server crash can lose only items
     // whose checkpoint is lost with them (the checkpoint is saved after them, and WAL is flushed in order), so
@@ -86,8 +107,10 @@ export class PostgresWorkQueue implements WorkQueue {
        ON CONFLICT DO NOTHING
        RETURNING w.worker, w.event_id::text, w.lease_token::text,
                  ${isoText('w.available_at')} AS lease_until
-     )
-     SELECT pg_notify($7, $8), (SELECT coalesce(json_agg(ins), '[]'::json) FROM ins WHERE ins.lease_token IS NOT NULL) AS leased`;
+     ), avail AS (SELECT DISTINCT worker FROM ins WHERE ins.lease_token IS NULL)
+     SELECT CASE WHEN EXISTS (SELECT 1 FROM avail) THEN pg_notify($7, $8) END,
+            (SELECT coalesce(json_agg(ins), '[]'::json) FROM ins WHERE ins.lease_token IS NOT NULL) AS leased,
+            (SELECT coalesce(array_agg(worker), '{}') FROM avail) AS available`;
     for (const sql of [this.doneSql, this.completeSql, this.earlyDoneSql, this.earlyCompleteSql, this.enqueueSql]) this.names.set(sql, statementName(sql));
   }
 
@@ -107,12 +130,13 @@ export class PostgresWorkQueue implements WorkQueue {
     return rows.map((r) => ({ name: r.name, handles: r.handles, fromCursor: r.from_cursor, maxAttempts: r.max_attempts }));
   }
 
-  async enqueue(items: readonly WorkItem[]): Promise<LeasedItem[]> {
-    if (items.length === 0) return [];
+  async enqueue(items: readonly WorkItem[]): Promise<Enqueued> {
+    if (items.length === 0) return { leased: [], available: [] };
     const workers = [...new Set(items.map((i) => i.worker))];
     // An item with a lease goes in as its first attempt, leased; the others wait for a claim. The
-    // notification (delivered at commit) wakes the workers waiting on other daemons.
-    const { rows } = await this.db.query<{ leased: Array<{ worker: string; event_id: string; lease_token: string; lease_until: string }> }>(
+    // notification (delivered at commit, sent only when some went in unleased) wakes the workers waiting on
+    // other daemons.
+    const { rows } = await this.db.query<{ leased: Array<{ worker: string; event_id: string; lease_token: string; lease_until: string }>; available: string[] }>(
       this.enqueueSql,
       [
         items.map((i) => i.worker), items.map((i) => i.event.id), items.map((i) => i.event.position), items.map((i) => i.maxAttempts),
@@ -121,7 +145,8 @@ export class PostgresWorkQueue implements WorkQueue {
       ],
       { name: this.names.get(this.enqueueSql) },
     );
-    return rows[0]!.leased.map((r) => ({ worker: r.worker, eventId: r.event_id, leaseToken: r.lease_token, leaseExpiresAt: r.lease_until }));
+    const row = rows[0]!;
+    return { leased: row.leased.map((r) => ({ worker: r.worker, eventId: r.event_id, leaseToken: r.lease_token, leaseExpiresAt: r.lease_until })), available: row.available };
   }
 
   async claim(worker: string, options: { max: number; leaseMs: number; by: string }): Promise<ClaimedCommand[]> {
@@ -153,14 +178,31 @@ export class PostgresWorkQueue implements WorkQueue {
     });
   }
 
-  async complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[], early?: HandedItem): Promise<string | undefined> {
+  async complete(
+    worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[], early?: HandedItem, step?: CompletionStep,
+  ): Promise<Completion | undefined> {
     // The replies enter the log in the statement that marks the command done: both or neither. One
     // autocommit statement (one round trip, one commit) instead of BEGIN, UPDATE, append, COMMIT.
     const json = replies.length === 0 ? [] : [JSON.stringify(replies)];
     const record = early ? [early.event.position, early.maxAttempts, early.lease.by] : [];
-    const sql = early ? (replies.length === 0 ? this.earlyDoneSql : this.earlyCompleteSql) : replies.length === 0 ? this.doneSql : this.completeSql;
     const params = [worker, eventId, leaseToken, ...json, ...record];
-    return (await this.db.query<{ type: string | null }>(sql, params, { name: this.names.get(sql) })).rows[0]?.type ?? undefined;
+    if (step && replies.length > 0) {
+      const built = this.withStep(early !== undefined, step);
+      params.forEach((v, i) => (built.values[i] = v));
+      let name = this.names.get(built.text);
+      if (name === undefined) this.names.set(built.text, (name = statementName(built.text)));
+      try {
+        const row = (await this.db.query<{ type: string | null; stepped: boolean | null; places: EventPlace[] | null }>(built.text, built.values, { name })).rows[0];
+        if (!row?.type) return undefined;
+        return { type: row.type, stepped: row.stepped === true, emitted: row.stepped === true ? storedFromPlaces(built.emitted, row.places) : [] };
+      } catch (err) {
+        // Refused: the instance moved, the event was applied meanwhile. Nothing was written; complete without it.
+        if (!step.refused(err)) throw err;
+      }
+    }
+    const sql = early ? (replies.length === 0 ? this.earlyDoneSql : this.earlyCompleteSql) : replies.length === 0 ? this.doneSql : this.completeSql;
+    const type = (await this.db.query<{ type: string | null }>(sql, params, { name: this.names.get(sql) })).rows[0]?.type ?? undefined;
+    return type === undefined ? undefined : { type, stepped: false, emitted: [] };
   }
 
   async fail(

@@ -5,6 +5,7 @@ import { parseCursor } from '../core/store/event-query.js';
 import type { StoredEvent } from '../core/ports/event-store.js';
 import type { LogReader } from '../core/bus/shared-log-reads.js';
 import type { Fence } from '../core/ports/leases.js';
+import type { CompletionStepGate } from '../core/ports/saga-repository.js';
 import { partitionOf, type Ownership } from './ownership.js';
 import type { SagaRuntime } from './saga-runtime.js';
 import type { StepOutcome } from './saga-step.js';
@@ -40,6 +41,9 @@ export interface SagaReaderOptions {
   logger?: Logger;
 }
 
+/** Most event ids a completion's gate carries; beyond, the reader applies the reply. */
+const MAX_GATE_IDS = 1000;
+
 /** Orders two log cursors (`<tx_id>.<position>`, compared as numbers). */
 const compare = (a: string, b: string): number => {
   const [x, y] = [parseCursor(a), parseCursor(b)];
@@ -62,6 +66,10 @@ export class SagaReader {
   readonly relay: EventRelay;
   /** Checkpoints of the owned partitions, as loaded at the last rewind and advanced since. */
   private cursors = new Map<number, { fence: Fence; cursor: string | undefined }>();
+  /** The page being delivered (or the last one): event id → its steps still to commit. */
+  private page = new Map<string, number>();
+  /** Events a worker's completion applied (ADR 0020) that this reader has not read yet: skipped when read. */
+  private readonly applied = new Set<string>();
 
   constructor(private readonly options: SagaReaderOptions) {
     this.relay = new EventRelay({
@@ -94,7 +102,33 @@ export class SagaReader {
     return this.relay.stop();
   }
 
+  /**
+   * Where a worker's completion may apply its reply to the instance (saga, key) itself (ADR 0020): this
+   * daemon owns the instance's partition (loaded at the last rewind, same epoch), and the gate's SQL checks
+   * that no event of a saga's type after this reader's position is unapplied here. Undefined: leave it to
+   * the reader.
+   */
+  completionGate(saga: string, key: string): Omit<CompletionStepGate, 'types'> | undefined {
+    const position = this.relay.readPosition();
+    if (!position) return undefined;
+    const p = partitionOf(saga, key, this.options.partitions);
+    const state = this.cursors.get(p);
+    const fence = this.options.ownership.ownedPartitions().get(p);
+    if (!state || !fence || fence.epoch !== state.fence.epoch) return undefined;
+    const applied = [...this.applied];
+    for (const [id, pending] of this.page) if (pending === 0) applied.push(id);
+    if (applied.length > MAX_GATE_IDS) return undefined;
+    return { fence, after: position.after, applied };
+  }
+
+  /** A worker's completion applied `eventId` (its step committed): skip it when it is read. */
+  appliedByCompletion(eventId: string): void {
+    if (this.applied.size < MAX_GATE_IDS) this.applied.add(eventId);
+  }
+
   private async load(): Promise<string | undefined> {
+    this.applied.clear();
+    this.page = new Map();
     const owned = this.options.ownership.ownedPartitions();
     const names = [...owned.values()].map((f) => f.lease);
     const legacy = this.options.legacyCheckpoint;
@@ -112,6 +146,11 @@ export class SagaReader {
   private async deliver(events: StoredEvent[]): Promise<void> {
     const { partitions, ownership } = this.options;
     const owned = ownership.ownedPartitions();
+    // Every event of the page is counted applied here once its routed steps committed (see completionGate).
+    const page = new Map(events.map((e) => [e.id, 0]));
+    this.page = page;
+    const skip = events.filter((e) => this.applied.delete(e.id)).map((e) => e.id);
+    const inlined = new Set(skip);
     const outcomes = await this.options.runtime.applyBatch(events, {
       ...(this.options.concurrency === undefined ? {} : { concurrency: this.options.concurrency }),
       route: (saga, key, event: EventEnvelope) => {
@@ -123,8 +162,11 @@ export class SagaReader {
         if (!state || !fence || fence.epoch !== state.fence.epoch) return undefined;
         const at = (event as StoredEvent).cursor;
         if (state.cursor !== undefined && at !== undefined && compare(at, state.cursor) <= 0) return undefined;
+        if (inlined.has(event.id)) return undefined;
+        page.set(event.id, (page.get(event.id) ?? 0) + 1);
         return { fence };
       },
+      onStepped: (id) => page.set(id, (page.get(id) ?? 1) - 1),
       onLeaseLost: (lease) => ownership.lost(lease),
     });
     this.options.onApplied?.(events, outcomes);

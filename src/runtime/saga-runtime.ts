@@ -29,8 +29,8 @@ export interface SagaRuntimeOptions {
   logger?: Logger;
   /** Retries of a step that lost an optimistic-concurrency race. @default 10 */
   maxConflictRetries?: number;
-  /** Called after a step that appended emitted events committed (wake the log's readers). */
-  onEmitted?: () => void;
+  /** Called with the events a step appended, after it committed (wake the log's readers). */
+  onEmitted?: (emitted: readonly EventEnvelope[]) => void;
   /**
    * Steps committed together in one transaction by `applyBatch` (its default) and by `fireDueTimers`.
    * 1 = a transaction per step. @default 1
@@ -53,6 +53,8 @@ export interface ApplyBatchOptions {
   route?: (saga: string, key: string, event: EventEnvelope) => { fence?: Fence } | undefined;
   /** Called with the lease name when a fenced step found its lease taken by another daemon. */
   onLeaseLost?: (lease: string) => void;
+  /** Called after each routed (event, instance) step of the batch committed (or found the event applied before). */
+  onStepped?: (eventId: string) => void;
   /**
    * Steps committed together in one transaction (whole instances' runs of events, up to this many steps
    * each; an instance with more gets a transaction of its own). 1 = a transaction per step. @default the runtime's `stepsPerTransaction`
@@ -200,6 +202,7 @@ export class SagaRuntime {
         // The key was computed for the lane; an event without one is dead-lettered by handleFor.
         if (timer) outcomes.push(await this.fireTimer(timer));
         else outcomes.push(key === undefined ? await this.handleFor(saga, event, step) : await this.applyStep(saga, key, event, step));
+        options.onStepped?.(event.id);
       }
     } catch (err) {
       if (!(err instanceof LeaseLostError)) throw err;
@@ -245,13 +248,19 @@ export class SagaRuntime {
         return;
       }
       outcomes.push(...batch);
+      for (const lane of lanes) for (const { event } of lane.items) options.onStepped?.(event.id);
       for (const outcome of batch) await this.afterStep(this.sagas.get(outcome.saga)!, outcome);
       return;
     }
   }
 
+  /** The sagas that apply `event` (those that declare its type, a resume only to its own saga). */
+  sagasFor(event: EventEnvelope): SagaDefinition[] {
+    return (this.byType.get(event.type) ?? []).filter((s) => !isResumeForAnother(event, s.name));
+  }
+
   /** The instance key of `event` for `saga`; throws a `ValidationError` when it cannot be correlated. */
-  private keyFor(saga: SagaDefinition, event: EventEnvelope): string {
+  keyFor(saga: SagaDefinition, event: EventEnvelope): string {
     const fn = saga.correlate[event.type];
     if (!fn) throw new ValidationError(`event for saga ${saga.name}`, [{ path: 'type', message: `"${event.type}" has no correlate function` }]);
     const key = fn(event);
@@ -387,8 +396,9 @@ export class SagaRuntime {
     }
   }
 
-  private async afterStep(saga: SagaDefinition, outcome: StepOutcome): Promise<void> {
-    if ((outcome.emitted?.length ?? 0) > 0) this.options.onEmitted?.();
+  /** What follows a committed step: wake the log's readers after an append, apply events parked for a new instance. */
+  async afterStep(saga: SagaDefinition, outcome: StepOutcome): Promise<void> {
+    if ((outcome.emitted?.length ?? 0) > 0) this.options.onEmitted?.(outcome.emitted!);
     // A new instance may have events that arrived before it (onMissing: 'park'): apply them now.
     if (outcome.result === StepResult.Created && saga.onMissing === 'park' && outcome.key !== undefined) {
       for (const parked of await this.repository.parked(saga.name, outcome.key)) await this.handleFor(saga, parked, { unpark: true });

@@ -5,7 +5,7 @@ import { EventRelay } from '../core/bus/event-relay.js';
 import type { LogReader } from '../core/bus/shared-log-reads.js';
 import { compilePattern } from '../core/events/pattern.js';
 import type { StoredEvent } from '../core/ports/event-store.js';
-import type { ClaimedCommand, RegisteredWorker, WorkItem, WorkQueue } from '../core/ports/work-queue.js';
+import type { ClaimedCommand, LeasedItem, RegisteredWorker, WorkItem, WorkQueue } from '../core/ports/work-queue.js';
 import type { EarlyCommands } from './early-commands.js';
 
 /** A `<tx_id>.<position>` cursor as a comparable pair. */
@@ -234,22 +234,28 @@ export class WorkerFeed {
    * comes, the feed records them leased with the token they were handed with (and hands them to no one else);
    * a completion that comes first records the item completed. A crash before either leaves them to the
    * feed's next reading of the page (its checkpoint is behind them): at least once, as for any command.
+   * Returns the ids of the events handed to every worker that handles them.
    */
-  offer(events: readonly StoredEvent[]): void {
+  offer(events: readonly StoredEvent[]): Set<string> {
+    const handed = new Set<string>();
     const { handOff, early } = this.options;
     const known = this.known;
     const list = this.workers?.list;
-    if (!handOff || !early || !this.upkeep || !known || !list) return;
+    if (!handOff || !early || !this.upkeep || !known || !list) return handed;
     const seen = this.seenUpTo;
     const fresh = seen ? events.filter((e) => isAfter(cursorKey(e.cursor), seen)) : events;
     const items = workItemsOf(fresh, list.filter((w) => known.has(w.name)));
-    if (items.length === 0) return;
+    if (items.length === 0) return handed;
     const byId = new Map(fresh.map((e) => [e.id, e]));
+    const unhanded = new Set<string>();
     for (const worker of new Set(items.map((i) => i.worker))) {
+      const mine = items.filter((i) => i.worker === worker);
       const claim = handOff.reserve(worker);
+      const taken = claim ? mine.slice(0, claim.max) : [];
+      for (const item of mine.slice(taken.length)) unhanded.add(item.event.id);
       if (!claim) continue;
       const commands: ClaimedCommand[] = [];
-      for (const item of items.filter((i) => i.worker === worker).slice(0, claim.max)) {
+      for (const item of taken) {
         const { position, cursor, ...command } = byId.get(item.event.id)!;
         const token = randomUUID();
         const until = Date.now() + claim.leaseMs;
@@ -261,6 +267,8 @@ export class WorkerFeed {
       }
       claim.give(commands);
     }
+    for (const item of items) if (!unhanded.has(item.event.id)) handed.add(item.event.id);
+    return handed;
   }
 
   /** Records the commands handed early that are still unanswered after a second, leased as they were handed. */
@@ -312,8 +320,10 @@ export class WorkerFeed {
       }
     }
     const given = new Map<string, ClaimedCommand[]>();
+    let leased: LeasedItem[];
+    let available: string[] = [];
     try {
-      const leased = await this.options.queue.enqueue(items);
+      ({ leased, available } = await this.options.queue.enqueue(items));
       const byId = new Map(events.map((e) => [e.id, e])); // only items of this page were leased
       for (const l of leased) {
         const e = byId.get(l.eventId);
@@ -324,10 +334,9 @@ export class WorkerFeed {
     } finally {
       for (const [worker, claim] of reserved) claim.give(given.get(worker) ?? []);
     }
-    // Waiting claims are woken for the commands nobody was handed (a claim that was handed some asks again).
-    const handed = new Set([...given].flatMap(([worker, commands]) => commands.map((c) => `${worker}\u0000${c.command.id}`)));
-    const waiting = new Set(items.filter((i) => !handed.has(`${i.worker}\u0000${i.event.id}`)).map((i) => i.worker));
-    if (waiting.size > 0) this.options.onEnqueued?.([...waiting]);
+    // Waiting claims are woken for the commands recorded for a claim to take (not for items recorded before,
+    // such as commands handed early and completed already: their claim would find nothing).
+    if (available.length > 0) this.options.onEnqueued?.(available);
   }
 
   /** The work items of `worker` between its registration and `until` (exclusive). */

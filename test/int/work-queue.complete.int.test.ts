@@ -41,7 +41,7 @@ describe.runIf(hasPostgres())('work queue: completion in one statement (Postgres
 
   /** A command leased to a worker: its id and lease token. */
   async function leasedCommand(worker: string): Promise<{ eventId: string; leaseToken: string }> {
-    const [leased] = await c.queue.enqueue([{ worker, event: await committedCommand(c, worker), maxAttempts: 3, lease: { by: 'test', leaseMs: 60_000 } }]);
+    const { leased: [leased] } = await c.queue.enqueue([{ worker, event: await committedCommand(c, worker), maxAttempts: 3, lease: { by: 'test', leaseMs: 60_000 } }]);
     return { eventId: leased!.eventId, leaseToken: leased!.leaseToken };
   }
 
@@ -49,7 +49,7 @@ describe.runIf(hasPostgres())('work queue: completion in one statement (Postgres
     const { eventId, leaseToken } = await leasedCommand('w-once');
     const s = `reply-${crypto.randomUUID()}`;
     const reply = createEvent({ type: 'cmd.done', streamId: s, data: {} });
-    expect(await c.queue.complete('w-once', eventId, leaseToken, [reply])).toBe('cmd.do');
+    expect((await c.queue.complete('w-once', eventId, leaseToken, [reply]))?.type).toBe('cmd.do');
     expect(await c.queue.complete('w-once', eventId, leaseToken, [createEvent({ type: 'cmd.done', streamId: s, data: {} })])).toBeUndefined();
     expect((await c.store.readStream(s)).map((e) => e.id)).toEqual([reply.id]);
   });
@@ -95,7 +95,7 @@ describe.runIf(hasPostgres())('work queue: completion in one statement (Postgres
       expect(await c.store.streamVersion(later)).toBe(1);
       expect((await readToEnd(c.store, start)).ids).not.toContain(laterEvent.id);
       await blocker.query('ROLLBACK');
-      expect(await completing).toBe('cmd.do');
+      expect((await completing)?.type).toBe('cmd.do');
       expect((await readToEnd(c.store, start)).ids).toEqual([reply.id, laterEvent.id]);
     } finally {
       await blocker.end();
@@ -116,11 +116,11 @@ describe.runIf(hasPostgres())('work queue: completion of a command handed before
     const early = { worker: 'e-first', event: cmd, maxAttempts: 3, lease: { by: 'p1', leaseMs: 60_000, token } };
     const s = `reply-${crypto.randomUUID()}`;
     const reply = createEvent({ type: 'cmd.done', streamId: s, data: {} });
-    expect(await c.queue.complete('e-first', cmd.id, token, [reply], early)).toBe('cmd.do');
+    expect((await c.queue.complete('e-first', cmd.id, token, [reply], early))?.type).toBe('cmd.do');
     expect(await item('e-first', cmd.id)).toEqual([{ outcome: 'completed', attempts: 1, lease_token: null }]);
     // The feed reads the command's page afterwards: its record (leased with the token) finds the row and leases nothing.
-    expect(await c.queue.enqueue([{ worker: 'e-first', event: cmd, maxAttempts: 3, lease: { by: 'p1', leaseMs: 60_000, token } }])).toEqual([]);
-    expect(await c.queue.enqueue([{ worker: 'e-first', event: cmd, maxAttempts: 3 }])).toEqual([]);
+    expect((await c.queue.enqueue([{ worker: 'e-first', event: cmd, maxAttempts: 3, lease: { by: 'p1', leaseMs: 60_000, token } }])).leased).toEqual([]);
+    expect((await c.queue.enqueue([{ worker: 'e-first', event: cmd, maxAttempts: 3 }])).leased).toEqual([]);
     expect(await c.queue.claim('e-first', { max: 10, leaseMs: 60_000, by: 'p2' })).toEqual([]);
     expect(await c.queue.complete('e-first', cmd.id, token, [createEvent({ type: 'cmd.done', streamId: s, data: {} })], early)).toBeUndefined();
     expect((await c.store.readStream(s)).map((e) => e.id)).toEqual([reply.id]);
@@ -130,9 +130,9 @@ describe.runIf(hasPostgres())('work queue: completion of a command handed before
   it('completes the item as usual when it was recorded first, leased with the token it was handed with', async () => {
     const cmd = await command('e-recorded');
     const token = crypto.randomUUID();
-    const [leased] = await c.queue.enqueue([{ worker: 'e-recorded', event: cmd, maxAttempts: 3, lease: { by: 'p1', leaseMs: 60_000, token } }]);
+    const { leased: [leased] } = await c.queue.enqueue([{ worker: 'e-recorded', event: cmd, maxAttempts: 3, lease: { by: 'p1', leaseMs: 60_000, token } }]);
     expect(leased?.leaseToken).toBe(token);
-    expect(await c.queue.complete('e-recorded', cmd.id, token, [], { worker: 'e-recorded', event: cmd, maxAttempts: 3, lease: { by: 'p1', leaseMs: 60_000, token } })).toBe('cmd.do');
+    expect((await c.queue.complete('e-recorded', cmd.id, token, [], { worker: 'e-recorded', event: cmd, maxAttempts: 3, lease: { by: 'p1', leaseMs: 60_000, token } }))?.type).toBe('cmd.do');
     expect(await item('e-recorded', cmd.id)).toEqual([{ outcome: 'completed', attempts: 1, lease_token: null }]);
   });
 
@@ -147,7 +147,7 @@ describe.runIf(hasPostgres())('work queue: completion of a command handed before
     expect(await c.queue.complete('e-lost', cmd.id, token, [createEvent({ type: 'cmd.done', streamId: s, data: {} })], early)).toBeUndefined();
     expect(await c.store.streamVersion(s)).toBe(0);
     expect(await item('e-lost', cmd.id)).toEqual([{ outcome: null, attempts: 1, lease_token: claimed!.leaseToken }]);
-    expect(await c.queue.complete('e-lost', cmd.id, claimed!.leaseToken, [])).toBe('cmd.do');
+    expect((await c.queue.complete('e-lost', cmd.id, claimed!.leaseToken, []))?.type).toBe('cmd.do');
   });
 });
 

@@ -160,6 +160,16 @@ export class EventRelay {
     this.poke();
   }
 
+  /**
+   * Where this follower's next read starts: events after `after` (undefined: the whole log) are not yet
+   * delivered; the page being delivered, if any, is among them. Undefined while the position is not known
+   * (not running, rewound, reloading after a failure).
+   */
+  readPosition(): { after: string | undefined } | undefined {
+    if (!this.running || this.rewound || this.cursor === undefined) return undefined;
+    return { after: this.cursor.after };
+  }
+
   /** Relays everything stored after the checkpoint; returns how many events were sent. Serialised. */
   async runOnce(): Promise<number> {
     while (this.busy) await this.busy.catch(() => undefined);

@@ -116,3 +116,14 @@ export interface SagaRepository extends SagaQueries {
   /** Parked events of a key, oldest first. */
   parked(saga: string, key: string): Promise<EventEnvelope[]>;
 }
+
+/** Where a completion step (ADR 0020) may apply: the partition's fence and the saga reader's position. */
+export interface CompletionStepGate {
+  fence: Fence;
+  /** The saga reader's cursor (events after it are not yet read; undefined: from the beginning of the log). */
+  after: string | undefined;
+  /** Event types some saga handles. */
+  types: readonly string[];
+  /** Ids of events after `after` whose steps this process has applied (or skipped as not its own). */
+  applied: readonly string[];
+}

@@ -84,17 +84,20 @@ export interface WorkQueue {
   registered(): Promise<RegisteredWorker[]>;
   /**
    * Records work items (idempotent: an item recorded before, even done, is left alone) and wakes waiting
-   * workers. Returns the items it recorded leased (those with `lease` that were new).
+   * workers. Returns the items it recorded leased (those with `lease` that were new) and the workers that got
+   * new items to claim (recorded without a lease).
    */
-  enqueue(items: readonly WorkItem[]): Promise<LeasedItem[]>;
+  enqueue(items: readonly WorkItem[]): Promise<Enqueued>;
   /** Leases up to `max` available commands of `worker` for `leaseMs`, oldest first; `by` names the worker process. */
   claim(worker: string, options: { max: number; leaseMs: number; by: string }): Promise<ClaimedCommand[]>;
   /**
    * Completes a leased command and appends `replies` in one transaction; its event type, or undefined when the
    * lease was lost (nothing written). With `early`, a command handed before it was recorded: its work item is
    * recorded completed if the feed has not recorded it yet (and completed as usual, lease checked, if it has).
+   * With `step`, the saga step of the reply is applied by the same statement when its gate holds (ADR 0020); a
+   * step the database refuses (a version conflict, a lost race) is dropped and the completion made without it.
    */
-  complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[], early?: HandedItem): Promise<string | undefined>;
+  complete(worker: string, eventId: string, leaseToken: string, replies: readonly EventEnvelope[], early?: HandedItem, step?: CompletionStep): Promise<Completion | undefined>;
   /**
    * Fails an attempt: the command is retried after `retryInMs`, or dead-lettered when it has used its attempts or
    * `final` is set (e.g. a command or reply that fails its schema).
@@ -111,4 +114,38 @@ export interface WorkQueue {
   /** Forgets done commands older than `olderThanMs`. */
   purgeDone(olderThanMs: number): Promise<number>;
   list(): Promise<WorkerState[]>;
+}
+
+/**
+ * A saga step decided for a worker's reply before the completion is sent, applied by the completion's own
+ * statement when its gate holds (ADR 0020). Built by the saga repository; the work queue only places its SQL.
+ */
+export interface CompletionStep {
+  /**
+   * The step's SQL for the completion's statement. `p` adds a parameter and returns its reference. `lock` is
+   * the condition a row lock must carry (after the statement's append lock); `gated` the condition every write
+   * of the step carries (the gate held). Returns the gate (a boolean expression), the step's CTEs, its
+   * emitted events (validated, appended after the replies when the gate holds) and select-list checks.
+   */
+  sql(p: (value: unknown) => string, conditions: { lock: string; gated: string }): { gate: string; ctes: string[]; emitted: readonly EventEnvelope[]; checks: string[] };
+  /** Whether a failure of the completion's statement is the step refused (the completion is then made without it). */
+  refused(err: unknown): boolean;
+}
+
+/** A completion made. */
+export interface Completion {
+  /** The command's event type. */
+  type: string;
+  /** True when the completion also applied its {@link CompletionStep}. */
+  stepped: boolean;
+  /** The step's emitted events as stored (when it stepped). */
+  emitted: StoredEvent[];
+}
+
+/** What {@link WorkQueue.enqueue} recorded. */
+export interface Enqueued {
+  /** The new items recorded leased. */
+  leased: LeasedItem[];
+  /** Workers with new items recorded available to a claim. */
+  available: string[];
 }
