@@ -154,7 +154,10 @@ describe('WorkerFeed hand-off', () => {
     return { readAll: async () => (served ? { events: [], next: '10.3' } : ((served = true), { events, next: events.at(-1)!.cursor })) };
   };
   const queue = (enqueue: (items: readonly WorkItem[]) => Promise<LeasedItem[]>): WorkQueue =>
-    ({ registered: async () => [{ name: 'stock', handles: ['stock.reserve.requested'], fromCursor: '0.0', maxAttempts: 3 }], enqueue }) as unknown as WorkQueue;
+    ({
+      registered: async () => [{ name: 'stock', handles: ['stock.reserve.requested'], fromCursor: '0.0', maxAttempts: 3 }],
+      enqueue: async (items: readonly WorkItem[]) => ({ leased: await enqueue(items), available: [...new Set(items.filter((i) => !i.lease).map((i) => i.worker))] }),
+    }) as unknown as WorkQueue;
 
   it('records up to a waiting claim\'s max of new commands leased to it and hands them over as attempt 1', async () => {
     let recorded: readonly WorkItem[] = [];
@@ -208,7 +211,7 @@ describe('WorkerFeed catch-up', () => {
     const enqueued: string[] = [];
     const feed = new WorkerFeed({
       reader, checkpoints: new MemoryCheckpoints(),
-      queue: { registered: async () => registered, enqueue: async (items: readonly WorkItem[]) => (enqueued.push(...items.map((i) => i.event.id)), []) } as unknown as WorkQueue,
+      queue: { registered: async () => registered, enqueue: async (items: readonly WorkItem[]) => (enqueued.push(...items.map((i) => i.event.id)), { leased: [], available: [] }) } as unknown as WorkQueue,
     });
     append(1);
     await feed.relay.runOnce(); // no worker yet: nothing recorded
@@ -232,7 +235,7 @@ describe('WorkerFeed catch-up', () => {
       reader, checkpoints: new MemoryCheckpoints(), onEnqueued: (workers) => woken.push(...workers),
       queue: {
         registered: async () => registered,
-        enqueue: async (items: readonly WorkItem[]) => (enqueued.push(...items.map((i) => i.event.id)), []),
+        enqueue: async (items: readonly WorkItem[]) => (enqueued.push(...items.map((i) => i.event.id)), { leased: [], available: [] }),
         sweepExhausted: async () => 0,
         purgeDone: async () => 0,
       } as unknown as WorkQueue,
@@ -267,7 +270,7 @@ describe('WorkerFeed early hand-off (ADR 0018)', () => {
       reader: log.reader, checkpoints, early, onEnqueued: (workers) => woken.push(...workers),
       queue: {
         registered: async () => [{ name: 'stock', handles: ['stock.reserve.requested'], fromCursor: `${tx}.0`, maxAttempts: 3 }],
-        enqueue: async (items: readonly WorkItem[]) => (enqueued.push(...items), []),
+        enqueue: async (items: readonly WorkItem[]) => (enqueued.push(...items), { leased: [], available: [] }),
         sweepExhausted: async () => 0,
         purgeDone: async () => 0,
       } as unknown as WorkQueue,
@@ -345,7 +348,7 @@ describe('WorkerFeed start and stop', () => {
       reader, checkpoints: new MemoryCheckpoints(),
       queue: {
         registered: async () => [{ name: 'stock', handles: ['stock.reserve.requested'], fromCursor: '50.0', maxAttempts: 3 }],
-        enqueue: async (items: readonly WorkItem[]) => (enqueued.push(...items.map((i) => i.event.id)), []),
+        enqueue: async (items: readonly WorkItem[]) => (enqueued.push(...items.map((i) => i.event.id)), { leased: [], available: [] }),
         sweepExhausted: async () => 0,
         purgeDone: async () => 0,
       } as unknown as WorkQueue,
@@ -380,7 +383,7 @@ describe('WorkerFeed list of workers', () => {
           if (reads++ > 0) await new Promise((r) => setTimeout(r, 400));
           return [{ name: 'stock', handles: ['stock.reserve.requested'], fromCursor: '0.0', maxAttempts: 3 }];
         },
-        enqueue: async (items: readonly WorkItem[]) => (items.forEach((i) => enqueuedAt.set(i.event.id, performance.now())), []),
+        enqueue: async (items: readonly WorkItem[]) => (items.forEach((i) => enqueuedAt.set(i.event.id, performance.now())), { leased: [], available: [] }),
         sweepExhausted: async () => 0,
         purgeDone: async () => 0,
       } as unknown as WorkQueue,
