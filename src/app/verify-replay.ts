@@ -118,7 +118,7 @@ function causeOf(
  *
  * @example
  * const verdict = replayInstance(TaskProcessingV2, exported);
- * if (verdict.divergence) console.log(verdict.divergence.message);
+ * if (verdict.divergence) logger.warn(verdict.divergence.message);
  */
 export function replayInstance(saga: SagaDefinition, instance: ExportedInstance): ReplayVerdict {
   const events = new Map(instance.events.map((e) => [e.id, e]));

@@ -155,6 +155,7 @@ export function buildDelivery(options: DeliveryOptions): Delivery {
   if (feed) {
     repository.onCommitted = (events) => {
       try {
+        if (handed.size > 10_000) handed.clear(); // ids a step never asked for: at worst a wake-up comes at once
         for (const id of feed.offer(events)) handed.add(id);
       } catch (err) {
         logger.warn({ err }, 'handing commands to waiting workers failed (the worker feed records them)');
